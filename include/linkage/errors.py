@@ -1,0 +1,13 @@
+"""Errors that end a command with a one-line reason instead of a traceback."""
+
+
+class LinkageError(Exception):
+    """A failure the user can act on; its message is the whole explanation."""
+
+
+class LockHeldError(LinkageError):
+    """Another run holds the migration lease."""
+
+
+class LockLostError(LinkageError):
+    """This run's lease was taken over or expired while it was working."""

@@ -1,0 +1,169 @@
+"""One migration run per database at a time: a lease with a TTL and a heartbeat.
+
+The lease is one document in `<prefix>lock`. It is taken by inserting it (the
+unique `_id` makes two takers race safely), renewed and handed over by
+compare-and-swap on a random token, and released by deleting it with that token.
+
+The holder is a *run*, not a process: an Airflow run acquires the lease in one
+task and works in later ones, each of which `adopt`s the lease (records its own
+pid and heartbeats) and `park`s it when done (clears the pid; the TTL then
+covers the gap until the next task). A lease is taken over when its TTL has
+expired, or at once when its holder is a process on this host that no longer
+exists.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from linkage.errors import LockHeldError, LockLostError
+
+LOCK_ID = "migration"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def describe(doc: dict[str, Any]) -> str:
+    pid = f" pid {doc['pid']}" if doc.get("pid") else ""
+    return (f"run {doc.get('run_id')} ({doc.get('owner')}) on {doc.get('host')}{pid}, "
+            f"lease until {_as_utc(doc['expires_at']).isoformat(timespec='seconds')}")
+
+
+def takeover_reason(doc: dict[str, Any], now: datetime) -> str | None:
+    """Why an existing lease may be taken, or None while its holder may be alive."""
+    if _as_utc(doc["expires_at"]) <= now:
+        return "lease expired"
+    if doc.get("host") == socket.gethostname() and doc.get("pid") and not process_alive(doc["pid"]):
+        return f"holder pid {doc['pid']} no longer exists"
+    return None
+
+
+class Lease:
+    """A held lease; `guard()` raises LockLostError once it is no longer ours."""
+
+    def __init__(self, coll: Collection, run_id: str, token: str, ttl: float) -> None:
+        self.coll, self.run_id, self.token, self.ttl = coll, run_id, token, ttl
+        self._lost: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # acquiring ------------------------------------------------------------
+    @classmethod
+    def acquire(cls, coll: Collection, run_id: str, owner: str, ttl: float) -> "Lease":
+        """Take the lease for `run_id`, or raise LockHeldError naming the holder."""
+        now, token = _now(), uuid.uuid4().hex
+        doc = {"_id": LOCK_ID, "run_id": run_id, "owner": owner, "host": socket.gethostname(),
+               "pid": os.getpid(), "token": token, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl)}
+        try:
+            coll.insert_one(doc)
+            return cls(coll, run_id, token, ttl)
+        except DuplicateKeyError:
+            pass
+        current = coll.find_one({"_id": LOCK_ID})
+        if current is None:
+            return cls.acquire(coll, run_id, owner, ttl)
+        if current.get("run_id") == run_id:
+            return cls.adopt(coll, run_id, ttl)
+        reason = takeover_reason(current, now)
+        if reason is None:
+            raise LockHeldError(f"another migration holds the lock: {describe(current)}")
+        doc["taken_over"] = {"from_run": current.get("run_id"), "reason": reason}
+        if coll.find_one_and_update({"_id": LOCK_ID, "token": current["token"]}, {"$set": doc}) is None:
+            raise LockHeldError("another migration took the lock at the same moment; try again")
+        return cls(coll, run_id, token, ttl)
+
+    @classmethod
+    def adopt(cls, coll: Collection, run_id: str, ttl: float) -> "Lease":
+        """Continue holding a lease this run already took (a later task, or a resume)."""
+        current = coll.find_one({"_id": LOCK_ID})
+        if current is None or current.get("run_id") != run_id:
+            holder = describe(current) if current else "nobody"
+            raise LockLostError(f"run {run_id} does not hold the lock (holder: {holder})")
+        token = uuid.uuid4().hex
+        claimed = coll.find_one_and_update(
+            {"_id": LOCK_ID, "token": current["token"]},
+            {"$set": {"token": token, "pid": os.getpid(), "host": socket.gethostname(),
+                      "expires_at": _now() + timedelta(seconds=ttl)}})
+        if claimed is None:
+            raise LockLostError(f"run {run_id} lost the lock while adopting it")
+        return cls(coll, run_id, token, ttl)
+
+    # holding --------------------------------------------------------------
+    def renew(self) -> None:
+        try:
+            ok = self.coll.find_one_and_update(
+                {"_id": LOCK_ID, "token": self.token},
+                {"$set": {"expires_at": _now() + timedelta(seconds=self.ttl), "heartbeat_at": _now()}})
+        except PyMongoError:
+            return  # the next renewal or guard() decides; a blip is not a loss
+        if ok is None:
+            self._lost = f"run {self.run_id} lost the migration lock (taken over or released)"
+
+    def start_heartbeat(self) -> "Lease":
+        def beat() -> None:
+            while not self._stop.wait(self.ttl / 3):
+                self.renew()
+                if self._lost:
+                    return
+        self._thread = threading.Thread(target=beat, name="linkage-lease", daemon=True)
+        self._thread.start()
+        return self
+
+    def guard(self) -> None:
+        if self._lost:
+            raise LockLostError(self._lost)
+
+    def _stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def park(self) -> None:
+        """Keep the lease for this run but let this process go (between tasks)."""
+        self._stop_heartbeat()
+        self.coll.update_one({"_id": LOCK_ID, "token": self.token},
+                             {"$set": {"pid": None, "expires_at": _now() + timedelta(seconds=self.ttl)}})
+
+    def release(self) -> None:
+        self._stop_heartbeat()
+        self.coll.delete_one({"_id": LOCK_ID, "token": self.token})
+
+    def __enter__(self) -> "Lease":
+        return self.start_heartbeat()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def release_run(coll: Collection, run_id: str) -> bool:
+    """Release whatever lease `run_id` holds (a teardown that must not need the token)."""
+    return coll.delete_one({"_id": LOCK_ID, "run_id": run_id}).deleted_count == 1
+
+
+def holder(coll: Collection) -> dict[str, Any] | None:
+    doc = coll.find_one({"_id": LOCK_ID}, {"token": 0})
+    return doc

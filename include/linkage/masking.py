@@ -1,0 +1,52 @@
+"""Keep credentials and PII out of every log line, report and alert.
+
+Masking happens where text leaves the engine; the `RedactingFilter` on the
+`linkage` logger is the last line of defence for anything that slipped past.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+_URI_PASSWORD = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]+:)([^@\s]+)(@)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_PHONE = re.compile(r"(?<![\w-])\+?\d[\d \-]{8,}\d(?![\w-])")
+
+
+def mask_uri(uri: str) -> str:
+    """`mongodb://user:secret@host` -> `mongodb://user:***@host`."""
+    return _URI_PASSWORD.sub(r"\1***\3", uri)
+
+
+def mask_phone(value: Any) -> str:
+    digits = re.sub(r"\D", "", str(value))
+    return f"***{digits[-2:]}" if len(digits) >= 4 else "***"
+
+
+def mask_email(value: Any) -> str:
+    local, _, domain = str(value).partition("@")
+    return f"{local[:1]}***@{domain[:1]}***" if domain else "***"
+
+
+def redact(text: str) -> str:
+    """Mask anything in free text that looks like a password, email or phone."""
+    text = mask_uri(text)
+    text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
+    return _PHONE.sub(lambda m: mask_phone(m.group()), text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites each record's message through `redact` before it is emitted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def install_log_redaction(logger: logging.Logger | None = None) -> None:
+    target = logger or logging.getLogger("linkage")
+    if not any(isinstance(f, RedactingFilter) for f in target.filters):
+        target.addFilter(RedactingFilter())

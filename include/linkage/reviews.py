@@ -1,0 +1,54 @@
+"""Documents the pipeline left alone, for a person to look at (`linkage_review`).
+
+One item per (step, document), upserted, so re-runs update rather than pile up;
+an item is closed when a later run links its document. Items carry ids,
+categories and the reason (a field name), never raw phones or emails.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pymongo import ReplaceOne, UpdateMany
+from pymongo.collection import Collection
+
+from linkage.models import REVIEW_CATEGORIES, Category, Decision
+
+
+class ReviewQueue:
+    def __init__(self, collection: Collection) -> None:
+        self.coll = collection
+
+    def ensure_indexes(self) -> None:
+        self.coll.create_index([("status", 1), ("step", 1), ("category", 1)])
+
+    @staticmethod
+    def item_id(step: str, oid: Any) -> str:
+        return f"{step}:{oid}"
+
+    def record(self, run_id: str, step: str, collection: str, decisions: list[Decision]) -> None:
+        now = datetime.now(timezone.utc)
+        ops: list[Any] = []
+        for d in decisions:
+            if d.category in REVIEW_CATEGORIES:
+                ops.append(ReplaceOne(
+                    {"_id": self.item_id(step, d.oid)},
+                    {"step": step, "collection": collection, "document_oid": d.oid,
+                     "document_id": d.app_id if isinstance(d.app_id, str) else None,
+                     "category": d.category.value, "reason": d.reason, "candidate": d.link,
+                     "status": "open", "run_id": run_id, "updated_at": now},
+                    upsert=True,
+                ))
+        resolved = [self.item_id(step, d.oid) for d in decisions if d.category == Category.LINKED]
+        if resolved:
+            ops.append(UpdateMany({"_id": {"$in": resolved}}, {"$set": {"status": "resolved", "run_id": run_id, "updated_at": now}}))
+        if ops:
+            self.coll.bulk_write(ops, ordered=False)
+
+    def open_counts(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        pipeline = [{"$match": {"status": "open"}}, {"$group": {"_id": {"step": "$step", "category": "$category"}, "n": {"$sum": 1}}}]
+        for row in self.coll.aggregate(pipeline):
+            counts.setdefault(row["_id"]["step"], {})[row["_id"]["category"]] = row["n"]
+        return counts
