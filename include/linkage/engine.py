@@ -9,7 +9,7 @@ per partition (an `_id` range) so an orchestrator can fan them out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,24 @@ def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> None:
     ctx.journal.settle(record)
 
 
+def _pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    """Cut one `_id`-ordered cursor into batches.
+
+    One cursor per pass, not one query per page: servers that cannot seek an
+    `_id` range by index (the embedded one scans and sorts per query) would make
+    page-by-page reads quadratic. Resume still restarts after the journal's
+    last `_id`, so the checkpoint semantics are those of keyset pages.
+    """
+    page: list[dict[str, Any]] = []
+    for doc in cursor:
+        page.append(doc)
+        if len(page) == size:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
 def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]:
     """Run (or resume) one pass over one partition; return its counts."""
     totals: Counter[str] = Counter()
@@ -126,14 +144,13 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]",
                         job.source.count_documents({**job.query, **partition.bounds(after)}),
                         enabled=ctx.show_progress)
-    while True:
+    cursor = (job.source.find({**job.query, **partition.bounds(after)}, job.projection)
+              .sort("_id", 1).batch_size(ctx.batch_size))
+    for batch in _pages(cursor, ctx.batch_size):
         ctx.guard()
-        batch = list(job.source.find({**job.query, **partition.bounds(after)}, job.projection)
-                     .sort("_id", 1).limit(ctx.batch_size))
-        if not batch:
-            break
         plan = job.plan(batch)
-        counts = Counter(d.category.value for d in plan.decisions) + Counter(plan.extra)
+        counts = Counter(d.category.value for d in plan.decisions)
+        counts.update(plan.extra)  # update, not +: extras may be negative
         record = BatchRecord(
             _id=f"{ctx.run_id}:{job.step}:{job.phase}:{partition.index}:{seq:07d}",
             run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
@@ -151,6 +168,6 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         ctx.reviews.record(ctx.run_id, job.step, job.subject, decisions)
         totals.update(record.counts)
         progress.advance(len(batch))
-        seq, after = seq + 1, batch[-1]["_id"]
+        seq += 1
     progress.finish()
     return dict(totals)

@@ -5,8 +5,8 @@ unique `_id` makes two takers race safely), renewed and handed over by
 compare-and-swap on a random token, and released by deleting it with that token.
 
 The holder is a *run*, not a process: an Airflow run acquires the lease in one
-task and works in later ones, each of which `adopt`s the lease (records its own
-pid and heartbeats) and `park`s it when done (clears the pid; the TTL then
+task and works in later ones, each of which claims the lease back (records its
+own pid and heartbeats) and `park`s it when done (clears the pid; the TTL then
 covers the gap until the next task). A lease is taken over when its TTL has
 expired, or at once when its holder is a process on this host that no longer
 exists.
@@ -74,7 +74,12 @@ class Lease:
     # acquiring ------------------------------------------------------------
     @classmethod
     def acquire(cls, coll: Collection, run_id: str, owner: str, ttl: float) -> "Lease":
-        """Take the lease for `run_id`, or raise LockHeldError naming the holder."""
+        """Take the lease for `run_id`, or raise LockHeldError naming the holder.
+
+        A lease this run already holds is claimed back when it is parked (between
+        Airflow tasks) or its process is gone (a resumed run); never while a live
+        process of the same run still works under it.
+        """
         now, token = _now(), uuid.uuid4().hex
         doc = {"_id": LOCK_ID, "run_id": run_id, "owner": owner, "host": socket.gethostname(),
                "pid": os.getpid(), "token": token, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl)}
@@ -86,30 +91,14 @@ class Lease:
         current = coll.find_one({"_id": LOCK_ID})
         if current is None:
             return cls.acquire(coll, run_id, owner, ttl)
-        if current.get("run_id") == run_id:
-            return cls.adopt(coll, run_id, ttl)
         reason = takeover_reason(current, now)
+        if current.get("run_id") == run_id and current.get("pid") is None:
+            reason = "parked by this run"
         if reason is None:
             raise LockHeldError(f"another migration holds the lock: {describe(current)}")
         doc["taken_over"] = {"from_run": current.get("run_id"), "reason": reason}
         if coll.find_one_and_update({"_id": LOCK_ID, "token": current["token"]}, {"$set": doc}) is None:
             raise LockHeldError("another migration took the lock at the same moment; try again")
-        return cls(coll, run_id, token, ttl)
-
-    @classmethod
-    def adopt(cls, coll: Collection, run_id: str, ttl: float) -> "Lease":
-        """Continue holding a lease this run already took (a later task, or a resume)."""
-        current = coll.find_one({"_id": LOCK_ID})
-        if current is None or current.get("run_id") != run_id:
-            holder = describe(current) if current else "nobody"
-            raise LockLostError(f"run {run_id} does not hold the lock (holder: {holder})")
-        token = uuid.uuid4().hex
-        claimed = coll.find_one_and_update(
-            {"_id": LOCK_ID, "token": current["token"]},
-            {"$set": {"token": token, "pid": os.getpid(), "host": socket.gethostname(),
-                      "expires_at": _now() + timedelta(seconds=ttl)}})
-        if claimed is None:
-            raise LockLostError(f"run {run_id} lost the lock while adopting it")
         return cls(coll, run_id, token, ttl)
 
     # holding --------------------------------------------------------------
@@ -165,5 +154,4 @@ def release_run(coll: Collection, run_id: str) -> bool:
 
 
 def holder(coll: Collection) -> dict[str, Any] | None:
-    doc = coll.find_one({"_id": LOCK_ID}, {"token": 0})
-    return doc
+    return coll.find_one({"_id": LOCK_ID}, {"token": 0})

@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ReplaceOne, UpdateMany
 from pymongo.collection import Collection
 
-from linkage.models import REVIEW_CATEGORIES, Category, Decision
+from linkage.models import REVIEW_CATEGORIES, Category, Decision, Step
 
 
 class ReviewQueue:
@@ -47,8 +47,11 @@ class ReviewQueue:
             self.coll.bulk_write(ops, ordered=False)
 
     def open_counts(self) -> dict[str, dict[str, int]]:
+        """Open items per step and category (counted per pair: portable and index-backed)."""
         counts: dict[str, dict[str, int]] = {}
-        pipeline = [{"$match": {"status": "open"}}, {"$group": {"_id": {"step": "$step", "category": "$category"}, "n": {"$sum": 1}}}]
-        for row in self.coll.aggregate(pipeline):
-            counts.setdefault(row["_id"]["step"], {})[row["_id"]["category"]] = row["n"]
+        for step in Step:
+            for category in sorted(REVIEW_CATEGORIES):
+                n = self.coll.count_documents({"status": "open", "step": step.value, "category": category.value})
+                if n:
+                    counts.setdefault(step.value, {})[category.value] = n
         return counts

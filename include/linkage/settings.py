@@ -48,5 +48,5 @@ class Settings(BaseModel):
             "backup_dir": os.environ.get("LINKAGE_BACKUP_DIR"),
             "lock_ttl_seconds": os.environ.get("LINKAGE_LOCK_TTL_SECONDS"),
         }
-        env.update(overrides)
+        env.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**{key: value for key, value in env.items() if value is not None})

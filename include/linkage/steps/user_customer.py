@@ -63,12 +63,13 @@ class Workspace:
 
 def _key_document(run_id: str, customer: dict[str, Any]) -> dict[str, Any]:
     key = CustomerKey.from_document(customer)
-    return {**key.model_dump(), "_id": customer["_id"], "run_id": run_id}
+    return {**key.model_dump(), "_id": f"{run_id}:{customer['_id']}", "run_id": run_id}
 
 
 def keys_pass(ws: Workspace) -> Pass:
     def plan(batch: list[dict[str, Any]]) -> BatchPlan:
-        ws.keys.bulk_write([ReplaceOne({"_id": c["_id"]}, _key_document(ws.run_id, c), upsert=True) for c in batch], ordered=False)
+        docs = [_key_document(ws.run_id, c) for c in batch]
+        ws.keys.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
         return BatchPlan(decisions=[], extra={"customers_indexed": len(batch)})
 
     return Pass(step=Step.USER_CUSTOMER, phase="keys", source=ws.db[CUSTOMERS], query={},

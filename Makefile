@@ -1,0 +1,33 @@
+# linkage: `make demo` runs the migration on the embedded database; `make test` runs the suite.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+DEMO_PORT ?= 27017
+
+.PHONY: install demo test test-fast lock clean
+
+install: $(STAMP)
+
+# uv writes bytecode only when asked; without it every Airflow import is slow.
+$(STAMP): requirements.txt pyproject.toml
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || uv venv --quiet --python $(PYTHON) $(VENV)
+	uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements.txt
+	uv pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
+	@touch $(STAMP)
+
+demo: install
+	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh
+
+test: install
+	$(BIN)/pytest
+
+test-fast: install
+	$(BIN)/pytest -m "not slow" -x -q
+
+lock: install
+	uv pip freeze --python $(BIN)/python | grep -v -E '^(linkage|-e )' > requirements.txt
+
+clean:
+	rm -rf $(VENV) var backups gx_docs .pytest_cache

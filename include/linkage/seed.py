@@ -1,0 +1,288 @@
+"""Realistic, deterministic dirty demo data with every category planted.
+
+Each customer profile gets a *scenario* for its account (linked by phone, by
+email, ambiguous, in conflict, ...) and each of its deliveries one for the
+order link. Phones and emails are written in the many shapes the app stored
+(integers, `+91` prefixes, spaces, capitals), dates as strings, ISO datetimes
+and BSON datetimes across the midnight of the business timezone. What was
+planted is counted as it is generated, so the counts are the ground truth a
+migration must reproduce.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from linkage.errors import LinkageError
+from linkage.models import Category, Step
+
+APP_COLLECTIONS = ("users", "customers_v2", "orders", "delivery_statuses")
+
+#: Account scenarios per customer profile, with their weights.
+USER_SCENARIOS = {
+    "by_phone": 62, "by_email": 4, "phone_only": 4, "unmatched": 4, "duplicate_profile": 2,
+    "phone_email_disagree": 1, "two_accounts": 2, "profile_taken": 1, "invalid": 2,
+    "already_linked": 6, "one_sided_user": 2, "one_sided_customer": 1, "dangling": 1, "no_account": 8,
+}
+#: Delivery scenarios per delivered order, with their weights.
+DELIVERY_SCENARIOS = {
+    "linked": 78, "two_orders_same_day": 3, "only_cancelled": 2, "cancelled_and_live": 2, "no_order": 3,
+    "bad_customer": 2, "bad_date": 3, "already_linked": 5, "dangling": 2,
+}
+BAD_DATES: list[Any] = ["31/12/2025", "2025-13-45", "tomorrow", None, 20250101, "", {"day": 1}]
+BAD_CUSTOMER_IDS: list[Any] = [None, "", 12345, ["x"]]
+BAD_PHONES: list[Any] = [None, "", "12345", "not a phone", 1234567890123, ["9876543210"], {"n": 1}]
+BAD_EMAILS: list[Any] = [None, "", "no-at-sign", "two@@ats.com", 42, "nodot@domain"]
+STAFF_ROLES = ["admin", "delivery_boy", "marketing_staff"]
+
+
+class Seeder:
+    """Generates the documents for `customers` profiles; `planted` is the truth."""
+
+    def __init__(self, customers: int, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.customers = customers
+        self.docs: dict[str, list[dict[str, Any]]] = {name: [] for name in APP_COLLECTIONS}
+        self.planted: dict[str, Counter[str]] = {Step.ORDER_DELIVERY: Counter(), Step.USER_CUSTOMER: Counter()}
+        self.bad_inputs: Counter[str] = Counter()
+        self._serial = 0
+        self.delivery_boys: list[str] = []
+
+    # -- values in the shapes the app stored them ------------------------------
+    def uid(self) -> str:
+        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def fresh_phone(self) -> str:
+        self._serial += 1
+        return f"{self.rng.choice('6789')}{self._serial:09d}"
+
+    def fresh_email(self, name: str) -> str:
+        self._serial += 1
+        return f"{name.split()[0].lower()}.{self._serial}@example.com"
+
+    def styled_phone(self, digits: str) -> Any:
+        style = self.rng.randrange(7)
+        return [digits, f"+91 {digits[:5]} {digits[5:]}", f"+91{digits}", f"0{digits}",
+                f"{digits[:5]}-{digits[5:]}", int(digits), f"91-{digits}"][style]
+
+    def styled_email(self, email: str) -> str:
+        return [email, email.upper(), f"  {email.capitalize()} "][self.rng.randrange(3)]
+
+    def name(self) -> str:
+        first = self.rng.choice(["Asha", "Ravi", "Meera", "Arjun", "Priya", "Vikram", "Neha", "Kiran", "Anil", "Divya"])
+        return f"{first} {self.rng.choice(['Iyer', 'Sharma', 'Reddy', 'Nair', 'Gupta', 'Khan', 'Das', 'Menon'])}"
+
+    def created(self) -> datetime:
+        return datetime(2025, 1, 1) + timedelta(minutes=self.rng.randrange(500_000))
+
+    @staticmethod
+    def _pick(rng: random.Random, weights: dict[str, int]) -> str:
+        return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+    # -- documents ---------------------------------------------------------------
+    def customer(self, phone: Any, email: Any, **extra: Any) -> dict[str, Any]:
+        doc = {"id": self.uid(), "name": self.name(), "phone": phone, "status": "active",
+               "created_at": self.created(), **extra}
+        if email is not None:
+            doc["email"] = email
+        self.docs["customers_v2"].append(doc)
+        return doc
+
+    def user(self, phone: Any, email: Any, role: str = "customer", **extra: Any) -> dict[str, Any]:
+        doc = {"id": self.uid(), "role": role, "name": self.name(), "phone": phone, "email": email,
+               "created_at": self.created(), **extra}
+        self.docs["users"].append(doc)
+        return doc
+
+    def plant_user(self, category: Category, n: int = 1) -> None:
+        self.planted[Step.USER_CUSTOMER][category.value] += n
+
+    def account_scenario(self, scenario: str) -> dict[str, Any]:
+        """Create one profile (plus accounts and extra profiles) per the scenario."""
+        phone, email = self.fresh_phone(), self.fresh_email(self.name())
+        c_phone = self.styled_phone(phone) if self.rng.random() > 0.05 else int(phone)
+        c_email = self.styled_email(email) if self.rng.random() > 0.1 else None
+        if scenario == "by_phone":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.styled_phone(phone), self.styled_email(email) if c_email else None)
+            self.plant_user(Category.LINKED)
+        elif scenario == "by_email":
+            customer = self.customer(self.styled_phone(self.fresh_phone()), self.styled_email(email))
+            self.user(self.rng.choice(BAD_PHONES), self.styled_email(email))
+            self.bad_inputs["users.phone"] += 1
+            self.plant_user(Category.LINKED)
+        elif scenario == "phone_only":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.styled_phone(phone), None)
+            self.plant_user(Category.LINKED)
+        elif scenario == "unmatched":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.styled_phone(self.fresh_phone()), self.fresh_email("nobody"))
+            self.plant_user(Category.UNMATCHED)
+        elif scenario == "duplicate_profile":
+            customer = self.customer(c_phone, c_email)
+            self.customer(self.styled_phone(phone), None)
+            self.user(self.styled_phone(phone), None)
+            self.plant_user(Category.AMBIGUOUS)
+        elif scenario == "phone_email_disagree":
+            customer = self.customer(c_phone, email)
+            other_email = self.fresh_email("other")
+            self.customer(self.styled_phone(self.fresh_phone()), other_email)
+            self.user(self.styled_phone(phone), self.styled_email(other_email))
+            self.plant_user(Category.AMBIGUOUS)
+        elif scenario == "two_accounts":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.styled_phone(phone), None)
+            self.user(self.styled_phone(phone), None)
+            self.plant_user(Category.CONFLICT, 2)
+        elif scenario == "profile_taken":
+            owner = self.user(self.styled_phone(self.fresh_phone()), None)
+            customer = self.customer(c_phone, c_email, user_id=owner["id"])
+            owner["customer_v2_id"] = customer["id"]
+            self.user(self.styled_phone(phone), None)
+            self.plant_user(Category.CONFLICT)
+            self.plant_user(Category.ALREADY_LINKED)
+        elif scenario == "invalid":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.rng.choice(BAD_PHONES), self.rng.choice(BAD_EMAILS))
+            self.bad_inputs["users.phone+email"] += 1
+            self.plant_user(Category.INVALID)
+        elif scenario == "already_linked":
+            customer = self.customer(c_phone, c_email)
+            user = self.user(self.styled_phone(phone), None, customer_v2_id=customer["id"])
+            customer["user_id"] = user["id"]
+            self.plant_user(Category.ALREADY_LINKED)
+        elif scenario == "one_sided_user":
+            customer = self.customer(c_phone, c_email, user_id=self.rng.choice([None, ""]))
+            self.user(self.styled_phone(phone), None, customer_v2_id=customer["id"])
+            self.plant_user(Category.ONE_SIDED)
+        elif scenario == "one_sided_customer":
+            user = self.user(self.styled_phone(phone), None, customer_v2_id=self.rng.choice([None, ""]))
+            customer = self.customer(c_phone, c_email, user_id=user["id"])
+            self.plant_user(Category.ONE_SIDED)
+        elif scenario == "dangling":
+            customer = self.customer(c_phone, c_email)
+            self.user(self.styled_phone(self.fresh_phone()), None, customer_v2_id=self.uid())
+            self.plant_user(Category.DANGLING)
+        else:  # no_account: a profile nobody has logged in with yet
+            customer = self.customer(c_phone, c_email)
+        return customer
+
+    def staff(self, count: int) -> None:
+        """Staff accounts are never matched, even when they share a customer's phone."""
+        for i in range(count):
+            role = STAFF_ROLES[i % len(STAFF_ROLES)]
+            doc = self.user(self.styled_phone(self.fresh_phone()), self.fresh_email("staff"), role=role)
+            if role == "delivery_boy":
+                self.delivery_boys.append(doc["id"])
+        self.user(self.styled_phone(self.fresh_phone()), None, role=None)
+        self.bad_inputs["users.role"] += 1
+
+    def day_text(self, day: date) -> Any:
+        """A delivery day in one of the shapes the app wrote it (all mean `day` in IST)."""
+        style = self.rng.randrange(5)
+        if style == 0:
+            return datetime(day.year, day.month, day.day) - timedelta(hours=4)  # 20:00 UTC = 01:30 IST next day
+        if style == 1:
+            return datetime(day.year, day.month, day.day, 4)  # 09:30 IST
+        if style == 2:
+            return f"{day.isoformat()}T10:30:00+05:30"
+        if style == 3:
+            return f"{(day - timedelta(days=1)).isoformat()}T22:00:00Z"
+        return day.isoformat()
+
+    def order(self, customer_id: str, day: date, status: str) -> dict[str, Any]:
+        stored: Any = day.isoformat() if self.rng.random() < 0.85 else (
+            datetime(day.year, day.month, day.day) - timedelta(hours=5, minutes=30))
+        doc = {"id": self.uid(), "customer_id": customer_id, "delivery_date": stored, "status": status,
+               "amount": self.rng.randrange(50, 2000), "created_at": self.created()}
+        self.docs["orders"].append(doc)
+        return doc
+
+    def delivery(self, customer_id: Any, when: Any, **extra: Any) -> None:
+        doc = {"id": self.uid(), "customer_id": customer_id, "delivery_date": when, "status": "delivered",
+               "delivery_boy_id": self.rng.choice(self.delivery_boys) if self.delivery_boys else None, **extra}
+        if "order_id" not in doc and self.rng.random() < 0.1:
+            doc["order_id"] = self.rng.choice([None, ""])
+        self.docs["delivery_statuses"].append(doc)
+
+    def deliveries_for(self, customer_id: str) -> None:
+        days = sorted(self.rng.sample(range(300), 4))
+        base = date(2026, 1, 1)
+        for offset in days[: self.rng.randrange(1, 4)]:
+            day = base + timedelta(days=offset)
+            scenario = self._pick(self.rng, DELIVERY_SCENARIOS)
+            category = self.delivery_scenario(scenario, customer_id, day)
+            self.planted[Step.ORDER_DELIVERY][category.value] += 1
+        spare = base + timedelta(days=days[-1])
+        self.order(customer_id, spare, self.rng.choice(["pending", "confirmed", "out_for_delivery"]))
+
+    def delivery_scenario(self, scenario: str, customer_id: str, day: date) -> Category:
+        if scenario == "two_orders_same_day":
+            self.order(customer_id, day, "delivered")
+            self.order(customer_id, day, "confirmed")
+            self.delivery(customer_id, self.day_text(day))
+            return Category.AMBIGUOUS
+        if scenario == "only_cancelled":
+            self.order(customer_id, day, "cancelled")
+            self.delivery(customer_id, self.day_text(day))
+            return Category.UNMATCHED
+        if scenario == "cancelled_and_live":
+            self.order(customer_id, day, "cancelled")
+            self.order(customer_id, day, "delivered")
+            self.delivery(customer_id, self.day_text(day))
+            return Category.LINKED
+        if scenario == "no_order":
+            self.delivery(customer_id, self.day_text(day))
+            return Category.UNMATCHED
+        order = self.order(customer_id, day, "delivered")
+        if scenario == "bad_customer":
+            self.delivery(self.rng.choice(BAD_CUSTOMER_IDS), self.day_text(day))
+            self.bad_inputs["delivery_statuses.customer_id"] += 1
+            return Category.INVALID
+        if scenario == "bad_date":
+            self.delivery(customer_id, self.rng.choice(BAD_DATES))
+            self.bad_inputs["delivery_statuses.delivery_date"] += 1
+            return Category.INVALID
+        if scenario == "already_linked":
+            self.delivery(customer_id, self.day_text(day), order_id=order["id"])
+            return Category.ALREADY_LINKED
+        if scenario == "dangling":
+            self.delivery(customer_id, self.day_text(day), order_id=self.uid())
+            return Category.DANGLING
+        self.delivery(customer_id, self.day_text(day))
+        return Category.LINKED
+
+    def generate(self) -> None:
+        self.staff(max(3, self.customers // 50))
+        for _ in range(self.customers):
+            customer = self.account_scenario(self._pick(self.rng, USER_SCENARIOS))
+            self.deliveries_for(customer["id"])
+
+
+def seed(db: Database, *, customers: int = 10_000, seed_value: int = 7, replace: bool = False,
+         chunk: int = 5000) -> dict[str, Any]:
+    """Fill `db` with demo data; refuse to touch a database that already has app data."""
+    existing = {name: db[name].estimated_document_count() for name in APP_COLLECTIONS}
+    if any(existing.values()) and not replace:
+        busy = ", ".join(f"{n}={c}" for n, c in existing.items() if c)
+        raise LinkageError(f"database {db.name!r} already has app data ({busy}); pass --replace to drop it first")
+    for name in APP_COLLECTIONS:
+        db.drop_collection(name)
+    seeder = Seeder(customers, seed_value)
+    seeder.generate()
+    inserted = {}
+    seeder.rng.shuffle(seeder.docs["users"])  # so conflicting accounts land in different batches
+    for name, docs in seeder.docs.items():
+        for start in range(0, len(docs), chunk):
+            db[name].insert_many(docs[start:start + chunk], ordered=False)
+        inserted[name] = len(docs)
+    return {"db": db.name, "customers": customers, "seed": seed_value, "documents": inserted,
+            "planted": {step: dict(sorted(c.items())) for step, c in seeder.planted.items()},
+            "bad_inputs": dict(seeder.bad_inputs)}
