@@ -29,7 +29,7 @@ def connect(settings: Settings) -> MongoClient:
         raise LinkageError(f"invalid MongoDB URI {mask_uri(settings.mongo_uri)}: {exc}") from None
     try:
         client.admin.command("ping")
-    except PyMongoError as exc:
+    except (PyMongoError, KeyError) as exc:  # KeyError: a server that answers auth with garbage
         client.close()
         reason = str(exc).split(",")[0][:200]
         raise LinkageError(

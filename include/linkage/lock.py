@@ -18,7 +18,8 @@ import os
 import socket
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+import time
+from datetime import datetime, timezone
 from typing import Any
 
 from pymongo.collection import Collection
@@ -29,12 +30,14 @@ from linkage.errors import LockHeldError, LockLostError
 LOCK_ID = "migration"
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+def _now() -> float:
+    """Lease times are epoch seconds: numbers compare alike on every server
+    (the embedded one turns a `$set` datetime into a string)."""
+    return time.time()
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
 
 
 def process_alive(pid: int) -> bool:
@@ -50,12 +53,12 @@ def process_alive(pid: int) -> bool:
 def describe(doc: dict[str, Any]) -> str:
     pid = f" pid {doc['pid']}" if doc.get("pid") else ""
     return (f"run {doc.get('run_id')} ({doc.get('owner')}) on {doc.get('host')}{pid}, "
-            f"lease until {_as_utc(doc['expires_at']).isoformat(timespec='seconds')}")
+            f"lease until {_iso(doc['expires_at'])}")
 
 
-def takeover_reason(doc: dict[str, Any], now: datetime) -> str | None:
+def takeover_reason(doc: dict[str, Any], now: float) -> str | None:
     """Why an existing lease may be taken, or None while its holder may be alive."""
-    if _as_utc(doc["expires_at"]) <= now:
+    if doc["expires_at"] <= now:
         return "lease expired"
     if doc.get("host") == socket.gethostname() and doc.get("pid") and not process_alive(doc["pid"]):
         return f"holder pid {doc['pid']} no longer exists"
@@ -82,7 +85,7 @@ class Lease:
         """
         now, token = _now(), uuid.uuid4().hex
         doc = {"_id": LOCK_ID, "run_id": run_id, "owner": owner, "host": socket.gethostname(),
-               "pid": os.getpid(), "token": token, "acquired_at": now, "expires_at": now + timedelta(seconds=ttl)}
+               "pid": os.getpid(), "token": token, "acquired_at": now, "expires_at": now + ttl}
         try:
             coll.insert_one(doc)
             return cls(coll, run_id, token, ttl)
@@ -106,7 +109,7 @@ class Lease:
         try:
             ok = self.coll.find_one_and_update(
                 {"_id": LOCK_ID, "token": self.token},
-                {"$set": {"expires_at": _now() + timedelta(seconds=self.ttl), "heartbeat_at": _now()}})
+                {"$set": {"expires_at": _now() + self.ttl, "heartbeat_at": _now()}})
         except PyMongoError:
             return  # the next renewal or guard() decides; a blip is not a loss
         if ok is None:
@@ -135,7 +138,7 @@ class Lease:
         """Keep the lease for this run but let this process go (between tasks)."""
         self._stop_heartbeat()
         self.coll.update_one({"_id": LOCK_ID, "token": self.token},
-                             {"$set": {"pid": None, "expires_at": _now() + timedelta(seconds=self.ttl)}})
+                             {"$set": {"pid": None, "expires_at": _now() + self.ttl}})
 
     def release(self) -> None:
         self._stop_heartbeat()

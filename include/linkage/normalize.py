@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}.*")
-_NON_DIGITS = re.compile(r"\D")
+_NON_DIGITS = re.compile(r"[^0-9]")
 
 
 def is_unset(value: Any) -> bool:
@@ -67,7 +67,7 @@ def normalize_phone(value: Any) -> str | None:
         digits = digits[2:]
     elif len(digits) == 11 and digits.startswith("0"):
         digits = digits[1:]
-    if len(digits) == 10 and digits[0] in "6789" and digits.isascii():
+    if len(digits) == 10 and digits[0] in "6789":
         return digits
     return None
 

@@ -1,0 +1,101 @@
+"""An independent reading of SPEC §2-§3 for the tests: whole dataset, in memory.
+
+Deliberately written apart from the engine (no shared code, no batching), so a
+test can check every link the engine wrote against what the rules justify.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+TZ = ZoneInfo("Asia/Kolkata")
+
+
+def unset(v: Any) -> bool:
+    return v is None or v == ""
+
+
+def phone(v: Any) -> str | None:
+    if isinstance(v, int) and not isinstance(v, bool):  # BSON Int64 is an int subclass
+        v = str(v)
+    if type(v) is not str:
+        return None
+    d = "".join(ch for ch in v if ch in "0123456789")
+    if len(d) == 12 and d.startswith("91"):
+        d = d[2:]
+    elif len(d) == 11 and d.startswith("0"):
+        d = d[1:]
+    return d if len(d) == 10 and d[0] in "6789" else None
+
+
+def email(v: Any) -> str | None:
+    if type(v) is not str:
+        return None
+    e = v.strip().lower()
+    if e.count("@") != 1:
+        return None
+    local, domain = e.split("@")
+    return e if local and "." in domain else None
+
+
+def day(v: Any) -> date | None:
+    if isinstance(v, datetime):
+        return (v if v.tzinfo else v.replace(tzinfo=timezone.utc)).astimezone(TZ).date()
+    if type(v) is not str:
+        return None
+    s = v.strip()
+    try:
+        if len(s) == 10:
+            return datetime.strptime(s, "%Y-%m-%d").date()
+        if len(s) >= 16 and s[10] in "T ":
+            dt = datetime.fromisoformat(s)
+            return dt.astimezone(TZ).date() if dt.tzinfo else dt.date()
+    except ValueError:
+        return None
+    return None
+
+
+def expected_order_links(deliveries: list[dict], orders: list[dict]) -> dict[Any, str]:
+    """delivery _id -> order id it must be linked to (only those SPEC §3 justifies)."""
+    live: dict[tuple[str, date], list[str]] = defaultdict(list)
+    for o in orders:
+        d = day(o.get("delivery_date"))
+        if o.get("status") != "cancelled" and isinstance(o.get("customer_id"), str) and d and isinstance(o.get("id"), str) and o["id"]:
+            live[(o["customer_id"], d)].append(o["id"])
+    links = {}
+    for ds in deliveries:
+        cid, d = ds.get("customer_id"), day(ds.get("delivery_date"))
+        if unset(ds.get("order_id")) and isinstance(cid, str) and cid.strip() and d and len(live[(cid, d)]) == 1:
+            links[ds["_id"]] = live[(cid, d)][0]
+    return links
+
+
+def expected_user_links(users: list[dict], customers: list[dict]) -> dict[Any, str]:
+    """user _id -> customer id it must be linked to (both sides), per SPEC §3."""
+    by_phone: dict[str, list[dict]] = defaultdict(list)
+    by_email: dict[str, list[dict]] = defaultdict(list)
+    for c in customers:
+        if phone(c.get("phone")):
+            by_phone[phone(c.get("phone"))].append(c)
+        if email(c.get("email")):
+            by_email[email(c.get("email"))].append(c)
+    claimed = {u.get("customer_v2_id") for u in users if not unset(u.get("customer_v2_id"))}
+    naming = {c.get("user_id") for c in customers if not unset(c.get("user_id"))}
+    single: dict[Any, dict] = {}
+    for u in users:
+        if u.get("role") != "customer" or not unset(u.get("customer_v2_id")) or u.get("id") in naming:
+            continue
+        p = by_phone.get(phone(u.get("phone")), []) if phone(u.get("phone")) else []
+        e = by_email.get(email(u.get("email")), []) if email(u.get("email")) else []
+        if p and e and not {id(x) for x in p} & {id(x) for x in e}:
+            continue
+        cands = p or e
+        if len(cands) == 1 and unset(cands[0].get("user_id")) and cands[0].get("id") not in claimed:
+            single[u["_id"]] = cands[0]
+    taken = defaultdict(int)
+    for c in single.values():
+        taken[id(c)] += 1
+    return {uid: c["id"] for uid, c in single.items() if taken[id(c)] == 1}
