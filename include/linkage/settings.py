@@ -47,6 +47,7 @@ class Settings(BaseModel):
             "prefix": os.environ.get("LINKAGE_PREFIX"),
             "backup_dir": os.environ.get("LINKAGE_BACKUP_DIR"),
             "lock_ttl_seconds": os.environ.get("LINKAGE_LOCK_TTL_SECONDS"),
+            "server_timeout_ms": os.environ.get("LINKAGE_SERVER_TIMEOUT_MS"),
         }
         env.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**{key: value for key, value in env.items() if value is not None})

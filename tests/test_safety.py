@@ -1,0 +1,200 @@
+"""Issue 2 acceptance: rollback, lock, crash and resume, backup, bad input, no PII in output."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pymongo.database import Database
+
+from conftest import ROOT, run_cli
+from linkage import backup, pipeline
+from linkage.errors import LockHeldError
+from linkage.lock import LOCK_ID, Lease
+from linkage.models import MigrationParams, RunState
+from linkage.seed import seed
+from linkage.settings import Settings
+from test_migration import APP, last_json, snapshot
+
+
+def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
+        lk: pipeline.Linkage, settings: Settings, db: Database, seeded: dict) -> None:
+    before = snapshot(db)
+    result = pipeline.migrate(lk, MigrationParams(), "test")
+    linked_ds = db.delivery_statuses.find_one({"order_id": {"$gt": ""}, "_id": {"$in": [
+        oid for oid, d in before["delivery_statuses"].items() if d.get("order_id") in (None, "") or "order_id" not in d]}})
+    linked_user = next(u for u in db.users.find({"customer_v2_id": {"$gt": ""}})
+                       if before["users"][u["_id"]].get("customer_v2_id") in (None, ""))
+    # the "app" re-points one delivery and edits a linked user's name after the run
+    db.delivery_statuses.update_one({"_id": linked_ds["_id"]}, {"$set": {"order_id": "fixed-by-support"}})
+    db.users.update_one({"_id": linked_user["_id"]}, {"$set": {"name": "Renamed By App"}})
+
+    done = run_cli(settings, "rollback", "--run-id", result["run_id"], "--json")
+    assert done.returncode == 0, done.stderr
+    report = last_json(done.stdout)
+    assert report["state"] == "rolled_back"
+    assert report["rollback"]["kept"] == 1
+
+    after = snapshot(db)
+    for name in APP:
+        for oid, doc in after[name].items():
+            if oid == linked_ds["_id"]:
+                assert doc["order_id"] == "fixed-by-support"
+            elif oid == linked_user["_id"]:
+                assert doc == {**before["users"][oid], "name": "Renamed By App"}
+            else:
+                assert doc == before[name][oid], f"{name} {oid}"
+
+
+def test_rollback_of_an_unknown_run_fails_with_a_clear_message(settings: Settings, db: Database) -> None:
+    done = run_cli(settings, "rollback", "--run-id", "migrate-nope")
+    assert done.returncode != 0
+    assert "unknown run id 'migrate-nope'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_second_migrate_fails_fast_naming_the_holder(lk: pipeline.Linkage, settings: Settings, seeded: dict) -> None:
+    held = Lease.acquire(lk.lock, "migrate-holder", "airflow:linkage_migration/manual__1", 60)
+    try:
+        started = time.monotonic()
+        done = run_cli(settings, "migrate", "--new")
+        assert done.returncode != 0
+        assert time.monotonic() - started < 30
+        assert "migrate-holder" in done.stderr and "airflow:linkage_migration/manual__1" in done.stderr
+    finally:
+        held.release()
+
+
+def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: pipeline.Linkage, db: Database) -> None:
+    lease = Lease.acquire(lk.lock, "run-a", "a", 60)
+    with pytest.raises(LockHeldError, match="run-a"):
+        Lease.acquire(lk.lock, "run-b", "b", 60)
+    # another host's lease: only its TTL frees it
+    lk.lock.update_one({"_id": LOCK_ID}, {"$set": {"host": "elsewhere", "pid": 1}})
+    with pytest.raises(LockHeldError):
+        Lease.acquire(lk.lock, "run-b", "b", 60)
+    lk.lock.update_one({"_id": LOCK_ID}, {"$set": {"expires_at": time.time() - 1}})
+    taken = Lease.acquire(lk.lock, "run-b", "b", 60)
+    assert lk.lock.find_one({"_id": LOCK_ID})["taken_over"] == {"from_run": "run-a", "reason": "lease expired"}
+    # the old holder notices at its next heartbeat
+    lease.renew()
+    with pytest.raises(Exception, match="lost the migration lock"):
+        lease.guard()
+    # a holder on this host whose process is gone: taken over at once
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lk.lock.update_one({"_id": LOCK_ID}, {"$set": {"host": socket.gethostname(), "pid": int(dead.stdout)}})
+    Lease.acquire(lk.lock, "run-c", "c", 60)
+    assert "no longer exists" in lk.lock.find_one({"_id": LOCK_ID})["taken_over"]["reason"]
+    taken.release()
+
+
+def test_backup_is_mongodump_layout_verified_and_restores_identically(
+        lk: pipeline.Linkage, db: Database, client, seeded: dict) -> None:
+    before = snapshot(db)
+    run_id, _ = pipeline.start_run(lk, MigrationParams(), "test")
+    record = pipeline.take_backup(lk, run_id)
+    root = Path(record["path"])
+    for name in ("delivery_statuses", "users", "customers_v2"):
+        assert (root / db.name / f"{name}.bson.gz").exists()
+        assert (root / db.name / f"{name}.metadata.json.gz").exists()
+    manifest = backup.verify(root)
+    assert manifest.collections["users"].count == len(before["users"])
+
+    target = client[f"{db.name}_restored"]
+    try:
+        backup.restore(root, target)
+        for name in manifest.collections:
+            assert {d["_id"]: d for d in target[name].find()} == before[name]
+    finally:
+        client.drop_database(target.name)
+
+    with (root / db.name / "users.bson.gz").open("r+b") as f:  # corrupt one byte
+        f.seek(40)
+        f.write(b"\x00")
+    with pytest.raises(Exception):
+        backup.verify(root)
+
+
+def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.Linkage, db: Database) -> None:
+    db.orders.insert_many([{"id": "o1", "customer_id": "c1", "delivery_date": "2026-02-01", "status": "delivered"}])
+    weird = [{"id": "d1", "customer_id": "c1", "delivery_date": v} for v in
+             ["2026-02-31", "01/02/2026", 20260201, None, [], {"d": 1}, "x" * 100_000, "２０２６-02-01", True]]
+    weird += [{"id": "d2", "customer_id": v, "delivery_date": "2026-02-01"} for v in [None, 1, "", "  ", ["c1"], {"c": 1}]]
+    weird += [{"id": "d3"}, {"customer_id": "c1", "delivery_date": "2026-02-01", "order_id": ["o1"]}]
+    db.delivery_statuses.insert_many(weird)
+    db.customers_v2.insert_many([{"id": "k1", "phone": "9876543210", "email": "a@b.co"}])
+    db.users.insert_many([{"id": f"u{i}", "role": "customer", "phone": p, "email": e} for i, (p, e) in enumerate(
+        [(None, None), (98765, "nope"), ("", 42), ({"x": 1}, ["a@b.co"]), (True, "a@@b.co"), ("١٢٣٤٥٦٧٨٩٠", None)])])
+    result = pipeline.migrate(lk, MigrationParams(), "test")
+    assert result["state"] == "succeeded"
+    od, uc = result["steps"]["order_delivery"], result["steps"]["user_customer"]
+    assert od["invalid"] == 16 and od["dangling"] == 1 and od["linked"] == 0
+    assert uc["invalid"] == 6 and uc["linked"] == 0
+    assert [d for d in db.delivery_statuses.find() if d.get("order_id") == "o1"] == []
+    item = lk.reviews.coll.find_one({"category": "invalid", "reason": {"$regex": "delivery_date"}})
+    assert item and item["collection"] == "delivery_statuses" and item["document_id"] == "d1"
+
+
+def test_no_password_phone_or_email_in_output_records_or_reviews(
+        settings: Settings, db: Database, lk: pipeline.Linkage, seeded: dict) -> None:
+    raw_phones = {str(u["phone"]) for u in db.users.find() if u.get("phone")} | {
+        str(c["phone"]) for c in db.customers_v2.find()}
+    raw_emails = {u["email"].strip() for u in db.users.find() if isinstance(u.get("email"), str) and "@" in u["email"]}
+    runs = [run_cli(settings, "plan", "--json"), run_cli(settings, "migrate", "--json"), run_cli(settings, "status", "--json")]
+    secret_uri = settings.mongo_uri.replace("mongodb://", "mongodb://linkage:Pa55word-XYZ@")
+    refused = run_cli(settings, "status", env={"LINKAGE_MONGO_URI": secret_uri})
+    assert refused.returncode != 0 and "***" in refused.stderr
+    stored = [json.dumps(list(db[name].find()), default=str) for name in
+              (settings.collection("runs"), settings.collection("review"), settings.collection("journal"))]
+    text = "\n".join([*(r.stdout + r.stderr for r in runs), refused.stdout + refused.stderr, *stored])
+    assert "Pa55word-XYZ" not in text
+    leaked = [p for p in raw_phones if len(p) >= 10 and p in text] + [e for e in raw_emails if e in text]
+    assert leaked == []
+
+
+@pytest.mark.timeout(600)
+def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
+        settings: Settings, client, db: Database, tmp_path: Path) -> None:
+    seed(db, customers=1500, seed_value=5)
+    reference = client[f"{db.name}_ref"]
+    seed(reference, customers=1500, seed_value=5)
+    try:
+        env = {**os.environ, "LINKAGE_MONGO_URI": settings.mongo_uri, "LINKAGE_DB": db.name,
+               "LINKAGE_BACKUP_DIR": str(tmp_path / "b")}
+        victim = subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--batch-size", "100", "--quiet"],
+                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        journal = db[settings.collection("journal")]
+        deadline = time.monotonic() + 120
+        while journal.count_documents({"step": "order_delivery", "state": "applied"}) < 5:
+            assert victim.poll() is None and time.monotonic() < deadline, "run ended before it could be killed"
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        killed_run = db[settings.collection("runs")].find_one()["_id"]
+        assert db[settings.collection("runs")].find_one()["state"] == RunState.RUNNING
+
+        resumed = run_cli(settings, "migrate", "--json", "--quiet", "--batch-size", "100")
+        assert resumed.returncode == 0, resumed.stderr
+        report = last_json(resumed.stdout)
+        assert report["run_id"] == killed_run and report["state"] == "succeeded"
+
+        ref_settings = settings.model_copy(update={"db": reference.name, "backup_dir": tmp_path / "ref"})
+        uninterrupted = pipeline.migrate(pipeline.Linkage(ref_settings, client), MigrationParams(batch_size=100), "test")
+        assert report["steps"] == uninterrupted["steps"]
+        strip = lambda d: {k: v for k, v in d.items() if k != "_id"}  # noqa: E731  (same seed, other ObjectIds)
+        for name in APP:
+            key = lambda d: d["id"] if isinstance(d.get("id"), str) else repr(sorted(strip(d).items(), key=str))  # noqa: E731
+            got = sorted((strip(d) for d in db[name].find()), key=key)
+            want = sorted((strip(d) for d in reference[name].find()), key=key)
+            assert got == want, name
+        applied = list(journal.find({"run_id": killed_run, "state": {"$ne": "applied"}}))
+        assert applied == []
+    finally:
+        client.drop_database(reference.name)
