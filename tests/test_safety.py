@@ -132,7 +132,7 @@ def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.L
     db.customers_v2.insert_many([{"id": "k1", "phone": "9876543210", "email": "a@b.co"}])
     db.users.insert_many([{"id": f"u{i}", "role": "customer", "phone": p, "email": e} for i, (p, e) in enumerate(
         [(None, None), (98765, "nope"), ("", 42), ({"x": 1}, ["a@b.co"]), (True, "a@@b.co"), ("١٢٣٤٥٦٧٨٩٠", None)])])
-    result = pipeline.migrate(lk, MigrationParams(), "test")
+    result = pipeline.migrate(lk, MigrationParams(min_order_coverage=0, min_user_coverage=0), "test")
     assert result["state"] == "succeeded"
     od, uc = result["steps"]["order_delivery"], result["steps"]["user_customer"]
     assert od["invalid"] == 16 and od["dangling"] == 1 and od["linked"] == 0

@@ -88,7 +88,8 @@ def load_manifest(root: Path) -> Manifest:
     return Manifest.model_validate_json(path.read_text())
 
 
-def _documents(root: Path, entry: CollectionDump, compressed: bool) -> Iterator[bytes]:
+def documents(root: Path, entry: CollectionDump, compressed: bool) -> Iterator[bytes]:
+    """The raw BSON of each dumped document, in dump order."""
     with _open(root / entry.file, "rb", compressed) as stream:
         for doc in bson.decode_file_iter(stream, codec_options=_RAW):
             yield doc.raw
@@ -99,7 +100,7 @@ def verify(root: Path) -> Manifest:
     manifest = load_manifest(root)
     for name, entry in manifest.collections.items():
         digest, count = hashlib.sha256(), 0
-        for raw in _documents(root, entry, manifest.gzip):
+        for raw in documents(root, entry, manifest.gzip):
             digest.update(raw)
             count += 1
         if count != entry.count or digest.hexdigest() != entry.sha256:
@@ -116,7 +117,7 @@ def restore(root: Path, db: Database, *, batch_size: int = 1000) -> dict[str, in
         coll = db[name]
         coll.delete_many({})
         batch: list[RawBSONDocument] = []
-        for raw in _documents(root, entry, manifest.gzip):
+        for raw in documents(root, entry, manifest.gzip):
             batch.append(RawBSONDocument(raw))
             if len(batch) >= batch_size:
                 coll.insert_many(batch, ordered=False)

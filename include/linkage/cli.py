@@ -12,12 +12,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
-from linkage import pipeline
+from linkage import pipeline, validation
 from linkage.database import app_database, connect
 from linkage.errors import LinkageError
 from linkage.masking import install_log_redaction, redact
@@ -27,6 +29,7 @@ from linkage.seed import seed
 from linkage.server import serve_forever
 from linkage.settings import Settings
 from linkage.status import status
+from linkage.validation.metrics import measure
 
 log = logging.getLogger("linkage")
 COUNT_ORDER = ["linked", "ambiguous", "conflict", "unmatched", "invalid", "already_linked", "dangling", "one_sided"]
@@ -39,7 +42,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _params(args: argparse.Namespace, *, dry_run: bool) -> MigrationParams:
     steps = [Step(s) for s in args.steps.split(",")] if args.steps else list(Step)
-    return MigrationParams(steps=steps, dry_run=dry_run, batch_size=args.batch_size)
+    return MigrationParams(steps=steps, dry_run=dry_run, batch_size=args.batch_size,
+                           rollback_on_failure=not args.no_rollback, min_order_coverage=args.min_order_coverage,
+                           min_user_coverage=args.min_user_coverage)
 
 
 def _print_report(result: dict[str, Any]) -> None:
@@ -54,8 +59,8 @@ def _print_report(result: dict[str, Any]) -> None:
         print(f"  error: {result['error']}")
 
 
-def _succeeded(result: dict[str, Any]) -> bool:
-    return result.get("state") in (RunState.SUCCEEDED, RunState.ROLLED_BACK)
+def _ended(state: RunState) -> Callable[[dict[str, Any]], bool]:
+    return lambda result: result.get("state") == state
 
 
 # -- commands ------------------------------------------------------------------
@@ -82,6 +87,23 @@ def cmd_rollback(args: argparse.Namespace) -> dict[str, Any]:
         return pipeline.report(lk, args.run_id)
     finally:
         lk.close()
+
+
+def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate the current data (no run): coverage thresholds from the flags."""
+    lk = pipeline.Linkage(_settings(args))
+    try:
+        params = MigrationParams(min_order_coverage=args.min_order_coverage, min_user_coverage=args.min_user_coverage)
+        outcome = validation.validate(measure(lk.db, lk.reviews, None), params, lk.settings.docs_dir,
+                                      f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+    finally:
+        lk.close()
+    if not args.json:
+        for e in outcome.expectations:
+            print(f"  {'ok  ' if e.success else 'FAIL'} {e.name:26s} observed {e.observed} (expected {e.threshold})")
+        print(f"data docs: {outcome.data_docs}")
+    return {"run_id": None, "state": "succeeded" if outcome.success else "failed", "steps": {},
+            "validation": {**outcome.model_dump(), "failed": [e.name for e in outcome.failed]}}
 
 
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
@@ -123,20 +145,25 @@ def cmd_serve_db(args: argparse.Namespace) -> dict[str, Any] | None:
     return None
 
 
-COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], dict[str, Any] | None], str]] = {
-    "plan": (cmd_plan, "dry run: compute and report every count, write nothing to the app's collections"),
-    "migrate": (cmd_migrate, "backup, indexes, backfills; resumes the newest unfinished run unless --new"),
-    "rollback": (cmd_rollback, "undo a run through its journal, keeping the app's later writes"),
-    "status": (cmd_status, "link coverage, open review items, recent runs, lock holder"),
-    "seed": (cmd_seed, "fill a database with deterministic dirty demo data"),
-    "serve-db": (cmd_serve_db, "run the embedded MongoDB wire-protocol server until Ctrl-C"),
+Handler = Callable[[argparse.Namespace], dict[str, Any] | None]
+COMMANDS: dict[str, tuple[Handler, str, Callable[[dict[str, Any]], bool]]] = {
+    "plan": (cmd_plan, "dry run: compute and report every count, write nothing to the app's collections",
+             _ended(RunState.SUCCEEDED)),
+    "migrate": (cmd_migrate, "backup, indexes, backfills, validation; resumes the newest unfinished run unless --new",
+                _ended(RunState.SUCCEEDED)),
+    "rollback": (cmd_rollback, "undo a run through its journal, keeping the app's later writes",
+                 _ended(RunState.ROLLED_BACK)),
+    "validate": (cmd_validate, "run the expectation suites on the current data", _ended(RunState.SUCCEEDED)),
+    "status": (cmd_status, "link coverage, open review items, recent runs, lock holder", _ended(RunState.SUCCEEDED)),
+    "seed": (cmd_seed, "fill a database with deterministic dirty demo data", _ended(RunState.SUCCEEDED)),
+    "serve-db": (cmd_serve_db, "run the embedded MongoDB wire-protocol server until Ctrl-C", _ended(RunState.SUCCEEDED)),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="linkage", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (_, help_text) in COMMANDS.items():
+    for name, (_, help_text, _) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--uri", help="MongoDB URI (default: LINKAGE_MONGO_URI or the embedded default)")
         cmd.add_argument("--db", help="database name (default: LINKAGE_DB or 'app')")
@@ -146,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--steps", help="comma-separated: order_delivery,user_customer (default: both)")
             cmd.add_argument("--batch-size", type=int, default=1000)
             cmd.add_argument("--backup-dir", help="where backups go (default: LINKAGE_BACKUP_DIR or ./backups)")
+            cmd.add_argument("--no-rollback", action="store_true", help="keep a run that fails validation (state failed)")
+        if name in ("plan", "migrate", "validate"):
+            cmd.add_argument("--min-order-coverage", type=float, default=MigrationParams().min_order_coverage)
+            cmd.add_argument("--min-user-coverage", type=float, default=MigrationParams().min_user_coverage)
         if name == "migrate":
             cmd.add_argument("--new", action="store_true", help="start a new run instead of resuming")
         if name == "rollback":
@@ -161,14 +192,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
     install_log_redaction()
     args = build_parser().parse_args(argv)
-    handler = COMMANDS[args.command][0]
+    handler, _, succeeded = COMMANDS[args.command]
     try:
         result = handler(args)
-    except (LinkageError, ValidationError, ValueError) as exc:
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"linkage {args.command}: invalid parameters: {problems}", file=sys.stderr)
+        return 1
+    except (LinkageError, ValueError) as exc:
         print(f"linkage {args.command}: {redact(str(exc).splitlines()[0])}", file=sys.stderr)
+        return 1
+    except PyMongoError as exc:
+        print(f"linkage {args.command}: database error: {redact(str(exc).splitlines()[0])[:300]}", file=sys.stderr)
         return 1
     if result is None:
         return 0
@@ -176,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(result, default=str, sort_keys=True))
     elif "run_id" in result:
         _print_report(result)
-    if not _succeeded(result):
+    if not succeeded(result):
         print(f"linkage {args.command}: run ended {result.get('state')}: {result.get('error') or 'see the run record'}",
               file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from typing import Any
 from pymongo import MongoClient
 
 from linkage import backup as backups
+from linkage import validation
 from linkage.database import app_database, connect, server_description
 from linkage.engine import Partition, Pass, RunContext, run_pass, split
 from linkage.errors import LinkageError
@@ -29,6 +30,8 @@ from linkage.reviews import ReviewQueue
 from linkage.runs import RunStore, new_run_id
 from linkage.settings import Settings
 from linkage.steps import order_delivery, user_customer
+from linkage.validation import ValidationOutcome
+from linkage.validation.metrics import measure
 
 APP_COLLECTIONS = ["users", "customers_v2", "orders", "delivery_statuses"]
 STEP_COLLECTIONS = {Step.ORDER_DELIVERY: ["delivery_statuses"], Step.USER_CUSTOMER: ["users", "customers_v2"]}
@@ -199,6 +202,33 @@ def run_step(lk: Linkage, run_id: str, step: Step, guard: Callable[[], None], *,
     return record_step(lk, run_id, step, time.monotonic() - started)
 
 
+def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
+    """Measure the database and judge it with the run's expectations; stored with the run."""
+    run = lk.runs.get(run_id)
+    measured = measure(lk.db, lk.reviews, run.get("backup", {}).get("path"))
+    outcome = validation.validate(measured, MigrationParams.model_validate(run["params"]),
+                                  lk.settings.docs_dir, run_id)
+    lk.runs.update(run_id, validation={**outcome.model_dump(), "failed": [e.name for e in outcome.failed]})
+    return outcome
+
+
+def failure_reason(outcome: ValidationOutcome) -> str:
+    return "validation failed: " + "; ".join(f"{e.name} observed {e.observed} (expected {e.threshold})"
+                                               for e in outcome.failed)
+
+
+def conclude(lk: Linkage, run_id: str, outcome: ValidationOutcome, guard: Callable[[], None]) -> dict[str, Any]:
+    """Keep the run when validation passed; otherwise roll it back (if asked) or fail it."""
+    if outcome.success:
+        return finalize(lk, run_id)
+    reason = failure_reason(outcome)
+    lk.runs.update(run_id, error=reason[:500])
+    if lk.params(run_id).rollback_on_failure:
+        rollback(lk, run_id, guard)
+        return finalize(lk, run_id, RunState.ROLLED_BACK, reason[:500])
+    return finalize(lk, run_id, RunState.FAILED, reason[:500])
+
+
 def finalize(lk: Linkage, run_id: str, state: RunState = RunState.SUCCEEDED, error: str | None = None) -> dict[str, Any]:
     """Close the run: final state, and the per-run scratch data removed."""
     lk.keys.delete_many({"run_id": run_id})
@@ -245,7 +275,7 @@ def report(lk: Linkage, run_id: str) -> dict[str, Any]:
 
 def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, new: bool = False,
             show_progress: bool = False) -> dict[str, Any]:
-    """Backup, indexes, the chosen backfills, then finalize; resumable, locked.
+    """Backup, indexes, the chosen backfills, validation, then keep or roll back; resumable, locked.
 
     A dry run takes no lock and no backup and writes nothing to the app's
     collections; it only computes and records the counts.
@@ -264,10 +294,14 @@ def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, new: boo
                 lk.runs.record_timing(run_id, name, time.monotonic() - started)
             for step in params.steps:
                 run_step(lk, run_id, step, lease.guard, show_progress=show_progress)
+            started = time.monotonic()
+            outcome = validate_run(lk, run_id)
+            lk.runs.record_timing(run_id, "validate", time.monotonic() - started)
+            return conclude(lk, run_id, outcome, lease.guard)
         except Exception as exc:
-            lk.runs.finish(run_id, RunState.FAILED, str(exc)[:500])
+            if lk.runs.get(run_id)["state"] == RunState.RUNNING:
+                lk.runs.finish(run_id, RunState.FAILED, str(exc)[:500])
             raise
-    return finalize(lk, run_id)
 
 
 def ensure_known_step(name: str) -> Step:

@@ -32,9 +32,10 @@ class ReviewQueue:
         ops: list[Any] = []
         for d in decisions:
             if d.category in REVIEW_CATEGORIES:
-                ops.append(ReplaceOne(
-                    {"_id": self.item_id(step, d.oid)},
-                    {"step": step, "collection": collection, "document_oid": d.oid,
+                item_id = self.item_id(step, d.oid)
+                ops.append(ReplaceOne(  # _id in the replacement too: nx ignores the filter's on upsert
+                    {"_id": item_id},
+                    {"_id": item_id, "step": step, "collection": collection, "document_oid": d.oid,
                      "document_id": d.app_id if isinstance(d.app_id, str) else None,
                      "category": d.category.value, "reason": d.reason, "candidate": d.link,
                      "status": "open", "run_id": run_id, "updated_at": now},

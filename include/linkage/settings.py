@@ -20,6 +20,7 @@ class Settings(BaseModel):
     prefix: str = "linkage_"
     backup_dir: Path = Path("backups")
     backup_gzip: bool = True
+    docs_dir: Path = Path("gx_docs")
     lock_ttl_seconds: float = Field(default=120.0, gt=1)
     server_timeout_ms: int = Field(default=5000, gt=0)
 
@@ -46,6 +47,7 @@ class Settings(BaseModel):
             "timezone": os.environ.get("LINKAGE_TIMEZONE"),
             "prefix": os.environ.get("LINKAGE_PREFIX"),
             "backup_dir": os.environ.get("LINKAGE_BACKUP_DIR"),
+            "docs_dir": os.environ.get("LINKAGE_DOCS_DIR"),
             "lock_ttl_seconds": os.environ.get("LINKAGE_LOCK_TTL_SECONDS"),
             "server_timeout_ms": os.environ.get("LINKAGE_SERVER_TIMEOUT_MS"),
         }

@@ -106,8 +106,9 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]]) -> BatchPlan:
             decisions.append(decision)
             continue
         customer = customers[decision.link]
-        proposals.append(ReplaceOne({"_id": f"{ws.run_id}:{user['_id']}"}, {
-            "run_id": ws.run_id, "conflict": False,
+        proposal_id = f"{ws.run_id}:{user['_id']}"
+        proposals.append(ReplaceOne({"_id": proposal_id}, {
+            "_id": proposal_id, "run_id": ws.run_id, "conflict": False,
             "user_oid": user["_id"], "user_id": user["id"],
             "user_old": user.get(USER_LINK), "user_had": USER_LINK in user,
             "customer_oid": customer.oid, "customer_id": customer.id,
