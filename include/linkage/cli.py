@@ -65,10 +65,10 @@ def _ended(state: RunState) -> Callable[[dict[str, Any]], bool]:
 
 # -- commands ------------------------------------------------------------------
 
-def cmd_migrate(args: argparse.Namespace, *, dry_run: bool = False) -> dict[str, Any]:
+def cmd_migrate(args: argparse.Namespace, *, dry_run: bool = False, kind: str = pipeline.MIGRATE) -> dict[str, Any]:
     lk = pipeline.Linkage(_settings(args))
     try:
-        return pipeline.migrate(lk, _params(args, dry_run=dry_run), default_trigger(),
+        return pipeline.migrate(lk, _params(args, dry_run=dry_run), default_trigger(), kind=kind,
                                 new=getattr(args, "new", False), show_progress=not args.quiet)
     finally:
         lk.close()
@@ -76,6 +76,10 @@ def cmd_migrate(args: argparse.Namespace, *, dry_run: bool = False) -> dict[str,
 
 def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
     return cmd_migrate(args, dry_run=True)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> dict[str, Any]:
+    return cmd_migrate(args, kind=pipeline.RECONCILE)
 
 
 def cmd_rollback(args: argparse.Namespace) -> dict[str, Any]:
@@ -151,6 +155,8 @@ COMMANDS: dict[str, tuple[Handler, str, Callable[[dict[str, Any]], bool]]] = {
              _ended(RunState.SUCCEEDED)),
     "migrate": (cmd_migrate, "backup, indexes, backfills, validation; resumes the newest unfinished run unless --new",
                 _ended(RunState.SUCCEEDED)),
+    "reconcile": (cmd_reconcile, "link what is still unlinked (index-backed) and repair one-sided pairs",
+                  _ended(RunState.SUCCEEDED)),
     "rollback": (cmd_rollback, "undo a run through its journal, keeping the app's later writes",
                  _ended(RunState.ROLLED_BACK)),
     "validate": (cmd_validate, "run the expectation suites on the current data", _ended(RunState.SUCCEEDED)),
@@ -169,15 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--db", help="database name (default: LINKAGE_DB or 'app')")
         cmd.add_argument("--json", action="store_true", help="print one JSON object as the last line")
         cmd.add_argument("--quiet", action="store_true", help="no progress on stderr")
-        if name in ("plan", "migrate"):
+        if name in ("plan", "migrate", "reconcile"):
             cmd.add_argument("--steps", help="comma-separated: order_delivery,user_customer (default: both)")
             cmd.add_argument("--batch-size", type=int, default=1000)
             cmd.add_argument("--backup-dir", help="where backups go (default: LINKAGE_BACKUP_DIR or ./backups)")
             cmd.add_argument("--no-rollback", action="store_true", help="keep a run that fails validation (state failed)")
-        if name in ("plan", "migrate", "validate"):
+        if name in ("plan", "migrate", "reconcile", "validate"):
             cmd.add_argument("--min-order-coverage", type=float, default=MigrationParams().min_order_coverage)
             cmd.add_argument("--min-user-coverage", type=float, default=MigrationParams().min_user_coverage)
-        if name == "migrate":
+        if name in ("migrate", "reconcile"):
             cmd.add_argument("--new", action="store_true", help="start a new run instead of resuming")
         if name == "rollback":
             cmd.add_argument("--run-id", required=True)

@@ -68,8 +68,9 @@ def takeover_reason(doc: dict[str, Any], now: float) -> str | None:
 class Lease:
     """A held lease; `guard()` raises LockLostError once it is no longer ours."""
 
-    def __init__(self, coll: Collection, run_id: str, token: str, ttl: float) -> None:
-        self.coll, self.run_id, self.token, self.ttl = coll, run_id, token, ttl
+    def __init__(self, coll: Collection, run_id: str, ttl: float, match: dict[str, Any]) -> None:
+        self.coll, self.run_id, self.ttl = coll, run_id, ttl
+        self.match = {"_id": LOCK_ID, **match}
         self._lost: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,7 +89,7 @@ class Lease:
                "pid": os.getpid(), "token": token, "acquired_at": now, "expires_at": now + ttl}
         try:
             coll.insert_one(doc)
-            return cls(coll, run_id, token, ttl)
+            return cls(coll, run_id, ttl, {"token": token})
         except DuplicateKeyError:
             pass
         current = coll.find_one({"_id": LOCK_ID})
@@ -102,13 +103,29 @@ class Lease:
         doc["taken_over"] = {"from_run": current.get("run_id"), "reason": reason}
         if coll.find_one_and_update({"_id": LOCK_ID, "token": current["token"]}, {"$set": doc}) is None:
             raise LockHeldError("another migration took the lock at the same moment; try again")
-        return cls(coll, run_id, token, ttl)
+        return cls(coll, run_id, ttl, {"token": token})
+
+    @classmethod
+    def join(cls, coll: Collection, run_id: str, ttl: float) -> "Lease":
+        """Work under the lease `run_id` already holds, alongside its other tasks.
+
+        Mapped partitions of one Airflow run work at the same time, so they share
+        the run's lease instead of taking it: each heartbeats it while working.
+        Fails with LockLostError when the lease now belongs to another run.
+        """
+        joined = coll.find_one_and_update({"_id": LOCK_ID, "run_id": run_id},
+                                          {"$set": {"expires_at": _now() + ttl, "heartbeat_at": _now()}})
+        if joined is None:
+            current = coll.find_one({"_id": LOCK_ID})
+            raise LockLostError(f"run {run_id} does not hold the migration lock "
+                                f"(holder: {describe(current) if current else 'nobody'})")
+        return cls(coll, run_id, ttl, {"run_id": run_id})
 
     # holding --------------------------------------------------------------
     def renew(self) -> None:
         try:
             ok = self.coll.find_one_and_update(
-                {"_id": LOCK_ID, "token": self.token},
+                self.match,
                 {"$set": {"expires_at": _now() + self.ttl, "heartbeat_at": _now()}})
         except PyMongoError:
             return  # the next renewal or guard() decides; a blip is not a loss
@@ -129,20 +146,19 @@ class Lease:
         if self._lost:
             raise LockLostError(self._lost)
 
-    def _stop_heartbeat(self) -> None:
+    def stop_heartbeat(self) -> None:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
 
     def park(self) -> None:
         """Keep the lease for this run but let this process go (between tasks)."""
-        self._stop_heartbeat()
-        self.coll.update_one({"_id": LOCK_ID, "token": self.token},
-                             {"$set": {"pid": None, "expires_at": _now() + self.ttl}})
+        self.stop_heartbeat()
+        self.coll.update_one(self.match, {"$set": {"pid": None, "expires_at": _now() + self.ttl}})
 
     def release(self) -> None:
-        self._stop_heartbeat()
-        self.coll.delete_one({"_id": LOCK_ID, "token": self.token})
+        self.stop_heartbeat()
+        self.coll.delete_one(self.match)
 
     def __enter__(self) -> "Lease":
         return self.start_heartbeat()

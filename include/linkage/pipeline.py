@@ -35,8 +35,17 @@ from linkage.validation.metrics import measure
 
 APP_COLLECTIONS = ["users", "customers_v2", "orders", "delivery_statuses"]
 STEP_COLLECTIONS = {Step.ORDER_DELIVERY: ["delivery_statuses"], Step.USER_CUSTOMER: ["users", "customers_v2"]}
-#: Phases of each step in order; `resolve` is a single task, the rest are scans.
-STEP_PHASES = {Step.ORDER_DELIVERY: ["link"], Step.USER_CUSTOMER: ["keys", "plan", "resolve", "apply"]}
+MIGRATE, RECONCILE = "migrate", "reconcile"
+
+
+def step_phases(step: Step, kind: str = MIGRATE) -> list[str]:
+    """Phases of a step in order; `resolve` is a single task, the rest are scans.
+
+    Reconciliation adds `repair` (one-sided pairs) to the user-customer step.
+    """
+    if step == Step.ORDER_DELIVERY:
+        return ["link"]
+    return ["keys", "plan", "resolve", "apply", *(["repair"] if kind == RECONCILE else [])]
 
 
 class Linkage:
@@ -66,17 +75,23 @@ class Linkage:
         return MigrationParams.model_validate(self.runs.get(run_id)["params"])
 
     @contextmanager
-    def hold(self, run_id: str, *, park: bool = False) -> Iterator[Lease]:
-        """Hold the run's lease (heartbeating) for the duration of a task.
-
-        `park=True` keeps it for the run's next task instead of releasing it.
-        """
-        owner = self.runs.get(run_id)["triggered_by"] if self.runs.coll.find_one({"_id": run_id}) else run_id
+    def hold(self, run_id: str) -> Iterator[Lease]:
+        """Take the lease for `run_id` (heartbeating) and release it at the end (the CLI)."""
+        owner = self.runs.get(run_id)["triggered_by"]
         lease = Lease.acquire(self.lock, run_id, owner, self.settings.lock_ttl_seconds).start_heartbeat()
         try:
             yield lease
         finally:
-            lease.park() if park else lease.release()
+            lease.release()
+
+    @contextmanager
+    def joined(self, run_id: str) -> Iterator[Lease]:
+        """Work under the lease the run already holds (an Airflow task), heartbeating it."""
+        lease = Lease.join(self.lock, run_id, self.settings.lock_ttl_seconds).start_heartbeat()
+        try:
+            yield lease
+        finally:
+            lease.stop_heartbeat()
 
     def context(self, run_id: str, guard: Callable[[], None], *, show_progress: bool = False) -> RunContext:
         params = self.params(run_id)
@@ -102,20 +117,25 @@ def preflight(lk: Linkage) -> dict[str, Any]:
     }
 
 
-def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, new: bool = False,
-              run_id: str | None = None) -> tuple[str, bool]:
-    """Create a run record, or resume the newest unfinished one (unless `new` or dry run).
+def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: str = MIGRATE,
+              new: bool = False, run_id: str | None = None) -> tuple[str, bool]:
+    """Create a run record, or resume one; returns (run_id, resumed).
 
-    Returns (run_id, resumed).
+    With `run_id` (an Airflow run's own id) that run is resumed if it exists, so a
+    retried task continues it. Otherwise the newest unfinished run of this kind is
+    resumed, unless `new` or a dry run.
     """
     lk.ensure_bookkeeping()
-    if not new and not params.dry_run and run_id is None:
-        unfinished = lk.runs.newest_unfinished("migrate")
+    if run_id is not None and lk.runs.coll.find_one({"_id": run_id}, {"_id": 1}):
+        lk.runs.resumed(run_id)
+        return run_id, True
+    if run_id is None and not new and not params.dry_run:
+        unfinished = lk.runs.newest_unfinished(kind)
         if unfinished is not None:
             lk.runs.resumed(unfinished["_id"])
             return unfinished["_id"], True
-    run_id = run_id or new_run_id("plan" if params.dry_run else "migrate")
-    lk.runs.create("migrate", params, triggered_by, run_id)
+    run_id = run_id or new_run_id("plan" if params.dry_run else kind)
+    lk.runs.create(kind, params, triggered_by, run_id)
     return run_id, False
 
 
@@ -142,36 +162,40 @@ def create_indexes(lk: Linkage, run_id: str) -> dict[str, Any]:
     return summary
 
 
-def phase_pass(lk: Linkage, run_id: str, step: Step, phase: str, *, only_unlinked: bool = False) -> Pass:
-    tz = lk.settings.tz
+def phase_pass(lk: Linkage, run_id: str, step: Step, phase: str) -> Pass:
+    """The pass for one phase; a reconciliation reads only unlinked documents (by index)."""
+    only_unlinked = lk.runs.get(run_id).get("kind") == RECONCILE
     if step == Step.ORDER_DELIVERY:
-        return order_delivery.backfill_pass(lk.db, tz, only_unlinked=only_unlinked)
+        return order_delivery.backfill_pass(lk.db, lk.settings.tz, only_unlinked=only_unlinked)
     ws = lk.workspace(run_id)
     ws.ensure_indexes()
     passes = {"keys": lambda: user_customer.keys_pass(ws),
               "plan": lambda: user_customer.plan_pass(ws, only_unlinked=only_unlinked),
-              "apply": lambda: user_customer.apply_pass(ws)}
+              "apply": lambda: user_customer.apply_pass(ws),
+              "repair": lambda: user_customer.repair_pass(ws, lk.reviews.coll)}
     return passes[phase]()
 
 
-def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int, *, only_unlinked: bool = False) -> list[Partition]:
+def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int) -> list[Partition]:
     """Split a phase's source into `_id` ranges, once per run (retries reuse them)."""
     field = f"partitions.{step}.{phase}"
     stored = lk.runs.get(run_id).get("partitions", {}).get(str(step), {}).get(phase)
     if stored is not None:
         return [Partition.model_validate(p) for p in stored]
-    job = phase_pass(lk, run_id, step, phase, only_unlinked=only_unlinked)
+    if phase == "resolve":
+        return [Partition()]
+    job = phase_pass(lk, run_id, step, phase)
     cut = split(job.source, job.query, parts)
     lk.runs.update(run_id, **{field: [p.model_dump() for p in cut]})
     return cut
 
 
 def run_phase(lk: Linkage, run_id: str, step: Step, phase: str, partition: Partition, guard: Callable[[], None],
-              *, only_unlinked: bool = False, show_progress: bool = False) -> dict[str, int]:
+              *, show_progress: bool = False) -> dict[str, int]:
     ctx = lk.context(run_id, guard, show_progress=show_progress)
     if phase == "resolve":
         return user_customer.resolve_conflicts(ctx, lk.workspace(run_id))
-    return run_pass(ctx, phase_pass(lk, run_id, step, phase, only_unlinked=only_unlinked), partition)
+    return run_pass(ctx, phase_pass(lk, run_id, step, phase), partition)
 
 
 def step_counts(lk: Linkage, run_id: str, step: Step) -> dict[str, int]:
@@ -192,13 +216,12 @@ def record_step(lk: Linkage, run_id: str, step: Step, seconds: float | None = No
 
 
 def run_step(lk: Linkage, run_id: str, step: Step, guard: Callable[[], None], *, parts: int = 1,
-             only_unlinked: bool = False, show_progress: bool = False) -> dict[str, int]:
+             show_progress: bool = False) -> dict[str, int]:
     """Every phase of a step, partition after partition, in this process."""
     started = time.monotonic()
-    for phase in STEP_PHASES[step]:
-        cut = [Partition()] if phase == "resolve" else partitions(lk, run_id, step, phase, parts, only_unlinked=only_unlinked)
-        for partition in cut:
-            run_phase(lk, run_id, step, phase, partition, guard, only_unlinked=only_unlinked, show_progress=show_progress)
+    for phase in step_phases(step, lk.runs.get(run_id)["kind"]):
+        for partition in partitions(lk, run_id, step, phase, parts):
+            run_phase(lk, run_id, step, phase, partition, guard, show_progress=show_progress)
     return record_step(lk, run_id, step, time.monotonic() - started)
 
 
@@ -273,14 +296,17 @@ def report(lk: Linkage, run_id: str) -> dict[str, Any]:
 
 # -- the whole migration, in one process (the CLI) ---------------------------------
 
-def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, new: bool = False,
+def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: str = MIGRATE, new: bool = False,
             show_progress: bool = False) -> dict[str, Any]:
     """Backup, indexes, the chosen backfills, validation, then keep or roll back; resumable, locked.
+
+    `kind=RECONCILE` is the nightly job: the same run, reading only unlinked
+    documents and repairing one-sided pairs.
 
     A dry run takes no lock and no backup and writes nothing to the app's
     collections; it only computes and records the counts.
     """
-    run_id, _ = start_run(lk, params, triggered_by, new=new)
+    run_id, _ = start_run(lk, params, triggered_by, kind=kind, new=new)
     params = lk.params(run_id)
     if params.dry_run:
         for step in params.steps:

@@ -1,7 +1,7 @@
 """Documents the pipeline left alone, for a person to look at (`linkage_review`).
 
 One item per (step, document), upserted, so re-runs update rather than pile up;
-an item is closed when a later run links its document. Items carry ids,
+an item is closed when a later run finds its document linked. Items carry ids,
 categories and the reason (a field name), never raw phones or emails.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ReplaceOne, UpdateMany
 from pymongo.collection import Collection
 
-from linkage.models import REVIEW_CATEGORIES, Category, Decision, Step
+from linkage.models import REVIEW_CATEGORIES, Decision, Step
 
 
 class ReviewQueue:
@@ -41,7 +41,7 @@ class ReviewQueue:
                      "status": "open", "run_id": run_id, "updated_at": now},
                     upsert=True,
                 ))
-        resolved = [self.item_id(step, d.oid) for d in decisions if d.category == Category.LINKED]
+        resolved = [self.item_id(step, d.oid) for d in decisions if d.category not in REVIEW_CATEGORIES]
         if resolved:
             ops.append(UpdateMany({"_id": {"$in": resolved}}, {"$set": {"status": "resolved", "run_id": run_id, "updated_at": now}}))
         if ops:

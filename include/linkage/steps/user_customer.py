@@ -11,7 +11,9 @@ turn an ambiguous user into a wrong link). The step therefore runs in phases:
 3. `resolve`: mark proposals whose customer is proposed for more than one user
    as conflicts (a rule that needs the whole scan, done by a `$group` on the
    server, not in memory);
-4. `apply`: write the surviving proposals, both sides, journaled.
+4. `apply`: write the surviving proposals, both sides, journaled;
+5. `repair` (reconciliation only): complete one-sided pairs from the open review
+   items, where the unset side can take the link without breaking uniqueness.
 
 Nothing in phases 1-3 touches the app's collections.
 """
@@ -172,3 +174,44 @@ def apply_pass(ws: Workspace) -> Pass:
     return Pass(step=Step.USER_CUSTOMER, phase="apply", source=ws.plan,
                 query={"run_id": ws.run_id, "conflict": False}, projection=None,
                 plan=lambda batch: apply_plan(ws, batch), subject=USERS)
+
+
+def repair_one_sided(db: Database, batch: list[dict[str, Any]]) -> BatchPlan:
+    """Complete one-sided pairs (review items), each re-checked against live data."""
+    users = {u["_id"]: u for u in db[USERS].find({"_id": {"$in": [i["document_oid"] for i in batch]}}, _USER_FIELDS)}
+    customer_ids = [i["candidate"] for i in batch if is_key(i.get("candidate"))]
+    customers = {c["id"]: c for c in db[CUSTOMERS].find({"id": {"$in": customer_ids}}, _CUSTOMER_FIELDS)}
+    holders_of_customer = {u[USER_LINK]: u["_id"] for u in db[USERS].find({USER_LINK: {"$in": customer_ids}}, {USER_LINK: 1})}
+    user_ids = [u["id"] for u in users.values() if is_key(u.get("id"))]
+    holders_of_user = {c[CUSTOMER_LINK]: c["_id"] for c in db[CUSTOMERS].find({CUSTOMER_LINK: {"$in": user_ids}}, {CUSTOMER_LINK: 1})}
+    decisions, writes = [], []
+    for item in batch:
+        user, customer = users.get(item["document_oid"]), customers.get(item.get("candidate"))
+        base = {"oid": item["document_oid"], "app_id": item.get("document_id")}
+        if user is None or customer is None:
+            decisions.append(Decision(**base, category=Category.DANGLING))
+            continue
+        user_side, customer_side = user.get(USER_LINK), customer.get(CUSTOMER_LINK)
+        group = str(user["_id"])
+        if user_side == customer["id"] and customer_side == user["id"]:
+            decisions.append(Decision(**base, category=Category.ALREADY_LINKED))
+        elif user_side == customer["id"] and customer_side in (None, "") and \
+                holders_of_user.get(user["id"], customer["_id"]) == customer["_id"]:
+            decisions.append(Decision(**base, category=Category.LINKED, link=customer["id"]))
+            writes.append(FieldWrite(coll=CUSTOMERS, oid=customer["_id"], field=CUSTOMER_LINK, new=user["id"],
+                                     old=customer_side, had=CUSTOMER_LINK in customer, group=group))
+        elif customer_side == user["id"] and user_side in (None, "") and \
+                holders_of_customer.get(customer["id"], user["_id"]) == user["_id"]:
+            decisions.append(Decision(**base, category=Category.LINKED, link=customer["id"]))
+            writes.append(FieldWrite(coll=USERS, oid=user["_id"], field=USER_LINK, new=customer["id"],
+                                     old=user_side, had=USER_LINK in user, group=group))
+        else:
+            decisions.append(Decision(**base, category=Category.ONE_SIDED, link=customer["id"],
+                                      reason="the unset side cannot take the link without breaking uniqueness"))
+    return BatchPlan(decisions=decisions, writes=writes)
+
+
+def repair_pass(ws: Workspace, reviews: Collection) -> Pass:
+    return Pass(step=Step.USER_CUSTOMER, phase="repair", source=reviews,
+                query={"status": "open", "step": Step.USER_CUSTOMER.value, "category": Category.ONE_SIDED.value},
+                projection=None, plan=lambda batch: repair_one_sided(ws.db, batch), subject=USERS)
