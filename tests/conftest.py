@@ -6,6 +6,7 @@ import itertools
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,13 @@ from linkage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 _names = itertools.count()
+
+# Airflow reads its configuration at import: point it at a private home, this
+# project's DAGs and plugins, before any test imports it.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="linkage-airflow-"))
+os.environ.update({"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+                   "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "GX_ANALYTICS_ENABLED": "false"})
+sys.path.insert(0, str(ROOT / "plugins"))
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +80,29 @@ def run_cli(settings: Settings, *args: str, timeout: float = 240, env: dict[str,
                 "LINKAGE_BACKUP_DIR": str(settings.backup_dir), **(env or {})}
     return subprocess.run([sys.executable, "-m", "linkage.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=full_env, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Airflow's metadata database (SQLite), migrated once per session."""
+    done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture
+def airflow_env(airflow_db: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """`mongo_default` points at this test's database; backups and Data Docs in its tmp dir."""
+    host_port = settings.mongo_uri.removeprefix("mongodb://").rstrip("/")
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", f"mongo://{host_port}/{settings.db}")
+    monkeypatch.setenv("LINKAGE_BACKUP_DIR", str(settings.backup_dir))
+    monkeypatch.setenv("LINKAGE_DOCS_DIR", str(settings.backup_dir.parent / "gx"))
+    return settings
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(str(ROOT / "dags"))

@@ -81,6 +81,7 @@ class MigrationParams(BaseModel):
     steps: list[Step] = Field(default_factory=lambda: list(Step))
     dry_run: bool = False
     batch_size: int = Field(default=1000, ge=1, le=50_000)
+    partitions: int = Field(default=2, ge=1, le=64)
     rollback_on_failure: bool = True
     min_order_coverage: float = Field(default=0.8, ge=0.0, le=1.0)
     min_user_coverage: float = Field(default=0.8, ge=0.0, le=1.0)

@@ -190,6 +190,17 @@ def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int) -> 
     return cut
 
 
+def partition_at(lk: Linkage, run_id: str, step: Step, phase: str, index: int) -> Partition:
+    """A partition cut earlier by `partitions` (a mapped task finds its range by index)."""
+    if phase == "resolve":
+        return Partition()
+    stored = lk.runs.get(run_id).get("partitions", {}).get(str(step), {}).get(phase, [])
+    for partition in stored:
+        if partition["index"] == index:
+            return Partition.model_validate(partition)
+    raise LinkageError(f"run {run_id} has no partition {index} for {step}/{phase}")
+
+
 def run_phase(lk: Linkage, run_id: str, step: Step, phase: str, partition: Partition, guard: Callable[[], None],
               *, show_progress: bool = False) -> dict[str, int]:
     ctx = lk.context(run_id, guard, show_progress=show_progress)
