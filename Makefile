@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install demo test test-fast lock clean
+.PHONY: install demo test test-fast airflow lock clean
 
 install: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): requirements.txt pyproject.toml
 
 demo: install
 	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh
+
+# Airflow standalone on localhost:8080 with the embedded MongoDB; Ctrl-C stops it all.
+airflow: install
+	BIN=$(BIN) MONGO_PORT=$(DEMO_PORT) bash scripts/airflow.sh
 
 test: install
 	$(BIN)/pytest
