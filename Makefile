@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install demo test test-fast airflow lock clean
+.PHONY: install demo test test-fast airflow bench bench-quick lock clean
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ airflow: install
 
 test: install
 	$(BIN)/pytest
+
+# Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
+bench-quick: install
+	$(BIN)/python -m bench.run --sizes 10000,100000
+
+bench: install
+	$(BIN)/python -m bench.run --sizes 100000,1000000
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -x -q

@@ -44,6 +44,8 @@ class Partition(BaseModel):
 
 def split(source: Collection, query: dict[str, Any], parts: int) -> list[Partition]:
     """Cut a source into `parts` contiguous `_id` ranges of about equal size."""
+    if parts <= 1:
+        return [Partition()]
     total = source.count_documents(query)
     parts = max(1, min(parts, total or 1))
     cuts: list[Any] = []
@@ -108,7 +110,7 @@ def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> None:
         lost = len({w.group for w in dropped})
         record.counts[Category.LINKED.value] = record.counts.get(Category.LINKED.value, 0) - lost
         record.counts[unlanded.value] = record.counts.get(unlanded.value, 0) + lost
-    ctx.journal.settle(record)
+    ctx.journal.settle(record, rewrite=bool(dropped))
 
 
 def _pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -141,9 +143,8 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
             if record.phase == job.phase and record.partition == partition.index:
                 totals.update(record.counts)
         seq, after = last.seq + 1, last.last_key
-    progress = Progress(f"{job.step}/{job.phase}[{partition.index}]",
-                        job.source.count_documents({**job.query, **partition.bounds(after)}),
-                        enabled=ctx.show_progress)
+    total = job.source.count_documents({**job.query, **partition.bounds(after)}) if ctx.show_progress else 0
+    progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress)
     cursor = (job.source.find({**job.query, **partition.bounds(after)}, job.projection)
               .sort("_id", 1).batch_size(ctx.batch_size))
     for batch in _pages(cursor, ctx.batch_size):

@@ -1,0 +1,112 @@
+"""Issue 4 acceptance: a failed validation reaches a real SMTP server and a webhook, with no PII."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from pymongo.database import Database
+
+from linkage.alerts import Alert, Event
+from linkage.server import free_port
+from linkage.settings import Settings
+
+pytestmark = pytest.mark.airflow
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's name)
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Inbox]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "linkage@example.org",
+                  "to": "oncall@example.org", "timeout": 10}}))
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def webhook(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict]]:
+    received: list[dict] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", free_port()), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AIRFLOW_CONN_LINKAGE_WEBHOOK", json.dumps(
+        {"conn_type": "http", "host": f"http://127.0.0.1:{server.server_port}/hooks/linkage"}))
+    yield received
+    server.shutdown()
+
+
+def decoded(envelope: Any) -> str:
+    """Subject and every text part of a received message, decoded."""
+    message = message_from_bytes(envelope.content)
+    parts = [p.get_payload(decode=True).decode() for p in message.walk() if not p.is_multipart()]
+    return "\n".join([message["Subject"], *parts])
+
+
+def raw_pii(db: Database) -> list[str]:
+    values = []
+    for name in ("users", "customers_v2"):
+        for doc in db[name].find({}, {"phone": 1, "email": 1}):
+            values += [str(v).strip() for v in (doc.get("phone"), doc.get("email")) if v and len(str(v).strip()) >= 8]
+    return values
+
+
+def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, smtp: Inbox, webhook: list[dict]) -> None:
+    db.users.update_one({"role": "customer"}, {"$set": {"email": "leaky.person@example.com", "phone": "+91 98888 77777"}})
+    run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})
+    linkage_run = f"migrate:{run.run_id}"
+
+    subjects = [message_from_bytes(m.content)["Subject"] for m in smtp.messages]
+    assert any("validation failed" in s for s in subjects), subjects
+    assert any("run rolled back" in s for s in subjects), subjects
+    failed = next(m for m in smtp.messages if "validation failed" in message_from_bytes(m.content)["Subject"])
+    body = decoded(failed)
+    assert failed.rcpt_tos == ["oncall@example.org"]
+    assert linkage_run in body and "user_coverage" in body and "observed" in body and "task log:" in body
+
+    events = [hook["linkage"]["event"] for hook in webhook]
+    assert "validation_failed" in events and "rolled_back" in events
+    posted = next(hook for hook in webhook if hook["linkage"]["event"] == "validation_failed")
+    assert posted["text"].startswith("[linkage] validation failed") and posted["linkage"]["run_id"] == linkage_run
+    assert posted["linkage"]["failing"][0]["name"] == "user_coverage"
+
+    everything = json.dumps(webhook) + "".join(decoded(m) for m in smtp.messages)
+    assert [v for v in raw_pii(db) if v in everything] == []
+    stored = list(db[airflow_env.collection("alerts")].find({"run_id": linkage_run}))
+    assert {"log", "email", "webhook"} <= set(stored[0]["delivered"])
+
+
+def test_an_alert_masks_whatever_pii_reaches_its_reason() -> None:
+    alert = Alert(event=Event.TASK_FAILED, dag_id="linkage_migration", run_id="migrate:x",
+                  reason="could not reach mongodb://linkage:S3cret@db:27017 for asha@example.com +91 98765 43210")
+    text = alert.text() + json.dumps(alert.webhook_payload())
+    assert "S3cret" not in text and "asha@example.com" not in text and "98765 43210" not in text
+    assert "linkage:***@db" in text and "What to do" not in text and "what to do:" in text
