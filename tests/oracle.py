@@ -82,11 +82,12 @@ def expected_user_links(users: list[dict], customers: list[dict]) -> dict[Any, s
             by_phone[phone(c.get("phone"))].append(c)
         if email(c.get("email")):
             by_email[email(c.get("email"))].append(c)
-    claimed = {u.get("customer_v2_id") for u in users if not unset(u.get("customer_v2_id"))}
-    naming = {c.get("user_id") for c in customers if not unset(c.get("user_id"))}
+    claimed = {u["customer_v2_id"] for u in users if isinstance(u.get("customer_v2_id"), str) and u["customer_v2_id"]}
+    naming = {c["user_id"] for c in customers if isinstance(c.get("user_id"), str) and c["user_id"]}
     single: dict[Any, dict] = {}
     for u in users:
-        if u.get("role") != "customer" or not unset(u.get("customer_v2_id")) or u.get("id") in naming:
+        if u.get("role") != "customer" or not unset(u.get("customer_v2_id")) or (
+                isinstance(u.get("id"), str) and u["id"] in naming):
             continue
         p = by_phone.get(phone(u.get("phone")), []) if phone(u.get("phone")) else []
         e = by_email.get(email(u.get("email")), []) if email(u.get("email")) else []

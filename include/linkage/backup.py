@@ -68,7 +68,7 @@ def dump(db: Database, collections: list[str], root: Path, run_id: str, *, compr
         target = folder / f"{name}.bson{_suffix(compressed)}"
         digest, count = hashlib.sha256(), 0
         with _open(target, "wb", compressed) as out:
-            for doc in db.get_collection(name, codec_options=_RAW).find().sort("_id", 1):
+            for doc in db.get_collection(name, codec_options=_RAW).find().sort("_id", 1).batch_size(2000):
                 out.write(doc.raw)
                 digest.update(doc.raw)
                 count += 1

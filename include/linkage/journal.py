@@ -111,7 +111,9 @@ class Journal:
         if step:
             query["step"] = step
         order = DESCENDING if newest_first else 1
-        for doc in self.coll.find(query).sort([("step", order), ("phase", order), ("partition", order), ("seq", order)]):
+        # a journal document holds a whole batch's writes: fetch a few at a time
+        cursor = self.coll.find(query).sort([("step", order), ("phase", order), ("partition", order), ("seq", order)])
+        for doc in cursor.batch_size(4):
             yield BatchRecord.model_validate(doc)
 
     def totals(self, run_id: str, step: str) -> dict[str, int]:

@@ -25,7 +25,7 @@ def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]]) -> Batch
     customer_ids = list({k[0] for d in unset if isinstance(k := delivery_key(d, tz), tuple)})
     candidates = index_orders(db[ORDERS].find({"customer_id": {"$in": customer_ids}}, _ORDER_FIELDS), tz) if customer_ids else {}
     linked_ids = list({d[LINK_FIELD] for d in batch if is_key(d.get(LINK_FIELD))})
-    existing = {o["id"] for o in db[ORDERS].find({"id": {"$in": linked_ids}}, {"id": 1})} if linked_ids else set()
+    existing = {o["id"] for o in db[ORDERS].find({"id": {"$in": linked_ids}}, {"id": 1}) if is_key(o.get("id"))} if linked_ids else set()
     decisions = [classify_delivery(doc, tz, candidates, existing) for doc in batch]
     originals = {doc["_id"]: doc for doc in batch}
     writes = [

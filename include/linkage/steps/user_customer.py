@@ -69,10 +69,17 @@ def _key_document(run_id: str, customer: dict[str, Any]) -> dict[str, Any]:
 
 
 def keys_pass(ws: Workspace) -> Pass:
+    """Normalise every customer into the keys; a customer naming a user who does not
+    exist is `dangling` (recorded for review, so validation knows it predates the run)."""
     def plan(batch: list[dict[str, Any]]) -> BatchPlan:
         docs = [_key_document(ws.run_id, c) for c in batch]
         ws.keys.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs], ordered=False)
-        return BatchPlan(decisions=[], extra={"customers_indexed": len(batch)})
+        named = list({c[CUSTOMER_LINK] for c in batch if is_key(c.get(CUSTOMER_LINK))})
+        existing = {u["id"] for u in ws.db[USERS].find({"id": {"$in": named}}, {"id": 1}) if is_key(u.get("id"))} if named else set()
+        dangling = [Decision(oid=c["_id"], app_id=c.get("id"), category=Category.DANGLING,
+                             reason="user_id: names no existing user")
+                    for c in batch if is_key(c.get(CUSTOMER_LINK)) and c[CUSTOMER_LINK] not in existing]
+        return BatchPlan(decisions=dangling, extra={"customers_indexed": len(batch)})
 
     return Pass(step=Step.USER_CUSTOMER, phase="keys", source=ws.db[CUSTOMERS], query={},
                 projection=_CUSTOMER_FIELDS, plan=plan, subject=CUSTOMERS)
@@ -89,21 +96,25 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]]) -> BatchPlan:
     """Classify a page of customer accounts; store proposals, count the rest."""
     linked = [u for u in batch if not is_considered(u)]
     considered = [u for u in batch if is_considered(u)]
-    by_id = {k.id: k for k in ws.keys_where("id", (u.get(USER_LINK) for u in linked if is_key(u.get(USER_LINK))))}
-    decisions = [classify_linked_user(u, by_id.get(u.get(USER_LINK))) for u in linked]
+    by_id = {k.id: k for k in ws.keys_where("id", (u.get(USER_LINK) for u in linked if is_key(u.get(USER_LINK))))
+             if is_key(k.id)}
+    decisions = [classify_linked_user(u, by_id.get(u[USER_LINK]) if is_key(u.get(USER_LINK)) else None) for u in linked]
 
-    named_by = {k.user_id: k for k in ws.keys_where("user_id", (u.get("id") for u in considered if is_key(u.get("id"))))}
+    named_by = {k.user_id: k for k in ws.keys_where("user_id", (u.get("id") for u in considered if is_key(u.get("id"))))
+                if is_key(k.user_id)}
     phones = {u["_id"]: normalize_phone(u.get("phone")) for u in considered}
     emails = {u["_id"]: normalize_email(u.get("email")) for u in considered}
     by_phone = _group(ws.keys_where("phone", phones.values()), "phone")
     by_email = _group(ws.keys_where("email", emails.values()), "email")
     seen_ids = [k.id for group in (*by_phone.values(), *by_email.values()) for k in group if is_key(k.id)]
-    claimed = {u[USER_LINK] for u in ws.db[USERS].find({USER_LINK: {"$in": list(set(seen_ids))}}, {USER_LINK: 1})} if seen_ids else set()
+    claimed = {u[USER_LINK] for u in ws.db[USERS].find({USER_LINK: {"$in": list(set(seen_ids))}}, {USER_LINK: 1})
+               if is_key(u.get(USER_LINK))} if seen_ids else set()
 
     proposals: list[ReplaceOne] = []
-    customers = {k.id: k for group in (*by_phone.values(), *by_email.values()) for k in group}
+    customers = {k.id: k for group in (*by_phone.values(), *by_email.values()) for k in group if is_key(k.id)}
     for user in considered:
-        decision = classify_unlinked_user(user, by_phone, by_email, claimed, named_by.get(user.get("id")))
+        decision = classify_unlinked_user(user, by_phone, by_email, claimed,
+                                          named_by.get(user["id"]) if is_key(user.get("id")) else None)
         if decision.category != Category.LINKED:
             decisions.append(decision)
             continue
@@ -180,13 +191,16 @@ def repair_one_sided(db: Database, batch: list[dict[str, Any]]) -> BatchPlan:
     """Complete one-sided pairs (review items), each re-checked against live data."""
     users = {u["_id"]: u for u in db[USERS].find({"_id": {"$in": [i["document_oid"] for i in batch]}}, _USER_FIELDS)}
     customer_ids = [i["candidate"] for i in batch if is_key(i.get("candidate"))]
-    customers = {c["id"]: c for c in db[CUSTOMERS].find({"id": {"$in": customer_ids}}, _CUSTOMER_FIELDS)}
-    holders_of_customer = {u[USER_LINK]: u["_id"] for u in db[USERS].find({USER_LINK: {"$in": customer_ids}}, {USER_LINK: 1})}
+    customers = {c["id"]: c for c in db[CUSTOMERS].find({"id": {"$in": customer_ids}}, _CUSTOMER_FIELDS) if is_key(c.get("id"))}
+    holders_of_customer = {u[USER_LINK]: u["_id"] for u in db[USERS].find({USER_LINK: {"$in": customer_ids}}, {USER_LINK: 1})
+                           if is_key(u.get(USER_LINK))}
     user_ids = [u["id"] for u in users.values() if is_key(u.get("id"))]
-    holders_of_user = {c[CUSTOMER_LINK]: c["_id"] for c in db[CUSTOMERS].find({CUSTOMER_LINK: {"$in": user_ids}}, {CUSTOMER_LINK: 1})}
+    holders_of_user = {c[CUSTOMER_LINK]: c["_id"] for c in db[CUSTOMERS].find({CUSTOMER_LINK: {"$in": user_ids}}, {CUSTOMER_LINK: 1})
+                       if is_key(c.get(CUSTOMER_LINK))}
     decisions, writes = [], []
     for item in batch:
-        user, customer = users.get(item["document_oid"]), customers.get(item.get("candidate"))
+        user = users.get(item["document_oid"])
+        customer = customers.get(item["candidate"]) if is_key(item.get("candidate")) else None
         base = {"oid": item["document_oid"], "app_id": item.get("document_id")}
         if user is None or customer is None:
             decisions.append(Decision(**base, category=Category.DANGLING))

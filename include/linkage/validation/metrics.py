@@ -1,7 +1,8 @@
 """What validation measures, computed by MongoDB in bounded memory.
 
 Every metric is a count (or a ratio) obtained with indexed queries, `$group` and
-joins by key in chunks, so memory holds one chunk whatever the collection size.
+joins by key in chunks, so memory holds one chunk whatever the collection size
+(cursors are given a batch size: by default a getMore returns up to 16 MB).
 Violations that were already known before the run (open review items: dangling
 and one-sided links the pipeline found and left for a person) are excluded, so a
 run fails validation only for violations nobody has recorded.
@@ -21,6 +22,7 @@ from pymongo.database import Database
 from linkage import backup
 from linkage.indexes import LINK_DOMAIN
 from linkage.models import Step
+from linkage.normalize import is_key
 from linkage.reviews import ReviewQueue
 from linkage.status import link_coverage
 
@@ -84,10 +86,10 @@ def _duplicated(coll: Collection, field: str) -> tuple[set[str], Tally]:
 def order_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]:
     """Every set `order_id` is one string naming an existing order."""
     dangling, not_single = Tally(), Tally()
-    cursor = db.delivery_statuses.find({"order_id": {"$nin": [None, ""]}}, {"order_id": 1}).sort("_id", 1)
+    cursor = db.delivery_statuses.find({"order_id": {"$nin": [None, ""]}}, {"order_id": 1}).sort("_id", 1).batch_size(CHUNK)
     for chunk in _chunks(cursor):
         strings = list({d["order_id"] for d in chunk if isinstance(d["order_id"], str)})
-        existing = {o["id"] for o in db.orders.find({"id": {"$in": strings}}, {"id": 1})}
+        existing = {o["id"] for o in db.orders.find({"id": {"$in": strings}}, {"id": 1}) if is_key(o.get("id"))}
         bad = [d for d in chunk if not isinstance(d["order_id"], str) or d["order_id"] not in existing]
         known = _known(reviews, Step.ORDER_DELIVERY, [d["_id"] for d in bad])
         for d in bad:
@@ -102,9 +104,10 @@ def user_customer_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]
     dup_customers, customer_dups = _duplicated(db.customers_v2, "user_id")
     user_dangling, customer_dangling, disagree = Tally(), Tally(), Tally()
 
-    for chunk in _chunks(db.users.find({"customer_v2_id": LINK_DOMAIN}, {"id": 1, "customer_v2_id": 1}).sort("_id", 1)):
+    for chunk in _chunks(db.users.find({"customer_v2_id": LINK_DOMAIN}, {"id": 1, "customer_v2_id": 1})
+                         .sort("_id", 1).batch_size(CHUNK)):
         customers = {c["id"]: c for c in db.customers_v2.find(
-            {"id": {"$in": list({u["customer_v2_id"] for u in chunk})}}, {"id": 1, "user_id": 1})}
+            {"id": {"$in": list({u["customer_v2_id"] for u in chunk})}}, {"id": 1, "user_id": 1}) if is_key(c.get("id"))}
         bad = [u for u in chunk if customers.get(u["customer_v2_id"], {}).get("user_id") != u.get("id")]
         known = _known(reviews, Step.USER_CUSTOMER, [u["_id"] for u in bad])
         for u in bad:
@@ -115,15 +118,18 @@ def user_customer_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]
             elif u["customer_v2_id"] not in dup_users:
                 disagree.add(f"users _id={u['_id']}")
 
-    for chunk in _chunks(db.customers_v2.find({"user_id": LINK_DOMAIN}, {"id": 1, "user_id": 1}).sort("_id", 1)):
+    for chunk in _chunks(db.customers_v2.find({"user_id": LINK_DOMAIN}, {"id": 1, "user_id": 1})
+                         .sort("_id", 1).batch_size(CHUNK)):
         users = {u["id"]: u for u in db.users.find(
-            {"id": {"$in": list({c["user_id"] for c in chunk})}}, {"id": 1, "customer_v2_id": 1})}
+            {"id": {"$in": list({c["user_id"] for c in chunk})}}, {"id": 1, "customer_v2_id": 1}) if is_key(u.get("id"))}
         bad = [c for c in chunk if users.get(c["user_id"], {}).get("customer_v2_id") != c.get("id")]
-        known = _known(reviews, Step.USER_CUSTOMER, [users[c["user_id"]]["_id"] for c in bad if c["user_id"] in users])
+        known = _known(reviews, Step.USER_CUSTOMER,
+                       [users[c["user_id"]]["_id"] if c["user_id"] in users else c["_id"] for c in bad])
         for c in bad:
             user = users.get(c["user_id"])
             if user is None:
-                customer_dangling.add(f"customers_v2 _id={c['_id']}")
+                if c["_id"] not in known:
+                    customer_dangling.add(f"customers_v2 _id={c['_id']}")
             elif user["_id"] not in known and c["user_id"] not in dup_customers:
                 disagree.add(f"customers_v2 _id={c['_id']}")
 

@@ -1,0 +1,27 @@
+"""The benchmark code runs end to end at a tiny size, so it cannot rot (numbers are not judged here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.run import main
+
+KEYS = {"backfill_vs_raw", "backfill_vs_naive", "user_customer_vs_raw", "rollback_vs_raw", "validation_vs_read",
+        "rss_growth", "sizes", "rates", "machine"}
+
+
+@pytest.mark.timeout(300)
+def test_bench_runs_and_writes_every_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "latest.json"
+    monkeypatch.setattr("sys.argv", ["bench", "--sizes", "200,2000", "--no-dag", "--out", str(out)])
+    main()
+    result = json.loads(out.read_text())
+    assert KEYS <= set(result)
+    for key in KEYS - {"sizes", "rates", "machine"}:
+        assert result[key] > 0, key
+    assert result["sizes"]["large"] == 10 * result["sizes"]["small"]
+    assert "backfill vs raw bulk_write" in capsys.readouterr().out

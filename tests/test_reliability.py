@@ -1,0 +1,254 @@
+"""Issue 6: faults injected for real. SIGKILL anywhere, losing the database, live app traffic, fuzzed data.
+
+Every test is seeded, bounded in time, and stops what it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import strategies as st
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from conftest import ROOT, run_cli
+from linkage import pipeline
+from linkage.models import MigrationParams, RunState, Step
+from linkage.seed import seed
+from linkage.server import EmbeddedServer, free_port
+from linkage.settings import Settings
+from oracle import expected_order_links, expected_user_links
+from test_migration import APP, last_json, snapshot
+
+CHAOS_KILLS = int(os.environ.get("LINKAGE_CHAOS_KILLS", "20"))
+
+
+def by_app_id(db: Database) -> dict[str, list]:
+    """Collections keyed by something stable across two identically seeded databases (not _id)."""
+    strip = lambda d: {k: v for k, v in d.items() if k != "_id"}  # noqa: E731
+    return {name: sorted((strip(d) for d in db[name].find()), key=repr) for name in APP}
+
+
+def phase_of(db: Database, settings: Settings) -> str:
+    run = db[settings.collection("runs")].find_one(sort=[("created_at", -1)])
+    if run is None or not run.get("backup"):
+        return "backup"
+    if not run.get("indexes"):
+        return "indexes"
+    if run.get("rollback") or run.get("state") == RunState.ROLLED_BACK:
+        return "rollback"
+    steps = run.get("steps", {})
+    if "order_delivery" not in steps:
+        return "order_delivery"
+    if "user_customer" not in steps:
+        return "user_customer"
+    return "validate/finalize"
+
+
+def kill_and_resume(settings: Settings, db: Database, args: list[str], kills: int, rng: random.Random,
+                    window: tuple[float, float]) -> list[str]:
+    """Run `linkage <args>` and SIGKILL it after a random delay, `kills` times, then let it finish.
+
+    Returns the phase each kill landed in. Every attempt after the first resumes the same run.
+    """
+    env = {**os.environ, "LINKAGE_MONGO_URI": settings.mongo_uri, "LINKAGE_DB": settings.db,
+           "LINKAGE_BACKUP_DIR": str(settings.backup_dir), "LINKAGE_DOCS_DIR": str(settings.backup_dir.parent / "gx")}
+    landed: list[str] = []
+    while True:
+        proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", *args], env=env, cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if len(landed) == kills:
+            _, err = proc.communicate(timeout=300)
+            assert proc.returncode == 0, err.decode()[-500:]
+            return landed
+        time.sleep(rng.uniform(*window))
+        if proc.poll() is not None:  # finished before its kill: the run is complete
+            assert proc.returncode == 0, proc.stderr.read().decode()[-500:]
+            return landed
+        landed.append(phase_of(db, settings))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_anywhere_then_resume_ends_like_an_uninterrupted_run(
+        settings: Settings, client: MongoClient, db: Database) -> None:
+    seed(db, customers=500, seed_value=17)
+    reference = client[f"{db.name}_ref"]
+    seed(reference, customers=500, seed_value=17)
+    before = by_app_id(db)
+    rng = random.Random(20261126)
+    try:
+        ref = pipeline.migrate(pipeline.Linkage(settings.model_copy(update={"db": reference.name}), client),
+                               MigrationParams(batch_size=25, min_order_coverage=0, min_user_coverage=0), "reference")
+        assert ref["state"] == "succeeded"
+
+        migrate = ["migrate", "--batch-size", "25", "--quiet", "--min-order-coverage", "0", "--min-user-coverage", "0"]
+        landed = kill_and_resume(settings, db, migrate, CHAOS_KILLS, rng, (0.5, 1.6))
+        runs = list(db[settings.collection("runs")].find())
+        assert len(runs) == 1, "every killed attempt must be resumed, never restarted"
+        run = runs[0]
+        assert run["state"] == "succeeded" and run["attempts"] == len(landed) + 1
+        assert {step: data["counts"] for step, data in run["steps"].items()} == ref["steps"]
+        assert by_app_id(db) == by_app_id(reference)
+        assert db[settings.collection("journal")].count_documents({"state": "pending"}) == 0
+        assert len(landed) == CHAOS_KILLS, landed
+        assert {"order_delivery", "user_customer"} <= set(landed) and len(set(landed)) >= 3, landed
+
+        undo = kill_and_resume(settings, db, ["rollback", "--run-id", run["_id"], "--quiet"], 3, rng, (0.5, 1.2))
+        assert by_app_id(db) == before
+        assert db[settings.collection("runs")].find_one({"_id": run["_id"]})["state"] == "rolled_back", undo
+    finally:
+        client.drop_database(reference.name)
+
+
+@pytest.mark.timeout(300)
+def test_losing_the_database_mid_backfill_fails_clearly_and_resumes_after_restart(tmp_path: Path) -> None:
+    port, data = free_port(), tmp_path / "db"
+    server = EmbeddedServer(port, data).start()
+    settings = Settings(mongo_uri=server.uri, db="app", backup_dir=tmp_path / "b", docs_dir=tmp_path / "gx")
+    client: MongoClient = MongoClient(server.uri)
+    planted = seed(client.app, customers=800, seed_value=3)["planted"]
+    env = {**os.environ, "LINKAGE_MONGO_URI": server.uri, "LINKAGE_DB": "app", "LINKAGE_SERVER_TIMEOUT_MS": "1500",
+           "LINKAGE_BACKUP_DIR": str(tmp_path / "b"), "LINKAGE_DOCS_DIR": str(tmp_path / "gx")}
+    proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--batch-size", "20", "--quiet"],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while client.app.linkage_journal.count_documents({"step": "order_delivery"}) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        client.close()
+        server.stop()
+        started = time.monotonic()
+        code = proc.wait(timeout=120)
+        assert code != 0 and time.monotonic() - started < 90
+        reason = proc.stderr.read().strip().splitlines()[-1]
+        assert "linkage migrate:" in reason and ("database error" in reason or "cannot reach" in reason), reason
+
+        server = EmbeddedServer(port, data).start()
+        resumed = subprocess.run([sys.executable, "-m", "linkage.cli", "migrate", "--json", "--quiet"], env=env,
+                                 cwd=ROOT, capture_output=True, text=True, timeout=240)
+        assert resumed.returncode == 0, resumed.stderr
+        report = last_json(resumed.stdout)
+        for step, counts in planted.items():
+            assert {k: v for k, v in report["steps"][step].items() if v} == counts
+        client = MongoClient(server.uri)
+        assert client.app.linkage_runs.count_documents({}) == 1
+        assert client.app.linkage_lock.count_documents({}) == 0
+    finally:
+        proc.kill()
+        client.close()
+        server.stop()
+
+
+@pytest.mark.timeout(600)
+def test_live_app_traffic_survives_a_migration_and_its_rollback(
+        settings: Settings, lk: pipeline.Linkage, db: Database) -> None:
+    seed(db, customers=600, seed_value=9)
+    before = snapshot(db)
+    rng = random.Random(7)
+    written: dict[tuple[str, Any], dict[str, Any]] = {}
+    deleted: set[tuple[str, Any]] = set()
+    inserted: list[tuple[str, str]] = []
+    stop = threading.Event()
+
+    def app() -> None:
+        client = MongoClient(settings.mongo_uri)
+        app_db, n = client[settings.db], 0
+        ids = {name: list(before[name]) for name in APP}
+        while not stop.is_set():
+            n += 1
+            name = rng.choice(APP)
+            oid = rng.choice(ids[name])
+            if (name, oid) in deleted:
+                continue
+            if n % 17 == 0 and name in ("orders", "delivery_statuses"):
+                app_db[name].delete_one({"_id": oid})
+                deleted.add((name, oid))
+            elif n % 5 == 0:
+                new_id = f"app-{name}-{n}"
+                app_db[name].insert_one({"id": new_id, "note": "created by the app"})
+                inserted.append((name, new_id))
+            else:
+                value = {"app_note": f"edit {n}"}
+                app_db[name].update_one({"_id": oid}, {"$set": value})
+                written[(name, oid)] = value
+            time.sleep(0.005)
+        client.close()
+
+    writer = threading.Thread(target=app)
+    writer.start()
+    try:
+        result = pipeline.migrate(lk, MigrationParams(batch_size=50, rollback_on_failure=False), "test")
+        pipeline.rollback(lk, result["run_id"])
+    finally:
+        stop.set()
+        writer.join()
+
+    after = snapshot(db)
+    assert len(written) > 50 and deleted and inserted
+    for (name, oid), value in written.items():  # no app write lost or overwritten
+        if (name, oid) not in deleted:
+            assert after[name][oid]["app_note"] == value["app_note"]
+    for name, oid in deleted:
+        assert oid not in after[name]  # rollback never resurrects
+    for name, app_id in inserted:
+        assert db[name].count_documents({"id": app_id}) == 1
+    link = {"delivery_statuses": "order_id", "users": "customer_v2_id", "customers_v2": "user_id"}
+    for name, field in link.items():  # the run's own writes are undone everywhere
+        for oid, doc in after[name].items():
+            if oid in before[name]:
+                assert doc.get(field) == before[name][oid].get(field), (name, oid)
+
+
+INT64 = st.integers(-2**63, 2**63 - 1)
+values = st.one_of(st.none(), st.booleans(), INT64, st.text(max_size=12),
+                   st.sampled_from(["c1", "c2", "2026-03-01", "2026-03-01T23:00:00Z", "9876543210", "+91 98765 43210",
+                                    "a@b.co", "A@B.CO ", "cancelled", "customer", "o1", ""]),
+                   st.lists(st.sampled_from(["c1", "o1", 1]), max_size=2), st.fixed_dictionaries({"x": INT64}))
+field_doc = lambda keys: st.fixed_dictionaries({}, optional={k: values for k in keys})  # noqa: E731
+
+
+@hsettings(max_examples=int(os.environ.get("LINKAGE_FUZZ_EXAMPLES", "40")), deadline=None,
+           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(orders=st.lists(field_doc(["id", "customer_id", "delivery_date", "status"]), max_size=8),
+       deliveries=st.lists(field_doc(["id", "customer_id", "delivery_date", "order_id"]), max_size=8),
+       customers=st.lists(field_doc(["id", "phone", "email", "user_id"]), max_size=6),
+       users=st.lists(field_doc(["id", "role", "phone", "email", "customer_v2_id"]), max_size=6))
+def test_fuzzed_documents_never_crash_and_get_only_justified_links(
+        client: MongoClient, tmp_path_factory: pytest.TempPathFactory, wire_server: EmbeddedServer,
+        orders: list, deliveries: list, customers: list, users: list) -> None:
+    name = f"fuzz_{random.randrange(10**9)}"
+    db = client[name]
+    try:
+        for coll, docs in (("orders", orders), ("delivery_statuses", deliveries), ("customers_v2", customers), ("users", users)):
+            if docs:
+                db[coll].insert_many([dict(d) for d in docs])
+        before = snapshot(db)
+        lk = pipeline.Linkage(Settings(mongo_uri=wire_server.uri, db=name, backup_dir=tmp_path_factory.mktemp("f")), client)
+        run_id, _ = pipeline.start_run(lk, MigrationParams(batch_size=3), "fuzz", new=True)
+        pipeline.create_indexes(lk, run_id)
+        counts = {step: pipeline.run_step(lk, run_id, step, lambda: None) for step in (Step.ORDER_DELIVERY, Step.USER_CUSTOMER)}
+        assert sum(counts[Step.ORDER_DELIVERY].values()) == len(deliveries), "every delivery is categorised"
+        outcome = pipeline.validate_run(lk, run_id) if os.environ.get("LINKAGE_FUZZ_VALIDATE") else None
+        assert outcome is None or outcome.success, [e.name for e in outcome.failed]
+        after = snapshot(db)
+        order_links = expected_order_links(list(before["delivery_statuses"].values()), list(before["orders"].values()))
+        for oid, doc in after["delivery_statuses"].items():
+            assert doc.get("order_id") == order_links.get(oid, before["delivery_statuses"][oid].get("order_id"))
+        user_links = expected_user_links(list(before["users"].values()), list(before["customers_v2"].values()))
+        for oid, doc in after["users"].items():
+            assert doc.get("customer_v2_id") == user_links.get(oid, before["users"][oid].get("customer_v2_id"))
+    finally:
+        client.drop_database(name)
