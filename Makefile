@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install demo test test-fast airflow bench bench-quick lock clean
+.PHONY: install demo test test-fast test-chaos airflow bench bench-quick lock clean
 
 install: $(STAMP)
 
@@ -29,10 +29,14 @@ test: install
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
 bench-quick: install
-	$(BIN)/python -m bench.run --sizes 10000,100000
+	$(BIN)/python -m bench.run --sizes 5000,50000
 
 bench: install
 	$(BIN)/python -m bench.run --sizes 100000,1000000
+
+# The longer fault schedule: 60 SIGKILLs and 300 fuzzed datasets.
+test-chaos: install
+	LINKAGE_CHAOS_KILLS=60 LINKAGE_FUZZ_EXAMPLES=300 $(BIN)/pytest tests/test_reliability.py
 
 test-fast: install
 	$(BIN)/pytest -m "not slow" -x -q

@@ -1,6 +1,6 @@
 """linkage benchmarks: the engine against what the database can do, side by side in one run.
 
-    python -m bench.run --sizes 10000,100000     # make bench-quick
+    python -m bench.run --sizes 5000,50000       # make bench-quick
     python -m bench.run --sizes 100000,1000000   # make bench
 
 Absolute times on shared machines are noise; the ratios are measured in the same
@@ -146,7 +146,7 @@ def run(sizes: list[int], *, e2e: bool = True) -> dict[str, Any]:
         pipeline.create_indexes(lk, pipeline.start_run(lk, MigrationParams(), "bench", new=True)[0])
 
         raw = raw_ceiling(db, "delivery_statuses", "order_id", min(large, 50_000))
-        naive = naive_per_document(db, min(large, 1000))
+        naive = naive_per_document(db, min(large, 100))
         backfill_s, od_run = engine_step(lk, Step.ORDER_DELIVERY)
         validation_s = timed(lambda: measure(db, lk.reviews, None))[0]
         read_s = bare_read(db)

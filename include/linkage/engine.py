@@ -113,7 +113,7 @@ def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> None:
     ctx.journal.settle(record, rewrite=bool(dropped))
 
 
-def _pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     """Cut one `_id`-ordered cursor into batches.
 
     One cursor per pass, not one query per page: servers that cannot seek an
@@ -147,7 +147,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress)
     cursor = (job.source.find({**job.query, **partition.bounds(after)}, job.projection)
               .sort("_id", 1).batch_size(ctx.batch_size))
-    for batch in _pages(cursor, ctx.batch_size):
+    for batch in pages(cursor, ctx.batch_size):
         ctx.guard()
         plan = job.plan(batch)
         counts = Counter(d.category.value for d in plan.decisions)

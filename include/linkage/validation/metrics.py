@@ -10,7 +10,6 @@ run fails validation only for violations nobody has recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage import backup
+from linkage.engine import pages
 from linkage.indexes import LINK_DOMAIN
 from linkage.models import Step
 from linkage.normalize import is_key
@@ -52,17 +52,6 @@ class Tally:
         return Metric(value=self.count, examples=self.examples)
 
 
-def _chunks(cursor: Iterable[dict[str, Any]], size: int = CHUNK) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for doc in cursor:
-        chunk.append(doc)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _known(reviews: ReviewQueue, step: Step, oids: list[Any]) -> set[Any]:
     """Which of these documents already have an open review item for a link problem."""
     if not oids:
@@ -87,7 +76,7 @@ def order_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]:
     """Every set `order_id` is one string naming an existing order."""
     dangling, not_single = Tally(), Tally()
     cursor = db.delivery_statuses.find({"order_id": {"$nin": [None, ""]}}, {"order_id": 1}).sort("_id", 1).batch_size(CHUNK)
-    for chunk in _chunks(cursor):
+    for chunk in pages(cursor, CHUNK):
         strings = list({d["order_id"] for d in chunk if isinstance(d["order_id"], str)})
         existing = {o["id"] for o in db.orders.find({"id": {"$in": strings}}, {"id": 1}) if is_key(o.get("id"))}
         bad = [d for d in chunk if not isinstance(d["order_id"], str) or d["order_id"] not in existing]
@@ -104,8 +93,8 @@ def user_customer_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]
     dup_customers, customer_dups = _duplicated(db.customers_v2, "user_id")
     user_dangling, customer_dangling, disagree = Tally(), Tally(), Tally()
 
-    for chunk in _chunks(db.users.find({"customer_v2_id": LINK_DOMAIN}, {"id": 1, "customer_v2_id": 1})
-                         .sort("_id", 1).batch_size(CHUNK)):
+    for chunk in pages(db.users.find({"customer_v2_id": LINK_DOMAIN}, {"id": 1, "customer_v2_id": 1})
+                         .sort("_id", 1).batch_size(CHUNK), CHUNK):
         customers = {c["id"]: c for c in db.customers_v2.find(
             {"id": {"$in": list({u["customer_v2_id"] for u in chunk})}}, {"id": 1, "user_id": 1}) if is_key(c.get("id"))}
         bad = [u for u in chunk if customers.get(u["customer_v2_id"], {}).get("user_id") != u.get("id")]
@@ -118,8 +107,8 @@ def user_customer_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]
             elif u["customer_v2_id"] not in dup_users:
                 disagree.add(f"users _id={u['_id']}")
 
-    for chunk in _chunks(db.customers_v2.find({"user_id": LINK_DOMAIN}, {"id": 1, "user_id": 1})
-                         .sort("_id", 1).batch_size(CHUNK)):
+    for chunk in pages(db.customers_v2.find({"user_id": LINK_DOMAIN}, {"id": 1, "user_id": 1})
+                         .sort("_id", 1).batch_size(CHUNK), CHUNK):
         users = {u["id"]: u for u in db.users.find(
             {"id": {"$in": list({c["user_id"] for c in chunk})}}, {"id": 1, "customer_v2_id": 1}) if is_key(u.get("id"))}
         bad = [c for c in chunk if users.get(c["user_id"], {}).get("customer_v2_id") != c.get("id")]
@@ -148,7 +137,7 @@ def documents_lost(db: Database, backup_path: str | None) -> dict[str, Metric]:
     lost = Tally()
     for name, entry in manifest.collections.items():
         ids = (bson.decode(raw)["_id"] for raw in backup.documents(root, entry, manifest.gzip))
-        for chunk in _chunks({"_id": oid} for oid in ids):
+        for chunk in pages(({"_id": oid} for oid in ids), CHUNK):
             wanted = [d["_id"] for d in chunk]
             present = {d["_id"] for d in db[name].find({"_id": {"$in": wanted}}, {"_id": 1})}
             for oid in wanted:
