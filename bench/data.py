@@ -27,14 +27,16 @@ def _insert(db: Database, name: str, docs: Any) -> None:
         db[name].insert_many(chunk, ordered=False)
 
 
-def deliveries(db: Database, n: int) -> None:
-    """n orders and n delivery statuses (two deliveries per customer, on different days)."""
+def deliveries(db: Database, n: int, *, linked: bool = False) -> None:
+    """n orders and n delivery statuses (two deliveries per customer, on different days);
+    `linked` writes each delivery's `order_id` up front (for validation-only runs)."""
     def day(i: int) -> str:
         return (BASE + timedelta(days=i % 2)).isoformat()
     _insert(db, "orders", ({"id": f"o{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i), "status": "delivered"}
                            for i in range(n)))
     _insert(db, "delivery_statuses", ({"id": f"d{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i),
-                                       "status": "delivered"} for i in range(n)))
+                                       "status": "delivered", **({"order_id": f"o{i}"} if linked else {})}
+                                      for i in range(n)))
 
 
 def accounts(db: Database, n: int) -> None:

@@ -108,6 +108,35 @@ print(json.dumps(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def validation_rss(sizes: list[int]) -> dict[str, Any]:
+    """Peak RSS of a fresh process validating `small` and `large` linked deliveries (issue 4)."""
+    code = """
+import json, resource, sys, time
+from pymongo import MongoClient
+from linkage.models import MigrationParams
+from linkage.reviews import ReviewQueue
+from linkage.validation import validate
+from linkage.validation.metrics import measure
+uri, name, docs = sys.argv[1:4]
+db = MongoClient(uri)[name]
+started = time.perf_counter()
+outcome = validate(measure(db, ReviewQueue(db.linkage_review), None), MigrationParams(min_user_coverage=0), docs, name)
+print(json.dumps({"seconds": time.perf_counter() - started, "success": outcome.success,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+    tmp = Path(tempfile.mkdtemp(prefix="linkage-bench-rss-"))
+    result: dict[str, Any] = {}
+    with EmbeddedServer(free_port(), tmp / "db") as server:
+        client: MongoClient = MongoClient(server.uri)
+        for label, size in zip(("small", "large"), sizes):
+            data.deliveries(client[label], size, linked=True)
+            out = subprocess.run([sys.executable, "-c", code, server.uri, label, str(tmp / "gx")], capture_output=True,
+                                 text=True, check=True, cwd=ROOT)
+            result[label] = {"documents": size, **json.loads(out.stdout.strip().splitlines()[-1])}
+    result["rss_growth"] = round(result["large"]["peak_rss_mb"] / result["small"]["peak_rss_mb"], 3)
+    return result
+
+
 def dag_end_to_end(uri: str, db_name: str, tmp: Path) -> dict[str, float]:
     """`dag.test()` of linkage_migration in a subprocess: seconds per task."""
     env = {**os.environ, "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -214,7 +243,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="small,large (ten times apart)")
     parser.add_argument("--no-dag", action="store_true", help="skip the dag.test() end-to-end run")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--validation-rss", metavar="SMALL,LARGE",
+                        help="only measure validation's peak RSS on linked deliveries of these sizes")
     args = parser.parse_args()
+    if args.validation_rss:
+        rss = validation_rss([int(s) for s in args.validation_rss.split(",")])
+        Path(args.out).write_text(json.dumps(rss, indent=2))
+        print(json.dumps(rss, indent=2))
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     result = run(sizes, e2e=not args.no_dag)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

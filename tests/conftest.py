@@ -101,8 +101,9 @@ def airflow_env(airflow_db: str, settings: Settings, monkeypatch: pytest.MonkeyP
     return settings
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def dagbag(airflow_db: str) -> Any:
+    """Parsed afresh for each test: `dag.test(run_conf=...)` changes the DAG's params in place."""
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(str(ROOT / "dags"))

@@ -159,14 +159,18 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
             writes=[] if ctx.dry_run else plan.writes,
             state="dry" if ctx.dry_run else "pending",
         )
+        # Review items first: they are idempotent, and a batch the journal calls applied
+        # must have them (validation treats reviewed violations as known, and a resumed
+        # run never plans an applied batch again).
+        ctx.reviews.record(ctx.run_id, job.step, job.subject, plan.decisions)
         ctx.journal.begin(record)
-        decisions = plan.decisions
         if not ctx.dry_run:
             before = record.counts.get(Category.LINKED.value, 0)
             _settle(ctx, record, job.unlanded)
             if record.counts.get(Category.LINKED.value, 0) != before:
-                decisions = _downgrade(decisions, [w for w in plan.writes if w not in record.writes], job.unlanded)
-        ctx.reviews.record(ctx.run_id, job.step, job.subject, decisions)
+                dropped = [w for w in plan.writes if w not in record.writes]
+                downgraded = _downgrade(plan.decisions, dropped, job.unlanded)
+                ctx.reviews.record(ctx.run_id, job.step, job.subject, [d for d in downgraded if d not in plan.decisions])
         totals.update(record.counts)
         progress.advance(len(batch))
         seq += 1
