@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from conftest import ROOT, run_cli
+from conftest import ROOT
 from linkage import pipeline
 from linkage.models import MigrationParams, RunState, Step
 from linkage.seed import seed
@@ -117,7 +117,6 @@ def test_sigkill_anywhere_then_resume_ends_like_an_uninterrupted_run(
 def test_losing_the_database_mid_backfill_fails_clearly_and_resumes_after_restart(tmp_path: Path) -> None:
     port, data = free_port(), tmp_path / "db"
     server = EmbeddedServer(port, data).start()
-    settings = Settings(mongo_uri=server.uri, db="app", backup_dir=tmp_path / "b", docs_dir=tmp_path / "gx")
     client: MongoClient = MongoClient(server.uri)
     planted = seed(client.app, customers=800, seed_value=3)["planted"]
     env = {**os.environ, "LINKAGE_MONGO_URI": server.uri, "LINKAGE_DB": "app", "LINKAGE_SERVER_TIMEOUT_MS": "1500",

@@ -123,9 +123,6 @@ class Journal:
                 totals[key] = totals.get(key, 0) + value
         return totals
 
-    def has_run(self, run_id: str) -> bool:
-        return self.coll.find_one({"run_id": run_id}, {"_id": 1}) is not None
-
 
 def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]]) -> int:
     """Unordered bulk writes per collection; per-op failures are left to the caller's read-back."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from enum import StrEnum
 from typing import Any
 
@@ -52,11 +51,6 @@ def empty_counts() -> dict[str, int]:
     return {category.value: 0 for category in Category}
 
 
-def add_counts(total: dict[str, int], more: Counter[str] | dict[str, int]) -> dict[str, int]:
-    merged = dict(total)
-    for key, value in more.items():
-        merged[key] = merged.get(key, 0) + value
-    return merged
 
 
 class Decision(BaseModel):

@@ -341,9 +341,3 @@ def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: st
             raise
 
 
-def ensure_known_step(name: str) -> Step:
-    try:
-        return Step(name)
-    except ValueError:
-        raise LinkageError(f"unknown step {name!r}: choose from {', '.join(s.value for s in Step)}") from None
-
