@@ -139,9 +139,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     if last is not None:
         if last.state == "pending":
             _settle(ctx, last, job.unlanded)
-        for record in ctx.journal.records(ctx.run_id, step=job.step):
-            if record.phase == job.phase and record.partition == partition.index:
-                totals.update(record.counts)
+        totals.update(ctx.journal.totals(ctx.run_id, job.step, phase=job.phase, partition=partition.index))
         seq, after = last.seq + 1, last.last_key
     total = job.source.count_documents({**job.query, **partition.bounds(after)}) if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress)

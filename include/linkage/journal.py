@@ -116,9 +116,10 @@ class Journal:
         for doc in cursor.batch_size(4):
             yield BatchRecord.model_validate(doc)
 
-    def totals(self, run_id: str, step: str) -> dict[str, int]:
+    def totals(self, run_id: str, step: str, **where: Any) -> dict[str, int]:
+        """Counts summed over the step's batches (optionally one `phase`/`partition`)."""
         totals: dict[str, int] = {}
-        for doc in self.coll.find({"run_id": run_id, "step": step}, {"counts": 1}):
+        for doc in self.coll.find({"run_id": run_id, "step": step, **where}, {"counts": 1}):
             for key, value in doc.get("counts", {}).items():
                 totals[key] = totals.get(key, 0) + value
         return totals
