@@ -20,7 +20,7 @@ echo "== seed: 10,000 customer profiles of dirty data"
 "$BIN/linkage" seed --customers "${DEMO_CUSTOMERS:-10000}" --replace
 echo; echo "== plan (dry run): what the migration would do"
 "$BIN/linkage" plan --quiet
-echo; echo "== migrate: backup, indexes, both backfills"
+echo; echo "== migrate: backup, indexes, both backfills, validation"
 "$BIN/linkage" migrate --new
 echo; echo "== migrate again: a finished run changes nothing"
 "$BIN/linkage" migrate --new --quiet

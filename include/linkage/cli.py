@@ -51,6 +51,10 @@ def _print_report(result: dict[str, Any]) -> None:
     print(f"run {result['run_id']}: {result['state']}{' (dry run)' if result.get('dry_run') else ''}")
     for step, counts in result.get("steps", {}).items():
         print(f"  {step:16s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in COUNT_ORDER))
+    validation = result.get("validation")
+    if validation:
+        verdict = "passed" if validation["success"] else "FAILED: " + ", ".join(validation.get("failed", []))
+        print(f"  validation: {verdict} (data docs: {validation.get('data_docs')})")
     if result.get("backup"):
         print(f"  backup: {result['backup']}")
     if result.get("rollback"):
