@@ -304,3 +304,28 @@ def test_a_full_dag_run_leaks_no_phone_or_email_anywhere(
 def json_dump(docs: list) -> str:
     import json
     return json.dumps(docs, default=str)
+
+
+@pytest.mark.airflow
+@pytest.mark.timeout(400)
+def test_a_dag_run_started_with_a_cli_run_waits_for_its_lock(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    env = {**os.environ, "LINKAGE_MONGO_URI": airflow_env.mongo_uri, "LINKAGE_DB": airflow_env.db,
+           "LINKAGE_BACKUP_DIR": str(airflow_env.backup_dir), "LINKAGE_DOCS_DIR": str(airflow_env.backup_dir.parent / "gx")}
+    cli = subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--quiet", "--batch-size", "20"], env=env,
+                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while lk.lock.find_one() is None:
+        assert time.monotonic() < deadline and cli.poll() is None
+        time.sleep(0.05)
+    cli_run = lk.lock.find_one()["run_id"]
+
+    dag_run = dagbag.get_dag("linkage_migration").test()
+    assert cli.wait(timeout=120) == 0, cli.stderr.read()
+    out, err = capfd.readouterr()
+    assert f"another migration holds the lock: run {cli_run}" in out + err  # the DAG's first attempt
+    record = lk.runs.get(f"migrate:{dag_run.run_id}")
+    assert lk.runs.get(cli_run)["state"] == "succeeded"
+    assert str(dag_run.state) == "success" and record["state"] == "succeeded"
+    assert all(step["counts"]["linked"] == 0 for step in record["steps"].values()), "the DAG ran after the CLI, not beside it"
