@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from linkage import pipeline
 from linkage.models import MigrationParams, RunState, Step
 from linkage.seed import seed
@@ -282,17 +282,37 @@ def test_fuzzed_documents_never_crash_and_get_only_justified_links(
         client.drop_database(name)
 
 
+PASSWORD = "Pa55-W0rd-XYZ"
+
+
 @pytest.mark.airflow
-def test_a_full_dag_run_leaks_no_phone_or_email_anywhere(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, capfd: pytest.CaptureFixture[str]) -> None:
+def test_full_runs_with_a_password_in_the_uri_leak_no_password_phone_or_email(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, capfd: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A DAG run and a CLI run whose MongoDB URI carries a password (through a proxy that
+    accepts PLAIN authentication, since the embedded server has none)."""
     import sqlite3
 
-    raw = set()
+    from auth_proxy import PlainAuthProxy
+
+    raw = {PASSWORD}
     for name in ("users", "customers_v2"):
         for doc in db[name].find({}, {"phone": 1, "email": 1}):
             raw |= {str(v).strip() for v in (doc.get("phone"), doc.get("email")) if v and len(str(v).strip()) >= 8}
-    run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})  # fails: alerts too
+    target = int(airflow_env.mongo_uri.rstrip("/").rsplit(":", 1)[1])
+    proxy = PlainAuthProxy(free_port(), target).start()
+    try:
+        auth = "authMechanism=PLAIN&authSource=%24external&serverSelectionTimeoutMS=5000"
+        monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT",
+                           f"mongo://linkage:{PASSWORD}@127.0.0.1:{proxy.listen_port}/{airflow_env.db}?{auth}")
+        run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})  # fails: alerts too
+        cli_uri = f"mongodb://linkage:{PASSWORD}@127.0.0.1:{proxy.listen_port}/?{auth.replace('%24', '$')}"
+        cli = run_cli(airflow_env, "migrate", "--new", "--json", env={"LINKAGE_MONGO_URI": cli_uri})
+    finally:
+        proxy.stop()
+    assert "linkage" in proxy.authenticated and cli.returncode == 0, cli.stderr
     out, err = capfd.readouterr()
+    out += cli.stdout + cli.stderr
     stored = [json_dump(list(db[airflow_env.collection(c)].find())) for c in ("runs", "review", "journal", "alerts")]
     with sqlite3.connect(Path(os.environ["AIRFLOW_HOME"]) / "airflow.db") as meta:
         xcoms = [str(row[0]) for row in meta.execute("select value from xcom where run_id = ?", (run.run_id,))]
