@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo.database import Database
@@ -18,7 +19,7 @@ from conftest import ROOT, run_cli
 from linkage import backup, pipeline
 from linkage.errors import LockHeldError
 from linkage.lock import LOCK_ID, Lease
-from linkage.models import MigrationParams, RunState
+from linkage.models import MigrationParams, RunState, Step
 from linkage.seed import seed
 from linkage.settings import Settings
 from test_migration import APP, last_json, snapshot
@@ -198,3 +199,29 @@ def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
         assert applied == []
     finally:
         client.drop_database(reference.name)
+
+
+def test_a_link_the_app_sets_between_plan_and_write_is_kept_and_not_journaled(
+        lk: pipeline.Linkage, db: Database, seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from linkage.steps import order_delivery
+
+    planner, raced = order_delivery.plan_batch, []
+
+    def plan_then_app_writes(db_: Database, tz: Any, batch: list[dict]) -> Any:
+        plan = planner(db_, tz, batch)
+        if plan.writes and not raced:  # the app links one planned delivery itself, meanwhile
+            raced.append(plan.writes[0].oid)
+            db.delivery_statuses.update_one({"_id": raced[0]}, {"$set": {"order_id": "set-by-app"}})
+        return plan
+
+    monkeypatch.setattr(order_delivery, "plan_batch", plan_then_app_writes)
+    result = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY], min_user_coverage=0), "test")
+    planted = seeded["planted"]["order_delivery"]
+    counts = result["steps"]["order_delivery"]
+    assert counts["linked"] == planted["linked"] - 1
+    assert counts["already_linked"] == planted["already_linked"] + 1
+    assert db.delivery_statuses.find_one({"_id": raced[0]})["order_id"] == "set-by-app"
+    journaled = [w.oid for record in lk.journal.records(result["run_id"]) for w in record.writes]
+    assert raced[0] not in journaled
+    pipeline.rollback(lk, result["run_id"])
+    assert db.delivery_statuses.find_one({"_id": raced[0]})["order_id"] == "set-by-app"

@@ -98,19 +98,22 @@ class RunContext:
     show_progress: bool = False
 
 
-def _downgrade(decisions: list[Decision], dropped: list[FieldWrite], to: Category) -> list[Decision]:
+def _downgraded(decisions: list[Decision], dropped: list[FieldWrite], to: Category) -> list[Decision]:
+    """The linked decisions whose writes could not land, recategorised."""
     groups = {w.group for w in dropped}
     return [d.model_copy(update={"category": to, "reason": "link field changed by someone else meanwhile"})
-            if str(d.oid) in groups and d.category == Category.LINKED else d for d in decisions]
+            for d in decisions if str(d.oid) in groups and d.category == Category.LINKED]
 
 
-def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> None:
+def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> list[FieldWrite]:
+    """Apply a journaled batch and mark it applied; returns the writes that could not land."""
     dropped = apply_batch(ctx.db, record)
     if dropped:
         lost = len({w.group for w in dropped})
         record.counts[Category.LINKED.value] = record.counts.get(Category.LINKED.value, 0) - lost
         record.counts[unlanded.value] = record.counts.get(unlanded.value, 0) + lost
     ctx.journal.settle(record, rewrite=bool(dropped))
+    return dropped
 
 
 def pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
@@ -163,12 +166,9 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         ctx.reviews.record(ctx.run_id, job.step, job.subject, plan.decisions)
         ctx.journal.begin(record)
         if not ctx.dry_run:
-            before = record.counts.get(Category.LINKED.value, 0)
-            _settle(ctx, record, job.unlanded)
-            if record.counts.get(Category.LINKED.value, 0) != before:
-                dropped = [w for w in plan.writes if w not in record.writes]
-                downgraded = _downgrade(plan.decisions, dropped, job.unlanded)
-                ctx.reviews.record(ctx.run_id, job.step, job.subject, [d for d in downgraded if d not in plan.decisions])
+            dropped = _settle(ctx, record, job.unlanded)
+            if dropped:
+                ctx.reviews.record(ctx.run_id, job.step, job.subject, _downgraded(plan.decisions, dropped, job.unlanded))
         totals.update(record.counts)
         progress.advance(len(batch))
         seq += 1
