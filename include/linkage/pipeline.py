@@ -176,28 +176,30 @@ def phase_pass(lk: Linkage, run_id: str, step: Step, phase: str) -> Pass:
     return passes[phase]()
 
 
-def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int) -> list[Partition]:
-    """Split a phase's source into `_id` ranges, once per run (retries reuse them)."""
-    field = f"partitions.{step}.{phase}"
-    stored = lk.runs.get(run_id).get("partitions", {}).get(str(step), {}).get(phase)
-    if stored is not None:
-        return [Partition.model_validate(p) for p in stored]
+def _stored_partitions(lk: Linkage, run_id: str, step: Step, phase: str) -> list[Partition] | None:
+    """The phase's partitions as cut for this run; `resolve` is one task, never cut."""
     if phase == "resolve":
         return [Partition()]
+    stored = lk.runs.get(run_id).get("partitions", {}).get(str(step), {}).get(phase)
+    return None if stored is None else [Partition.model_validate(p) for p in stored]
+
+
+def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int) -> list[Partition]:
+    """Split a phase's source into `_id` ranges, once per run (retries reuse them)."""
+    stored = _stored_partitions(lk, run_id, step, phase)
+    if stored is not None:
+        return stored
     job = phase_pass(lk, run_id, step, phase)
     cut = split(job.source, job.query, parts)
-    lk.runs.update(run_id, **{field: [p.model_dump() for p in cut]})
+    lk.runs.update(run_id, **{f"partitions.{step}.{phase}": [p.model_dump() for p in cut]})
     return cut
 
 
 def partition_at(lk: Linkage, run_id: str, step: Step, phase: str, index: int) -> Partition:
     """A partition cut earlier by `partitions` (a mapped task finds its range by index)."""
-    if phase == "resolve":
-        return Partition()
-    stored = lk.runs.get(run_id).get("partitions", {}).get(str(step), {}).get(phase, [])
-    for partition in stored:
-        if partition["index"] == index:
-            return Partition.model_validate(partition)
+    for partition in _stored_partitions(lk, run_id, step, phase) or []:
+        if partition.index == index:
+            return partition
     raise LinkageError(f"run {run_id} has no partition {index} for {step}/{phase}")
 
 
