@@ -149,7 +149,7 @@ def build_pipeline_dag(*, kind: str, dag_id: str, schedule: Any, doc_md: str, pa
         def rollback(linkage_run: str) -> dict[str, Any]:
             def undo(lk: pipeline.Linkage, lease: Any) -> dict[str, Any]:
                 pipeline.rollback(lk, linkage_run, lease.guard)
-                return pipeline.finalize(lk, linkage_run, RunState.ROLLED_BACK, lk.runs.get(linkage_run).get("error"))
+                return pipeline.report(lk, linkage_run)
             return orch.work(linkage_run, undo)
 
         @teardown

@@ -261,7 +261,7 @@ def conclude(lk: Linkage, run_id: str, outcome: ValidationOutcome, guard: Callab
     lk.runs.update(run_id, error=reason[:500])
     if lk.params(run_id).rollback_on_failure:
         rollback(lk, run_id, guard)
-        return finalize(lk, run_id, RunState.ROLLED_BACK, reason[:500])
+        return report(lk, run_id)
     return finalize(lk, run_id, RunState.FAILED, reason[:500])
 
 
@@ -273,7 +273,7 @@ def finalize(lk: Linkage, run_id: str, state: RunState = RunState.SUCCEEDED, err
 
 
 def rollback(lk: Linkage, run_id: str, guard: Callable[[], None] = lambda: None) -> dict[str, int]:
-    """Undo a run through its journal, newest batch first.
+    """Undo a run through its journal, newest batch first, and close it `rolled_back`.
 
     Only fields that still hold the value the run wrote are restored; a field the
     app changed since keeps the app's value (counted as `kept`).
@@ -294,7 +294,7 @@ def rollback(lk: Linkage, run_id: str, guard: Callable[[], None] = lambda: None)
         raise
     outcome = {"restored": restored, "kept": kept}
     lk.runs.update(run_id, rollback=outcome)
-    lk.runs.finish(run_id, RunState.ROLLED_BACK, run.get("error"))
+    finalize(lk, run_id, RunState.ROLLED_BACK, run.get("error"))
     return outcome
 
 
