@@ -21,15 +21,21 @@ export GX_ANALYTICS_ENABLED=false PATH="$BIN:$PATH"
 mkdir -p "$AIRFLOW_HOME" "$VAR"
 
 pids=()
+descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
 stop() {
   trap - INT TERM EXIT
+  # every process started here, taken before any exits (task processes may leave the group)
+  local tree pid
+  tree=$(for pid in ${AIRFLOW_PID:-} "${pids[@]}"; do echo "$pid"; descendants "$pid"; done)
   if [ -n "${AIRFLOW_PID:-}" ]; then
     kill -INT "$AIRFLOW_PID" 2>/dev/null || true  # standalone stops its children on SIGINT only
     for _ in $(seq 1 30); do kill -0 "$AIRFLOW_PID" 2>/dev/null || break; sleep 1; done
-    kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null && sleep 3 || true  # its whole process group, if it lingers
-    kill -KILL -- "-$AIRFLOW_PID" 2>/dev/null || true
+    kill -TERM -- "-$AIRFLOW_PID" 2>/dev/null || true  # its whole process group, if it lingers
   fi
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; done
+  for pid in $tree; do kill -TERM "$pid" 2>/dev/null || true; done
+  sleep 2
+  for pid in $tree; do kill -KILL "$pid" 2>/dev/null || true; done
   echo "stopped"
 }
 trap stop INT TERM EXIT

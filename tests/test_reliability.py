@@ -129,7 +129,8 @@ def test_losing_the_database_mid_backfill_fails_clearly_and_resumes_after_restar
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.05)
         client.close()
-        server.stop()
+        server.process.kill()  # the database dies; a graceful stop keeps serving open connections a while
+        server.process.wait()
         started = time.monotonic()
         code = proc.wait(timeout=120)
         assert code != 0 and time.monotonic() - started < 90
