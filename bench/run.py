@@ -28,15 +28,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from linkage import pipeline
+from linkage.models import MigrationParams, Step
+from linkage.server import EmbeddedServer, free_port
+from linkage.settings import Settings
 from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 
 from bench import data
 from bench.engine_process import timed
-from linkage import pipeline
-from linkage.models import MigrationParams, Step
-from linkage.server import EmbeddedServer, free_port
-from linkage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -65,7 +65,7 @@ def raw_ceiling(db: Database, collection: str, field: str, limit: int) -> float:
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         ops = [UpdateOne({"_id": oid}, {"$set": {field: f"raw-{oid}"}}) for oid in batch]
-        seconds += timed(lambda: db[collection].bulk_write(ops, ordered=False))[0]
+        seconds += timed(lambda ops=ops: db[collection].bulk_write(ops, ordered=False))[0]
         db[collection].update_many({"_id": {"$in": batch}}, {"$unset": {field: ""}})
     return len(ids) / seconds
 
@@ -99,7 +99,7 @@ def engine_step(lk: pipeline.Linkage, step: Step, parts: int = 1) -> tuple[float
     """Seconds for one backfill step (journal and checkpoints included) and its run id;
     `parts` partitions run at once, one thread each, as Airflow's mapped tasks would."""
     run_id, _ = pipeline.start_run(lk, MigrationParams(steps=[step], batch_size=BATCH, partitions=parts), "bench", new=True)
-    guard = lambda: None  # noqa: E731
+    guard = lambda: None
     def run_parallel() -> None:
         for phase in pipeline.step_phases(step):
             threads = [threading.Thread(target=pipeline.run_phase, args=(lk, run_id, step, phase, p, guard))
@@ -112,7 +112,7 @@ def engine_step(lk: pipeline.Linkage, step: Step, parts: int = 1) -> tuple[float
 def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, float]:
     """`bench.engine_process` in a fresh interpreter; its JSON result."""
     out = subprocess.run([sys.executable, "-m", "bench.engine_process", uri, db_name, str(work), *extra],
-                         capture_output=True, text=True, cwd=ROOT)
+                         capture_output=True, text=True, cwd=ROOT, check=False)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -149,7 +149,7 @@ for ti in run.get_task_instances():
         times[ti.task_id] = times.get(ti.task_id, 0) + (ti.end_date - ti.start_date).total_seconds()
 print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
 """
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stderr[-2000:])
