@@ -8,7 +8,7 @@ Runs migrations **002** (`delivery_statuses.order_id`) and **003**
 1. `preflight` opens (or resumes) a linkage run; `acquire_lock` takes the lease;
 2. `backup` (mongodump layout, verified) and `create_indexes`;
 3. `backfill_order_delivery` and `backfill_user_customer`: one mapped task per
-   `_id` partition and phase, every batch journaled before it is written;
+   partition and phase, every batch journaled before it is written;
 4. `validate` runs the Great Expectations suites;
 5. `decide` → `finalize`, or `rollback` when validation failed;
 6. `release_lock` (teardown) runs whatever happened.
@@ -43,7 +43,7 @@ build_pipeline_dag(
         "batch_size": Param(DEFAULTS.batch_size, type="integer", minimum=1, maximum=50_000, title="Batch size",
                             description="Documents per journaled batch (one bulk write each)."),
         "partitions": Param(DEFAULTS.partitions, type="integer", minimum=1, maximum=64, title="Partitions",
-                            description="Parallel _id ranges per backfill phase (mapped task instances)."),
+                            description="Parallel key ranges per backfill phase (mapped task instances)."),
         "rollback_on_failure": Param(DEFAULTS.rollback_on_failure, type="boolean", title="Roll back on failed validation",
                                      description="Undo the run through its journal when an expectation fails."),
         "min_order_coverage": Param(DEFAULTS.min_order_coverage, type="number", minimum=0, maximum=1,

@@ -5,9 +5,9 @@
       >> decide -> finalize | rollback ;  release_lock (teardown, always)
 
 Each backfill is a task group with one dynamically mapped task per phase, one
-instance per `_id` partition, so more workers backfill faster; the lease, the
-journal and the checkpoints are per run and per partition, so parallel
-instances and retries stay correct. The DAG files own the docs, params and
+instance per partition (a range of the key the phase walks), so more workers
+backfill faster; the lease, the journal and the checkpoints are per run and
+per partition, so parallel instances and retries stay correct. The DAG files own the docs, params and
 schedules; Airflow is imported when a DAG is built, not when this module is.
 """
 
@@ -76,7 +76,7 @@ def build_pipeline_dag(*, kind: str, dag_id: str, schedule: Any, doc_md: str, pa
 
         @task(trigger_rule="none_failed")
         def partitions(linkage_run: str, step: str, phase: str) -> list[int]:
-            """Cuts the phase's source into `_id` ranges (stored with the run); one mapped instance each."""
+            """Cuts the phase's source into ranges of its walk key (stored with the run); one mapped instance each."""
             def cut(lk: pipeline.Linkage, _: Any) -> list[int]:
                 params = lk.params(linkage_run)
                 if Step(step) not in params.steps:
@@ -86,7 +86,7 @@ def build_pipeline_dag(*, kind: str, dag_id: str, schedule: Any, doc_md: str, pa
 
         @task(max_active_tis_per_dagrun=8)
         def run_partition(linkage_run: str, step: str, phase: str, index: int) -> dict[str, int]:
-            """One phase over one `_id` partition: batched, journaled, resumable (a retry continues)."""
+            """One phase over one partition: batched, journaled, resumable (a retry continues)."""
             def run(lk: pipeline.Linkage, lease: Any) -> dict[str, int]:
                 partition = pipeline.partition_at(lk, linkage_run, Step(step), phase, index)
                 return pipeline.run_phase(lk, linkage_run, Step(step), phase, partition, lease.guard if lease else lambda: None)

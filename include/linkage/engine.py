@@ -1,9 +1,11 @@
 """The batched, journaled, resumable loop every backfill pass runs through.
 
-A pass reads its source collection in `_id` order (keyset pages, so no cursor
-outlives a batch and memory holds one batch), asks its planner what each batch
-decides and writes, journals the batch, applies it, and settles it. Passes run
-per partition (an `_id` range) so an orchestrator can fan them out.
+A pass walks its source collection in the order of one field (`_id`, or a join
+key such as `customer_id` so that each batch's look-ups are one index range),
+asks its planner what each batch decides and writes, journals the batch,
+applies it, and settles it. The journal records the last key of each batch, so
+a resumed pass continues after it. Passes run per partition (a range of the
+walk key) so an orchestrator can fan them out.
 """
 
 from __future__ import annotations
@@ -23,8 +25,34 @@ from linkage.progress import Progress
 from linkage.reviews import ReviewQueue
 
 
+ID = "_id"
+
+
+def by_string(field: str) -> dict[str, Any]:
+    """The documents a pass can walk in `field` order: those where it is a string.
+
+    Strings are the one type every MongoDB-compatible server orders alike, and a
+    keyset over them (`$gt`) is exact on all of them.
+    """
+    return {field: {"$type": "string"}}
+
+
+def not_by_string(field: str) -> dict[str, Any]:
+    """The complement of `by_string` (missing, null, any other type), for an `_id` pass."""
+    return {"$expr": {"$ne": [{"$type": f"${field}"}, "string"]}}
+
+
+def where(query: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
+    """`query` narrowed by a partition's `bounds`.
+
+    An `$and`, not a merged dict: the embedded server drops an `_id` range that
+    sits beside an `$expr` (`not_by_string`), and `$and` means the same on every server.
+    """
+    return {"$and": [query, bounds]} if query and bounds else {**query, **bounds}
+
+
 class Partition(BaseModel):
-    """An `_id` range of a pass's source: (lo, hi], open where None."""
+    """A range of a pass's walk key: (lo, hi], open where None."""
 
     index: int = 0
     lo: Any = None
@@ -32,27 +60,32 @@ class Partition(BaseModel):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    def bounds(self, after: Any = None) -> dict[str, Any]:
+    def bounds(self, walk: str = ID, after: Any = None) -> dict[str, Any]:
         start = after if after is not None else self.lo
         bound: dict[str, Any] = {}
         if start is not None:
             bound["$gt"] = start
         if self.hi is not None:
             bound["$lte"] = self.hi
-        return {"_id": bound} if bound else {}
+        return {walk: bound} if bound else {}
 
 
-def split(source: Collection, query: dict[str, Any], parts: int) -> list[Partition]:
-    """Cut a source into `parts` contiguous `_id` ranges of about equal size."""
+def split(source: Collection, query: dict[str, Any], parts: int, walk: str = ID) -> list[Partition]:
+    """Cut a source into `parts` contiguous ranges of its walk key, of about equal size.
+
+    A cut falls between two keys, so equal keys (one customer's documents) always
+    share a partition.
+    """
     if parts <= 1:
         return [Partition()]
     total = source.count_documents(query)
     parts = max(1, min(parts, total or 1))
     cuts: list[Any] = []
     for k in range(1, parts):
-        doc = next(source.find(query, {"_id": 1}).sort("_id", 1).skip(k * total // parts - 1).limit(1), None)
-        if doc is not None and (not cuts or doc["_id"] != cuts[-1]):
-            cuts.append(doc["_id"])
+        doc = next(source.find(query, {walk: 1}).sort(walk, 1).skip(k * total // parts - 1).limit(1), None)
+        key = None if doc is None else doc.get(walk)
+        if key is not None and (walk == ID or isinstance(key, str)) and (not cuts or key != cuts[-1]):
+            cuts.append(key)
     edges = [None, *cuts, None]
     return [Partition(index=i, lo=edges[i], hi=edges[i + 1]) for i in range(len(edges) - 1)]
 
@@ -70,8 +103,10 @@ class BatchPlan:
 class Pass:
     """One scan of one source collection for one step.
 
-    `subject` is the collection whose documents the decisions are about (review
-    items name it); `unlanded` is what a link becomes when its write cannot land.
+    `walk` is the field the scan goes in order of: `_id`, or a string field whose
+    `query` includes `by_string(walk)`. `subject` is the collection whose
+    documents the decisions are about (review items name it); `unlanded` is what
+    a link becomes when its write cannot land.
     """
 
     step: Step
@@ -82,6 +117,7 @@ class Pass:
     plan: Callable[[list[dict[str, Any]]], BatchPlan]
     subject: str
     unlanded: Category = Category.CONFLICT
+    walk: str = ID
 
 
 @dataclass
@@ -116,20 +152,29 @@ def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> list[Fi
     return dropped
 
 
-def pages(cursor: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Cut one `_id`-ordered cursor into batches.
+def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) -> Iterator[list[dict[str, Any]]]:
+    """Cut one ordered cursor into batches of `size`.
 
     One cursor per pass, not one query per page: servers that cannot seek an
     `_id` range by index (the embedded one scans and sorts per query) would make
     page-by-page reads quadratic. Resume still restarts after the journal's
-    last `_id`, so the checkpoint semantics are those of keyset pages.
+    last key, so the checkpoint semantics are those of keyset pages.
+
+    With a `walk` key other than `_id`, a batch is closed only where the key
+    changes (so "after the last key" is an exact checkpoint and one customer's
+    documents are decided together), and documents whose key is not a string
+    are left out: MongoDB also returns arrays holding a string to `by_string`,
+    and those belong to the complementary `_id` pass.
     """
+    keyed = walk is not None and walk != ID
     page: list[dict[str, Any]] = []
     for doc in cursor:
-        page.append(doc)
-        if len(page) == size:
+        if keyed and not isinstance(doc.get(walk), str):
+            continue
+        if len(page) >= size and (not keyed or doc[walk] != page[-1][walk]):
             yield page
             page = []
+        page.append(doc)
     if page:
         yield page
 
@@ -144,11 +189,11 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
             _settle(ctx, last, job.unlanded)
         totals.update(ctx.journal.totals(ctx.run_id, job.step, phase=job.phase, partition=partition.index))
         seq, after = last.seq + 1, last.last_key
-    total = job.source.count_documents({**job.query, **partition.bounds(after)}) if ctx.show_progress else 0
+    query = where(job.query, partition.bounds(job.walk, after))
+    total = job.source.count_documents(query) if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress)
-    cursor = (job.source.find({**job.query, **partition.bounds(after)}, job.projection)
-              .sort("_id", 1).batch_size(ctx.batch_size))
-    for batch in pages(cursor, ctx.batch_size):
+    cursor = job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+    for batch in pages(cursor, ctx.batch_size, job.walk):
         ctx.guard()
         plan = job.plan(batch)
         counts = Counter(d.category.value for d in plan.decisions)
@@ -156,7 +201,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         record = BatchRecord(
             _id=f"{ctx.run_id}:{job.step}:{job.phase}:{partition.index}:{seq:07d}",
             run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
-            seq=seq, last_key=batch[-1]["_id"], counts=dict(counts),
+            seq=seq, last_key=batch[-1][job.walk], counts=dict(counts),
             writes=[] if ctx.dry_run else plan.writes,
             state="dry" if ctx.dry_run else "pending",
         )

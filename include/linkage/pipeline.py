@@ -44,7 +44,7 @@ def step_phases(step: Step, kind: str = MIGRATE) -> list[str]:
     Reconciliation adds `repair` (one-sided pairs) to the user-customer step.
     """
     if step == Step.ORDER_DELIVERY:
-        return ["link"]
+        return list(order_delivery.PHASES)
     return ["keys", "plan", "resolve", "apply", *(["repair"] if kind == RECONCILE else [])]
 
 
@@ -166,7 +166,7 @@ def phase_pass(lk: Linkage, run_id: str, step: Step, phase: str) -> Pass:
     """The pass for one phase; a reconciliation reads only unlinked documents (by index)."""
     only_unlinked = lk.runs.get(run_id).get("kind") == RECONCILE
     if step == Step.ORDER_DELIVERY:
-        return order_delivery.backfill_pass(lk.db, lk.settings.tz, only_unlinked=only_unlinked)
+        return order_delivery.backfill_pass(lk.db, lk.settings.tz, phase, only_unlinked=only_unlinked)
     ws = lk.workspace(run_id)
     ws.ensure_indexes()
     passes = {"keys": lambda: user_customer.keys_pass(ws),
@@ -185,12 +185,12 @@ def _stored_partitions(lk: Linkage, run_id: str, step: Step, phase: str) -> list
 
 
 def partitions(lk: Linkage, run_id: str, step: Step, phase: str, parts: int) -> list[Partition]:
-    """Split a phase's source into `_id` ranges, once per run (retries reuse them)."""
+    """Split a phase's source into ranges of its walk key, once per run (retries reuse them)."""
     stored = _stored_partitions(lk, run_id, step, phase)
     if stored is not None:
         return stored
     job = phase_pass(lk, run_id, step, phase)
-    cut = split(job.source, job.query, parts)
+    cut = split(job.source, job.query, parts, job.walk)
     lk.runs.update(run_id, **{f"partitions.{step}.{phase}": [p.model_dump() for p in cut]})
     return cut
 
