@@ -20,7 +20,7 @@ from linkage.engine import BatchPlan, Pass, by_string, not_by_string
 from linkage.journal import UNSET_VALUES, FieldWrite
 from linkage.matching.order_delivery import classify_delivery, index_orders
 from linkage.models import Category, Step
-from linkage.normalize import is_key, is_unset
+from linkage.normalize import is_key
 
 DELIVERIES, ORDERS = "delivery_statuses", "orders"
 LINK_FIELD, CUSTOMER = "order_id", "customer_id"
