@@ -9,8 +9,8 @@ import pytest
 
 from bench.run import main
 
-KEYS = {"backfill_vs_raw", "backfill_vs_naive", "user_customer_vs_raw", "rollback_vs_raw", "validation_vs_read",
-        "rss_growth", "parallel_2_vs_1", "read_write_floor_vs_raw", "backfill_vs_read_write_floor",
+KEYS = {"backfill_vs_raw", "backfill_vs_raw_small", "backfill_vs_naive", "user_customer_vs_raw", "rollback_vs_raw",
+        "validation_vs_read", "rss_growth", "parallel_2_vs_1", "read_write_floor_vs_raw", "backfill_vs_read_write_floor",
         "sizes", "rates", "machine"}
 
 
