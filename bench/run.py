@@ -84,8 +84,10 @@ def naive_per_document(db: Database, limit: int) -> float:
 
 
 def projected_read(db: Database, fields: dict[str, dict[str, int]]) -> float:
-    """Seconds to read the given fields of every document of the given collections."""
-    return timed(lambda: [sum(1 for _ in db[name].find({}, p)) for name, p in fields.items()])[0]
+    """Seconds to read the given fields of every document of the given collections, in
+    batches of the engine's size (nx pages a default-sized cursor ever more slowly:
+    37 s vs 20 s for 400,000 documents, so anything else would flatter the engine)."""
+    return timed(lambda: [sum(1 for _ in db[name].find({}, p).batch_size(BATCH)) for name, p in fields.items()])[0]
 
 
 # what validation reads, and what any backfill must read at least once (its input and the candidates)
