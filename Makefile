@@ -28,11 +28,12 @@ test: install
 	$(BIN)/pytest
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
+# bench-quick takes ~2 minutes, bench ~45 on the embedded server (BENCH_ARGS="--mongo-uri ..." for a real one).
 bench-quick: install
-	$(BIN)/python -m bench.run --sizes 5000,50000
+	$(BIN)/python -m bench.run --sizes 5000,50000 $(BENCH_ARGS)
 
 bench: install
-	$(BIN)/python -m bench.run --sizes 100000,1000000
+	$(BIN)/python -m bench.run --sizes 100000,1000000 $(BENCH_ARGS)
 
 # The longer fault schedule: 60 SIGKILLs and 300 fuzzed datasets.
 test-chaos: install

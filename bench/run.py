@@ -46,16 +46,20 @@ SMALL_DB, LARGE_DB = "bench_small", "bench_large"
 
 @contextmanager
 def server(uri: str | None, tmp: Path) -> Iterator[str]:
-    """The given server (its bench databases dropped first), or an embedded one for the run."""
+    """The given server (its bench databases dropped before and after), or an embedded one for the run."""
     if uri is None:
         with EmbeddedServer(free_port(), tmp / "db") as embedded:
             yield embedded.uri
         return
     client: MongoClient = MongoClient(uri)
-    for name in (SMALL_DB, LARGE_DB):
-        client.drop_database(name)
-    client.close()
-    yield uri
+    try:
+        for name in (SMALL_DB, LARGE_DB):
+            client.drop_database(name)
+        yield uri
+    finally:
+        for name in (SMALL_DB, LARGE_DB):
+            client.drop_database(name)
+        client.close()
 
 
 def raw_ceiling(db: Database, collection: str, field: str, limit: int) -> float:
