@@ -30,7 +30,7 @@ class Progress:
         self.last_print = time.monotonic()
         elapsed = max(self.last_print - self.started, 1e-6)
         rate = self.done / elapsed
-        remaining = max(self.total - self.done, 0)
-        eta = f"{remaining / rate:.0f}s" if rate > 0 else "?"
-        print(f"{self.label}: {self.done}/{self.total} docs, {rate:,.0f} docs/s, ETA {eta}",
+        total = max(self.total, self.done)  # the count is an estimate (the app inserts; nx miscounts `$expr`)
+        eta = f"{(total - self.done) / rate:.0f}s" if rate > 0 else "?"
+        print(f"{self.label}: {self.done}/{total} docs, {rate:,.0f} docs/s, ETA {eta}",
               file=sys.stderr, flush=True)
