@@ -14,7 +14,10 @@ from linkage.settings import Settings
 def connect(settings: Settings) -> MongoClient:
     """A client that has answered `ping`, or a LinkageError naming the masked URI.
 
-    Timeouts are bounded so a lost server fails the run instead of hanging it.
+    Timeouts are bounded so a lost server fails the run instead of hanging it: a
+    refused or dropped connection fails within `server_timeout_ms`; a hung one
+    within the socket timeout, which is generous (at least five minutes) because
+    one sorted read or `$group` over millions of documents legitimately takes a while.
     """
     timeout = settings.server_timeout_ms
     try:
@@ -22,7 +25,7 @@ def connect(settings: Settings) -> MongoClient:
             settings.mongo_uri,
             serverSelectionTimeoutMS=timeout,
             connectTimeoutMS=timeout,
-            socketTimeoutMS=max(timeout * 6, 30_000),
+            socketTimeoutMS=max(timeout * 60, 300_000),
             appname="linkage",
         )
     except (InvalidURI, ConfigurationError, ValueError) as exc:
