@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from linkage.engine import BatchPlan, Pass, by_string, not_by_string
+from linkage.engine import ID, BatchPlan, Pass, by_string, not_by_string
 from linkage.journal import UNSET_VALUES, FieldWrite
 from linkage.matching.order_delivery import classify_delivery, index_orders
 from linkage.models import Category, Step
@@ -24,7 +24,8 @@ from linkage.normalize import is_key
 
 DELIVERIES, ORDERS = "delivery_statuses", "orders"
 LINK_FIELD, CUSTOMER = "order_id", "customer_id"
-PHASES = ["link", "unkeyed"]
+LINK_PHASE, UNKEYED_PHASE = "link", "unkeyed"
+PHASES = [LINK_PHASE, UNKEYED_PHASE]
 _DELIVERY_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, LINK_FIELD: 1}
 _ORDER_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, "status": 1}
 #: A batch's customer range is read whole while it holds at most this many orders per delivery.
@@ -77,8 +78,8 @@ def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]]) -> Batch
 def backfill_pass(db: Database, tz: ZoneInfo, phase: str, *, only_unlinked: bool = False) -> Pass:
     """The pass of one phase over every delivery status (or, for reconciliation, the unlinked ones)."""
     unlinked = {LINK_FIELD: {"$in": UNSET_VALUES}} if only_unlinked else {}
-    keyed = phase == "link"
+    keyed = phase == LINK_PHASE
     query = {**unlinked, **(by_string(CUSTOMER) if keyed else not_by_string(CUSTOMER))}
     return Pass(step=Step.ORDER_DELIVERY, phase=phase, source=db[DELIVERIES], query=query,
                 projection=_DELIVERY_FIELDS, plan=lambda batch: plan_batch(db, tz, batch),
-                subject=DELIVERIES, unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else "_id")
+                subject=DELIVERIES, unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID)
