@@ -43,11 +43,11 @@ from pathlib import Path
 
 __all__ = [
     "ASSETS_DIRNAME",
-    "assets_href_for",
     "PACKAGE_ASSETS",
     "Manifest",
     "OfflineError",
     "OfflineReport",
+    "assets_href_for",
     "load_manifest",
     "make_offline",
     "rewrite_css",
@@ -135,7 +135,6 @@ def load_manifest(assets_dir: Path = PACKAGE_ASSETS) -> Manifest:
 class _Rewriter:
     assets_href: str
     manifest: Manifest
-    strict: bool
     rewritten: list[tuple[str, str]] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
 
@@ -296,7 +295,7 @@ def rewrite_html(
     """
     if assets_href.startswith("/") or _SCHEME.match(assets_href):
         raise ValueError(f"assets_href must be relative, got {assets_href!r}")
-    rw = _Rewriter(assets_href.rstrip("/"), manifest or load_manifest(), strict)
+    rw = _Rewriter(assets_href.rstrip("/"), manifest or load_manifest())
     out = _rewrite(html, rw)
     if rw.unknown and strict:
         raise OfflineError("loads of another host that the vendored assets do not cover: " + ", ".join(rw.unknown))
@@ -305,7 +304,7 @@ def rewrite_html(
 
 def rewrite_css(css: str, assets_href: str, *, manifest: Manifest | None = None, strict: bool = True) -> str:
     """The same rewrite for a stylesheet's text (url() and @import)."""
-    rw = _Rewriter(assets_href.rstrip("/"), manifest or load_manifest(), strict)
+    rw = _Rewriter(assets_href.rstrip("/"), manifest or load_manifest())
     out = rw.css(css)
     if rw.unknown and strict:
         raise OfflineError("loads of another host that the vendored assets do not cover: " + ", ".join(rw.unknown))
@@ -413,7 +412,7 @@ def make_offline(
             continue
         report.pages += 1
         source = page.read_text(encoding="utf-8")
-        rw = _Rewriter(_relative_href(os.path.abspath(page.parent), assets_dir), manifest, strict)
+        rw = _Rewriter(_relative_href(os.path.abspath(page.parent), assets_dir), manifest)
         out = _rewrite(source, rw)
         report.references += len(rw.rewritten)
         unknown += [f"{page.relative_to(site_root)}: {u}" for u in rw.unknown]
