@@ -22,21 +22,20 @@ import platform
 import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from linkage import pipeline
-from linkage.models import MigrationParams, Step
-from linkage.server import EmbeddedServer, free_port
-from linkage.settings import Settings
 from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 
 from bench import data
 from bench.engine_process import timed
+from linkage import pipeline
+from linkage.models import MigrationParams, Step
+from linkage.server import EmbeddedServer, free_port
+from linkage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -104,15 +103,9 @@ BACKFILL_INPUT_FIELDS = {"delivery_statuses": {"customer_id": 1, "delivery_date"
 def engine_step(lk: pipeline.Linkage, step: Step, parts: int = 1) -> tuple[float, str]:
     """Seconds for one backfill step (journal and checkpoints included) and its run id;
     `parts` partitions run at once, one thread each, as Airflow's mapped tasks would."""
-    run_id, _ = pipeline.start_run(lk, MigrationParams(steps=[step], batch_size=BATCH, partitions=parts), "bench", new=True)
-    guard = lambda: None
-    def run_parallel() -> None:
-        for phase in pipeline.step_phases(step):
-            threads = [threading.Thread(target=pipeline.run_phase, args=(lk, run_id, step, phase, p, guard))
-                       for p in pipeline.partitions(lk, run_id, step, phase, parts)]
-            [t.start() for t in threads]
-            [t.join() for t in threads]
-    return timed(run_parallel)[0], run_id
+    params = MigrationParams(steps=[step], batch_size=BATCH, partitions=parts)
+    run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
+    return timed(lambda: pipeline.run_step(lk, run_id, step, pipeline.no_guard))[0], run_id
 
 
 def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, float]:
@@ -130,7 +123,7 @@ def validation_rss(sizes: list[int], uri: str | None) -> dict[str, Any]:
     result: dict[str, Any] = {}
     with server(uri, tmp) as server_uri:
         client: MongoClient = MongoClient(server_uri)
-        for label, name, size in zip(("small", "large"), (SMALL_DB, LARGE_DB), sizes):
+        for label, name, size in zip(("small", "large"), (SMALL_DB, LARGE_DB), sizes, strict=True):
             data.deliveries(client[name], size, linked=True)
             result[label] = {"documents": size, **engine_process(server_uri, name, tmp / label, "--validate")}
     result["rss_growth"] = round(result["large"]["peak_rss_mb"] / result["small"]["peak_rss_mb"], 3)
@@ -142,9 +135,9 @@ def dag_end_to_end(uri: str, db_name: str, tmp: Path) -> dict[str, float]:
     env = {**os.environ, "AIRFLOW_HOME": str(tmp / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
            "AIRFLOW_CONN_MONGO_DEFAULT": f"mongo://{uri.removeprefix('mongodb://').rstrip('/')}/{db_name}",
-           "LINKAGE_BACKUP_DIR": str(tmp / "dag-b"), "LINKAGE_DOCS_DIR": str(tmp / "dag-gx"), "GX_ANALYTICS_ENABLED": "false",
-           "PYTHONPATH": str(ROOT / "plugins")}
-    subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], env=env, check=True, capture_output=True)
+           "LINKAGE_HOME": str(tmp / "dag"), "GX_ANALYTICS_ENABLED": "false"}
+    airflow = str(Path(sys.executable).parent / "airflow")
+    subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
     code = """
 import json
 from airflow.dag_processing.dagbag import DagBag
@@ -156,7 +149,7 @@ for ti in run.get_task_instances():
 print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
 """
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT, check=False)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((row for row in out.stdout.splitlines() if row.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(line.removeprefix("RESULT "))
@@ -169,8 +162,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         client: MongoClient = MongoClient(server_uri)
         db = client[LARGE_DB]
         seed_s = timed(lambda: (data.deliveries(db, large), data.accounts(db, large // 4)))[0]
-        lk = pipeline.Linkage(Settings(mongo_uri=server_uri, db=LARGE_DB, backup_dir=tmp / "backups", docs_dir=tmp / "gx"),
-                              client)
+        lk = pipeline.Linkage(Settings(mongo_uri=server_uri, db=LARGE_DB, home=tmp / "linkage"), client)
         lk.ensure_bookkeeping()
         pipeline.create_indexes(lk, pipeline.start_run(lk, MigrationParams(), "bench", new=True)[0])
 
@@ -215,35 +207,51 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         "read_write_floor_vs_raw": round((large / raw) / floor_s, 3),
         "backfill_vs_read_write_floor": round(floor_s / backfill_s, 3),
         "rates": {"backfill_docs_s": round(backfill_rate), "raw_ceiling_docs_s": round(raw),
-                  "small_backfill_docs_s": round(small / engine_small["backfill"]), "small_raw_ceiling_docs_s": round(raw_small),
+                  "small_backfill_docs_s": round(small / engine_small["backfill"]),
+                  "small_raw_ceiling_docs_s": round(raw_small),
                   "naive_docs_s": round(1 / naive), "user_customer_pairs_s": round(uc_rate),
                   "raw_pairs_s": round(uc_raw_pairs), "rollback_docs_s": round(rollback_rate)},
         "seconds": {"seed": round(seed_s, 1), "backfill": round(backfill_s, 2), "input_read": round(input_read_s, 2),
                     "validation": round(validation_s, 2), "validation_gate": round(engine_large["gate"], 2),
                     "bare_read": round(read_s, 2), "rollback": round(rollback_s, 2), "user_customer": round(uc_s, 2),
-                    "small_backfill": round(engine_small["backfill"], 2), "small_rollback": round(engine_small["rollback"], 2),
+                    "small_backfill": round(engine_small["backfill"], 2),
+                    "small_rollback": round(engine_small["rollback"], 2),
                     "small_validation": round(engine_small["measure"], 2),
                     "small_backfill_1_partition": round(one_s, 2), "small_backfill_2_partitions": round(two_s, 2)},
         "peak_rss_mb": {"small": round(engine_small["peak_rss_mb"], 1), "large": round(engine_large["peak_rss_mb"], 1)},
         "dag_test": e2e_result,
+        "checks": {"large_linked": engine_large["linked_after_backfill"], "large_restored": engine_large[
+            "linked_after_rollback"], "small_linked": engine_small["linked_after_backfill"],
+                   "dangling_found": engine_large["dangling_found"]},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "server": "nx-27017 0.8.1 (embedded, SQLite)" if uri is None else "given by --mongo-uri"},
     }
 
 
 def table(result: dict[str, Any]) -> str:
-    r, rates, s = result, result["rates"], result["seconds"]
+    r, rates, s, rss = result, result["rates"], result["seconds"], result["peak_rss_mb"]
+
+    def vs(a: str, b: str, unit: str = "docs/s") -> str:
+        return f"{rates[a]:,} vs {rates[b]:,} {unit}"
+
     rows = [
-        ("backfill vs raw bulk_write", f"{r['backfill_vs_raw']:.2f}x", f"{rates['backfill_docs_s']:,} vs {rates['raw_ceiling_docs_s']:,} docs/s", ">= 0.6"),
-        ("  the same at the small size", f"{r['backfill_vs_raw_small']:.2f}x", f"{rates['small_backfill_docs_s']:,} vs {rates['small_raw_ceiling_docs_s']:,} docs/s", ">= 0.6"),
-        ("  best any backfill can do here", f"{r['read_write_floor_vs_raw']:.2f}x", f"raw writes + reading the input once ({s['input_read']}s)", "bound"),
+        ("backfill vs raw bulk_write", f"{r['backfill_vs_raw']:.2f}x", vs("backfill_docs_s", "raw_ceiling_docs_s"),
+         ">= 0.6"),
+        ("  the same at the small size", f"{r['backfill_vs_raw_small']:.2f}x",
+         vs("small_backfill_docs_s", "small_raw_ceiling_docs_s"), ">= 0.6"),
+        ("  best any backfill can do here", f"{r['read_write_floor_vs_raw']:.2f}x",
+         f"raw writes + reading the input once ({s['input_read']}s)", "bound"),
         ("  backfill vs that floor", f"{r['backfill_vs_read_write_floor']:.2f}x", f"{s['backfill']}s", "reported"),
-        ("backfill vs naive script", f"{r['backfill_vs_naive']:.0f}x", f"naive {rates['naive_docs_s']:,} docs/s", ">= 20"),
-        ("user-customer vs raw (2 writes/pair)", f"{r['user_customer_vs_raw']:.2f}x", f"{rates['user_customer_pairs_s']:,} vs {rates['raw_pairs_s']:,} pairs/s", ">= 0.6"),
+        ("backfill vs naive script", f"{r['backfill_vs_naive']:.0f}x", f"naive {rates['naive_docs_s']:,} docs/s",
+         ">= 20"),
+        ("user-customer vs raw (2 writes/pair)", f"{r['user_customer_vs_raw']:.2f}x",
+         vs("user_customer_pairs_s", "raw_pairs_s", "pairs/s"), ">= 0.6"),
         ("rollback vs raw", f"{r['rollback_vs_raw']:.2f}x", f"{rates['rollback_docs_s']:,} docs/s", ">= 0.6"),
-        ("validation / bare projected read", f"{r['validation_vs_read']:.2f}x", f"{s['validation']}s vs {s['bare_read']}s (+ GX {s['validation_gate']}s)", "<= 2"),
-        ("peak RSS large / small", f"{r['rss_growth']:.2f}x", f"{r['peak_rss_mb']['large']} vs {r['peak_rss_mb']['small']} MB", "<= 1.1"),
-        ("2 partitions vs 1 (speed-up, small)", f"{r['parallel_2_vs_1']:.2f}x", f"{s['small_backfill_2_partitions']}s vs {s['small_backfill_1_partition']}s", "reported"),
+        ("validation / bare projected read", f"{r['validation_vs_read']:.2f}x",
+         f"{s['validation']}s vs {s['bare_read']}s (+ GX {s['validation_gate']}s)", "<= 2"),
+        ("peak RSS large / small", f"{r['rss_growth']:.2f}x", f"{rss['large']} vs {rss['small']} MB", "<= 1.1"),
+        ("2 partitions vs 1 (speed-up, small)", f"{r['parallel_2_vs_1']:.2f}x",
+         f"{s['small_backfill_2_partitions']}s vs {s['small_backfill_1_partition']}s", "reported"),
     ]
     lines = [f"sizes: {r['sizes']}", f"{'measure':40s} {'ratio':>8s}  {'behind it':48s} target", "-" * 108]
     lines += [f"{a:40s} {b:>8s}  {c:48s} {d}" for a, b, c, d in rows]

@@ -4,7 +4,7 @@ set -euo pipefail
 BIN=${BIN:-.venv/bin}
 PORT=${DEMO_PORT:-27017}
 DATA=var/demo-db
-export LINKAGE_MONGO_URI="mongodb://127.0.0.1:${PORT}/" LINKAGE_DB=app LINKAGE_BACKUP_DIR=var/backups LINKAGE_DOCS_DIR=var/gx_docs
+export LINKAGE_MONGO_URI="mongodb://127.0.0.1:${PORT}/" LINKAGE_DB=app LINKAGE_HOME="$PWD/var"
 
 rm -rf "$DATA"; mkdir -p var
 "$BIN/linkage" serve-db --port "$PORT" --data-dir "$DATA" > var/demo-server.log 2>&1 &

@@ -1,25 +1,33 @@
-"""Alerts for the people on call: what happened, where, and what to look at.
+"""Alerts for the people on call: what happened, where, and what to do.
 
 An alert names the DAG, the Airflow run, the linkage run, the failing
-expectations with their observed values, the counts and the link to the task
-log. It is built from the run record and passed through `redact` as a whole,
-so no credential, phone or email can reach a mailbox or a chat channel.
-Delivery (Airflow's SMTP connection, a webhook) is the notifier's job; the
-webhook sender lives here because it needs nothing from Airflow.
+expectations with their observed values (or the drift found), the counts and
+the links to the task log and the run's Data Docs. It is built from the run
+record and passed through `redact` as a whole, so no credential, phone or email
+can reach a mailbox or a chat channel. Every alert is logged at ERROR and kept
+in `<prefix>alerts` with the channels it reached; delivery by email belongs to
+the Airflow notifier, the webhook sender lives here because it needs nothing
+from Airflow.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import urllib.request
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
+from pymongo import DESCENDING
+from pymongo.collection import Collection
 
 from linkage.masking import redact
+from linkage.models import COUNT_KEYS
+from linkage.runs import RunRecord
 
-COUNT_KEYS = ["linked", "ambiguous", "conflict", "unmatched", "invalid", "already_linked", "dangling", "one_sided"]
+log = logging.getLogger("linkage.alerts")
 
 
 class Event(StrEnum):
@@ -27,6 +35,7 @@ class Event(StrEnum):
     TASK_FAILED = "task_failed"
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
+    DRIFT_FOUND = "drift_found"
 
 
 HEADLINES = {
@@ -34,15 +43,20 @@ HEADLINES = {
     Event.TASK_FAILED: "a task failed",
     Event.ROLLED_BACK: "run rolled back",
     Event.ROLLBACK_FAILED: "ROLLBACK FAILED: data may be half-migrated",
+    Event.DRIFT_FOUND: "drift found (the run was kept)",
 }
 WHAT_TO_DO = {
-    Event.VALIDATION_FAILED: "The run was rolled back if rollback_on_failure was set. Check the failing expectations "
-                             "and the review items (`linkage status`), fix the cause, then trigger a new run.",
-    Event.TASK_FAILED: "Read the task log. Fix the cause (database reachable? lock held?) and clear the failed task: "
-                       "it resumes from the journal. `linkage status` shows the run and the lock.",
+    Event.VALIDATION_FAILED: "A document this run wrote broke an expectation, or coverage is below the threshold. "
+                             "The run was rolled back if rollback_on_failure was set. Check the failing expectations "
+                             "and the run's Data Docs, fix the cause, then trigger a new run.",
+    Event.TASK_FAILED: "Read the task log. Fix the cause (database reachable? lock held? backup directory?) and clear "
+                       "the failed task: it resumes from the journal. `linkage status` shows the run and the lock.",
     Event.ROLLED_BACK: "Nothing to undo: the run's writes were reverted (the app's later writes were kept).",
     Event.ROLLBACK_FAILED: "Clear the rollback task or run `linkage rollback --run-id <run>`: rollback is idempotent. "
                            "Until then the run's links are partly in place.",
+    Event.DRIFT_FOUND: "Nothing to undo: the run's own writes are sound and were kept. The data holds violations the "
+                       "run did not cause (app deletes, links the app wrote): they are open review items "
+                       "(Linkage view or `linkage status`); fix them in the app or by hand.",
 }
 
 
@@ -55,20 +69,23 @@ class Alert(BaseModel):
     log_url: str | None = None
     reason: str | None = None
     failing: list[dict[str, Any]] = Field(default_factory=list)
+    drift: list[dict[str, Any]] = Field(default_factory=list)
     counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     data_docs: str | None = None
 
     @classmethod
-    def from_run(cls, event: Event, run: dict[str, Any] | None, **where: Any) -> "Alert":
-        """Build from the linkage run record (if any) and where it happened in Airflow."""
-        run = run or {}
-        validation = run.get("validation") or {}
-        failing = [{k: e.get(k) for k in ("name", "description", "observed", "threshold", "examples")}
-                   for e in validation.get("expectations", []) if not e.get("success")]
-        counts = {step: {k: data.get("counts", {}).get(k, 0) for k in COUNT_KEYS}
-                  for step, data in run.get("steps", {}).items()}
-        return cls(event=event, run_id=run.get("_id"), reason=run.get("error"), failing=failing, counts=counts,
-                   data_docs=validation.get("data_docs"), **where)
+    def from_run(cls, event: Event, run: RunRecord | None, **where: Any) -> Alert:
+        """Build from the linkage run record (if any) and where it happened."""
+        if run is None:
+            return cls(event=event, **where)
+        expectations = run.validation.expectations if run.validation else []
+        failing = [e.model_dump(include={"name", "description", "observed", "threshold", "examples"})
+                   for e in expectations if not e.success]
+        drift = [{"name": e.name, "description": e.description, "drift": e.drift, "examples": e.drift_examples}
+                 for e in expectations if e.drift]
+        counts = {step: {k: c.get(k, 0) for k in COUNT_KEYS} for step, c in run.counts().items()}
+        where.setdefault("data_docs", run.validation.data_docs if run.validation else None)
+        return cls(event=event, run_id=run.id, reason=run.error, failing=failing, drift=drift, counts=counts, **where)
 
     @property
     def subject(self) -> str:
@@ -80,10 +97,14 @@ class Alert(BaseModel):
                  f"linkage run: {self.run_id}"]
         if self.reason:
             lines.append(f"reason: {self.reason}")
-        if self.failing:
+        if self.failing and self.event != Event.DRIFT_FOUND:
             lines.append("failing expectations:")
             lines += [f"  - {f['name']}: observed {f['observed']}, expected {f['threshold']} ({f['description']})"
                       + (f"; e.g. {', '.join(f['examples'][:3])}" if f.get("examples") else "") for f in self.failing]
+        if self.drift:
+            lines.append("drift found (not caused by this run):")
+            lines += [f"  - {d['name']}: {d['drift']} ({d['description']})"
+                      + (f"; e.g. {', '.join(d['examples'][:3])}" if d.get("examples") else "") for d in self.drift]
         for step, counts in self.counts.items():
             lines.append(f"counts {step}: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
         if self.log_url:
@@ -103,4 +124,24 @@ def post_webhook(alert: Alert, url: str, timeout: float = 10.0) -> int:
     request = urllib.request.Request(url, data=json.dumps(alert.webhook_payload()).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")
     with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (URL from an Airflow connection)
-        return response.status
+        return int(response.status)
+
+
+class AlertStore:
+    """`<prefix>alerts`: every alert raised, with where it was delivered."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.coll = collection
+
+    def record(self, alert: Alert, delivered: list[str], undelivered: str | None = None) -> None:
+        """Log the alert at ERROR and keep it; `undelivered` says why no channel beyond the log took it."""
+        log.error("ALERT %s", alert.text())
+        if undelivered:
+            log.error("ALERT NOT DELIVERED beyond the log: %s", undelivered)
+        self.coll.insert_one({
+            **alert.model_dump(mode="json", include={"event", "dag_id", "dag_run_id", "task_id", "run_id"}),
+            "subject": alert.subject, "delivered": delivered, "undelivered": undelivered,
+            "at": datetime.now(timezone.utc)})
+
+    def recent(self, limit: int = 20) -> list[dict[str, Any]]:
+        return list(self.coll.find({}, {"_id": 0}).sort("at", DESCENDING).limit(limit))

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
+import tempfile
+import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, BinaryIO, Literal, cast
 
 import bson
 from bson import json_util
 from bson.codec_options import CodecOptions
+from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
 from pydantic import BaseModel
 from pymongo.database import Database
@@ -43,8 +47,45 @@ class Manifest(BaseModel):
     collections: dict[str, CollectionDump]
 
 
-def _open(path: Path, mode: str, compressed: bool) -> IO[bytes]:
-    return gzip.open(path, mode, compresslevel=1) if compressed else open(path, mode)
+def estimate_bytes(db: Database, collections: list[str], compressed: bool) -> int:
+    """Room a backup of these collections needs: their BSON size (`collStats`), halved when gzipped.
+
+    gzip at level 1 shrinks BSON three- to fivefold; halving keeps a margin.
+    """
+    size = sum(int(db.command("collStats", name).get("size", 0)) for name in collections)
+    return size // 2 if compressed else size
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB"
+
+
+def check_target(directory: Path, needed_bytes: int, *, create: bool = False) -> None:
+    """Refuse a backup directory that is missing, a file, read-only or too full, naming it.
+
+    `create` allows making a missing directory (the default one under linkage's home).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise LinkageError(f"backup directory {directory} is a file, not a directory")
+    if not directory.exists():
+        if not create:
+            raise LinkageError(f"backup directory {directory} does not exist (create it, or mount its volume)")
+        directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".linkage-probe-"):
+            pass
+    except OSError as exc:
+        raise LinkageError(f"backup directory {directory} is not writable: {exc.strerror}") from None
+    free = shutil.disk_usage(directory).free
+    if free < needed_bytes:
+        raise LinkageError(f"backup directory {directory} has {_megabytes(free)} free; "
+                           f"the backup needs about {_megabytes(needed_bytes)}")
+
+
+def _open(path: Path, mode: Literal["rb", "wb"], compressed: bool) -> BinaryIO:
+    if compressed:
+        return cast(BinaryIO, gzip.GzipFile(path, mode, compresslevel=1))  # a GzipFile is a binary stream
+    return open(path, mode)
 
 
 def _suffix(compressed: bool) -> str:
@@ -59,7 +100,17 @@ def _metadata(db: Database, name: str) -> dict[str, Any]:
 
 
 def dump(db: Database, collections: list[str], root: Path, run_id: str, *, compressed: bool = True) -> Manifest:
-    """Write each collection in `_id` order and the manifest; returns the manifest."""
+    """Write each collection in `_id` order and the manifest; returns the manifest.
+
+    A write that fails (the disk filled up meanwhile) ends with a one-line reason naming the path.
+    """
+    try:
+        return _dump(db, collections, root, run_id, compressed)
+    except OSError as exc:
+        raise LinkageError(f"backup to {root} failed: {exc.strerror or exc}") from None
+
+
+def _dump(db: Database, collections: list[str], root: Path, run_id: str, compressed: bool) -> Manifest:
     folder = root / db.name
     folder.mkdir(parents=True, exist_ok=True)
     entries: dict[str, CollectionDump] = {}
@@ -91,17 +142,20 @@ def documents(root: Path, entry: CollectionDump, compressed: bool) -> Iterator[b
     """The raw BSON of each dumped document, in dump order."""
     with _open(root / entry.file, "rb", compressed) as stream:
         for doc in bson.decode_file_iter(stream, codec_options=_RAW):
-            yield doc.raw
+            yield bytes(doc.raw)
 
 
 def verify(root: Path) -> Manifest:
-    """Re-read every dumped collection; raise LinkageError on any mismatch."""
+    """Re-read every dumped collection; raise LinkageError on any mismatch or unreadable byte."""
     manifest = load_manifest(root)
     for name, entry in manifest.collections.items():
         digest, count = hashlib.sha256(), 0
-        for raw in documents(root, entry, manifest.gzip):
-            digest.update(raw)
-            count += 1
+        try:
+            for raw in documents(root, entry, manifest.gzip):
+                digest.update(raw)
+                count += 1
+        except (OSError, EOFError, zlib.error, InvalidBSON) as exc:
+            raise LinkageError(f"backup {root} is corrupt: {name} cannot be read ({exc})") from None
         if count != entry.count or digest.hexdigest() != entry.sha256:
             raise LinkageError(f"backup {root} is corrupt: {name} has {count} documents "
                                f"(manifest: {entry.count}) or a different checksum")

@@ -19,11 +19,11 @@ from pydantic import BaseModel
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from linkage.journal import BatchRecord, FieldWrite, Journal, apply_batch
+from linkage.app_schema import LINK_DOMAIN
+from linkage.journal import BatchRecord, FieldWrite, Journal, apply_batch, batch_id
 from linkage.models import Category, Decision, Step
 from linkage.progress import Progress
 from linkage.reviews import ReviewQueue
-
 
 ID = "_id"
 
@@ -35,6 +35,11 @@ def by_string(field: str) -> dict[str, Any]:
     keyset over them (`$gt`) is exact on all of them.
     """
     return {field: {"$type": "string"}}
+
+
+def linked(field: str) -> dict[str, Any]:
+    """The documents whose link `field` holds a link value (a non-empty string), walkable in its order."""
+    return {field: {**LINK_DOMAIN, "$type": "string"}}
 
 
 def not_by_string(field: str) -> dict[str, Any]:
@@ -122,7 +127,11 @@ class Pass:
 
 @dataclass
 class RunContext:
-    """Everything a pass needs from the run it belongs to."""
+    """Everything a pass needs from the run it belongs to.
+
+    A dry run journals its batches (counts, no writes) and writes nothing else:
+    not the app's collections, not the review queue.
+    """
 
     db: Database
     run_id: str
@@ -132,6 +141,11 @@ class RunContext:
     dry_run: bool = False
     guard: Callable[[], None] = lambda: None
     show_progress: bool = False
+    progress_interval: float = 2.0
+
+    def review(self, job: Pass, decisions: list[Decision]) -> None:
+        if not self.dry_run:
+            self.reviews.record(self.run_id, job.step, job.subject, decisions, found_by=job.phase)
 
 
 def _downgraded(decisions: list[Decision], dropped: list[FieldWrite], to: Category) -> list[Decision]:
@@ -166,12 +180,12 @@ def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) 
     are left out: MongoDB also returns arrays holding a string to `by_string`,
     and those belong to the complementary `_id` pass.
     """
-    keyed = walk is not None and walk != ID
+    key = walk if walk is not None and walk != ID else None
     page: list[dict[str, Any]] = []
     for doc in cursor:
-        if keyed and not isinstance(doc.get(walk), str):
+        if key is not None and not isinstance(doc.get(key), str):
             continue
-        if len(page) >= size and (not keyed or doc[walk] != page[-1][walk]):
+        if len(page) >= size and (key is None or doc[key] != page[-1][key]):
             yield page
             page = []
         page.append(doc)
@@ -191,7 +205,8 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         seq, after = last.seq + 1, last.last_key
     query = where(job.query, partition.bounds(job.walk, after))
     total = job.source.count_documents(query) if ctx.show_progress else 0
-    progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress)
+    progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress,
+                        interval=ctx.progress_interval)
     cursor = job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
     for batch in pages(cursor, ctx.batch_size, job.walk):
         ctx.guard()
@@ -199,7 +214,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         counts = Counter(d.category.value for d in plan.decisions)
         counts.update(plan.extra)  # update, not +: extras may be negative
         record = BatchRecord(
-            _id=f"{ctx.run_id}:{job.step}:{job.phase}:{partition.index}:{seq:07d}",
+            _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
             run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
             seq=seq, last_key=batch[-1][job.walk], counts=dict(counts),
             writes=[] if ctx.dry_run else plan.writes,
@@ -208,12 +223,12 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
         # Review items first: they are idempotent, and a batch the journal calls applied
         # must have them (validation treats reviewed violations as known, and a resumed
         # run never plans an applied batch again).
-        ctx.reviews.record(ctx.run_id, job.step, job.subject, plan.decisions)
+        ctx.review(job, plan.decisions)
         ctx.journal.begin(record)
         if not ctx.dry_run:
             dropped = _settle(ctx, record, job.unlanded)
             if dropped:
-                ctx.reviews.record(ctx.run_id, job.step, job.subject, _downgraded(plan.decisions, dropped, job.unlanded))
+                ctx.review(job, _downgraded(plan.decisions, dropped, job.unlanded))
         totals.update(record.counts)
         progress.advance(len(batch))
         seq += 1

@@ -1,4 +1,4 @@
-"""The indexes the migrations rely on (SPEC §4), created idempotently.
+"""The indexes the migrations rely on (docs/CONTRACT.md §4), created idempotently.
 
 The link fields must be unique among documents where they hold a non-empty
 string. MongoDB says that with a partial unique index. Servers that accept
@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, DELIVERIES, LINK_DOMAIN, ORDER_LINK, ORDERS, USER_LINK, USERS
+
 Keys = list[tuple[str, int]]
-LINK_DOMAIN = {"$gt": ""}  # strings only (type bracketing), and not empty
 
 
 class IndexSpec(BaseModel):
@@ -32,16 +33,18 @@ class IndexSpec(BaseModel):
 
 
 SPECS = [
-    IndexSpec(collection="delivery_statuses", keys=[("order_id", 1)]),
-    IndexSpec(collection="delivery_statuses", keys=[("customer_id", 1), ("delivery_date", 1)]),
-    IndexSpec(collection="orders", keys=[("customer_id", 1), ("delivery_date", 1)]),
-    IndexSpec(collection="orders", keys=[("id", 1)]),
-    IndexSpec(collection="users", keys=[("customer_v2_id", 1)], unique_link=True),
-    IndexSpec(collection="users", keys=[("phone", 1)]),
-    IndexSpec(collection="users", keys=[("email", 1)]),
-    IndexSpec(collection="customers_v2", keys=[("user_id", 1)], unique_link=True),
-    IndexSpec(collection="customers_v2", keys=[("phone", 1)]),
-    IndexSpec(collection="customers_v2", keys=[("email", 1)]),
+    IndexSpec(collection=DELIVERIES, keys=[(ORDER_LINK, 1)]),
+    IndexSpec(collection=DELIVERIES, keys=[("customer_id", 1), ("delivery_date", 1)]),
+    IndexSpec(collection=ORDERS, keys=[("customer_id", 1), ("delivery_date", 1)]),
+    IndexSpec(collection=ORDERS, keys=[("id", 1)]),  # beyond §4: existence checks of order_id
+    IndexSpec(collection=USERS, keys=[(USER_LINK, 1)], unique_link=True),
+    IndexSpec(collection=USERS, keys=[("phone", 1)]),
+    IndexSpec(collection=USERS, keys=[("email", 1)]),
+    IndexSpec(collection=USERS, keys=[("id", 1)]),  # beyond §4: joins by id (reconciliation, validation)
+    IndexSpec(collection=CUSTOMERS, keys=[(CUSTOMER_LINK, 1)], unique_link=True),
+    IndexSpec(collection=CUSTOMERS, keys=[("phone", 1)]),
+    IndexSpec(collection=CUSTOMERS, keys=[("email", 1)]),
+    IndexSpec(collection=CUSTOMERS, keys=[("id", 1)]),  # beyond §4: joins by id (reconciliation, validation)
 ]
 
 

@@ -2,19 +2,23 @@
 
 Each journal document records, for every field the batch sets, the value it
 held before (the before-image) and the value the run writes; with it the batch's
-counts and the last `_id` it covered, so the journal is also the checkpoint a
+counts and the last key it covered, so the journal is also the checkpoint a
 resumed run continues from. A batch goes `pending` (written, app not yet
-touched) -> `applied` (its entries are exactly the writes that landed).
+touched) -> `applied` (its entries are exactly the writes that landed). A dry
+run's batches are `dry` and carry no writes.
 
 Writes are conditional: a link is set only where the field is still unset, and
 rollback restores only where the field still holds what the run wrote, so the
-live app's writes in between are never overwritten.
+live app's writes in between are never overwritten. The journal also answers
+"did this run write that value there?", which is how validation tells what a
+run broke from what the data brought with it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 from pymongo import DESCENDING, UpdateOne
@@ -22,7 +26,30 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-UNSET_VALUES: list[Any] = [None, ""]
+from linkage.app_schema import UNSET_VALUES
+
+__all__ = ["UNSET_VALUES", "BatchRecord", "FieldWrite", "Journal", "LinkValue", "Reverted", "apply_batch",
+           "batch_id", "revert_batch"]
+
+
+def touched_key(oid: Any) -> str:
+    """A written document's `_id` as the journal indexes it: a typed string, which every server
+    matches inside an array (the embedded one cannot match an ObjectId there)."""
+    return f"{type(oid).__name__}:{oid}"
+
+
+def batch_id(run_id: str, step: str, phase: str, partition: int, seq: int) -> str:
+    """The journal id of one batch: unique per run, step, phase, partition and sequence."""
+    return f"{run_id}:{step}:{phase}:{partition}:{seq:07d}"
+
+
+class LinkValue(NamedTuple):
+    """A link field's current value on one document."""
+
+    coll: str
+    oid: Any
+    field: str
+    value: Any
 
 
 class FieldWrite(BaseModel):
@@ -54,6 +81,12 @@ class FieldWrite(BaseModel):
         restore = {"$set": {self.field: self.old}} if self.had else {"$unset": {self.field: ""}}
         return UpdateOne({"_id": self.oid, self.field: self.new}, restore)
 
+    def restored_in(self, doc: dict[str, Any] | None) -> bool:
+        """Whether `doc` holds this write's before-image again (a rollback already undid it)."""
+        if doc is None:
+            return False
+        return doc.get(self.field) == self.old and (self.field in doc) == self.had
+
 
 class BatchRecord(BaseModel):
     """A journal document (see module docstring)."""
@@ -64,6 +97,7 @@ class BatchRecord(BaseModel):
     phase: str
     partition: int
     seq: int
+    at: float = Field(default_factory=time.time)
     last_key: Any = None
     counts: dict[str, int] = Field(default_factory=dict)
     writes: list[FieldWrite] = Field(default_factory=list)
@@ -72,7 +106,20 @@ class BatchRecord(BaseModel):
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}
 
     def document(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
+        """As stored: with `touched`, the written documents' ids, for index-backed look-ups."""
+        return {**self.model_dump(by_alias=True), "touched": [touched_key(w.oid) for w in self.writes]}
+
+
+class Reverted(NamedTuple):
+    """What undoing writes did: restored now, already restored earlier, kept (the app changed them)."""
+
+    restored: int = 0
+    already: int = 0
+    kept: int = 0
+
+    def __add__(self, other: object) -> Reverted:
+        assert isinstance(other, Reverted)
+        return Reverted(*(a + b for a, b in zip(self, other, strict=True)))
 
 
 class Journal:
@@ -83,6 +130,8 @@ class Journal:
 
     def ensure_indexes(self) -> None:
         self.coll.create_index([("run_id", 1), ("step", 1), ("phase", 1), ("partition", 1), ("seq", 1)])
+        self.coll.create_index([("run_id", 1), ("at", 1)])
+        self.coll.create_index([("run_id", 1), ("touched", 1)])
 
     def last(self, run_id: str, step: str, phase: str, partition: int) -> BatchRecord | None:
         doc = self.coll.find_one(
@@ -106,14 +155,10 @@ class Journal:
         else:
             self.coll.update_one({"_id": record.id}, {"$set": {"state": record.state}})
 
-    def records(self, run_id: str, *, step: str | None = None, newest_first: bool = False) -> Iterator[BatchRecord]:
-        query: dict[str, Any] = {"run_id": run_id}
-        if step:
-            query["step"] = step
-        order = DESCENDING if newest_first else 1
-        # a journal document holds a whole batch's writes: fetch a few at a time
-        cursor = self.coll.find(query).sort([("step", order), ("phase", order), ("partition", order), ("seq", order)])
-        for doc in cursor.batch_size(4):
+    def records(self, run_id: str, *, newest_first: bool = False) -> Iterator[BatchRecord]:
+        """The run's batches in the order they were journaled (or the reverse)."""
+        cursor = self.coll.find({"run_id": run_id}).sort([("at", DESCENDING if newest_first else 1)])
+        for doc in cursor.batch_size(4):  # a journal document holds a whole batch's writes
             yield BatchRecord.model_validate(doc)
 
     def totals(self, run_id: str, step: str, **where: Any) -> dict[str, int]:
@@ -123,6 +168,24 @@ class Journal:
             for key, value in doc.get("counts", {}).items():
                 totals[key] = totals.get(key, 0) + value
         return totals
+
+    def written_by(self, run_id: str, values: list[LinkValue]) -> set[LinkValue]:
+        """Which of these link values this run wrote and that are still the run's.
+
+        One index-backed look-up (`touched`) for the whole list; only the batches
+        that touched one of the documents are read.
+        """
+        if not values:
+            return set()
+        wanted = {(v.coll, v.oid, v.field, v.value): v for v in values if isinstance(v.value, str)}
+        keys = list({touched_key(v.oid) for v in values})
+        found: set[LinkValue] = set()
+        for doc in self.coll.find({"run_id": run_id, "touched": {"$in": keys}}, {"writes": 1}).batch_size(4):
+            for write in doc.get("writes", []):
+                key = (write["coll"], write["oid"], write["field"], write["new"])
+                if key in wanted:
+                    found.add(wanted[key])
+        return found
 
 
 def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]]) -> int:
@@ -138,26 +201,24 @@ def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]]) -> int:
     return matched
 
 
-def _group_by_coll(writes: Iterable[FieldWrite], op: str) -> dict[str, list[UpdateOne]]:
-    grouped: dict[str, list[UpdateOne]] = {}
+def _by_coll(writes: Iterable[FieldWrite]) -> dict[str, list[FieldWrite]]:
+    grouped: dict[str, list[FieldWrite]] = {}
     for write in writes:
-        grouped.setdefault(write.coll, []).append(getattr(write, op)())
+        grouped.setdefault(write.coll, []).append(write)
     return grouped
 
 
-def _landed(db: Database, writes: list[FieldWrite]) -> set[tuple[str, Any, str]]:
-    """Which writes the database now holds (field == value written)."""
-    found: set[tuple[str, Any, str]] = set()
-    by_coll: dict[str, list[FieldWrite]] = {}
-    for write in writes:
-        by_coll.setdefault(write.coll, []).append(write)
-    for coll, group in by_coll.items():
-        fields = {w.field for w in group}
-        cursor = db[coll].find({"_id": {"$in": [w.oid for w in group]}}, {f: 1 for f in fields})
-        current = {doc["_id"]: doc for doc in cursor}
-        for write in group:
-            if current.get(write.oid, {}).get(write.field) == write.new:
-                found.add((write.coll, write.oid, write.field))
+def _ops(writes: Iterable[FieldWrite], direction: str) -> dict[str, list[UpdateOne]]:
+    return {coll: [getattr(w, direction)() for w in group] for coll, group in _by_coll(writes).items()}
+
+
+def _current(db: Database, writes: list[FieldWrite]) -> dict[tuple[str, Any], dict[str, Any]]:
+    """The written documents as they are now, by (collection, _id): their link fields only."""
+    found: dict[tuple[str, Any], dict[str, Any]] = {}
+    for coll, group in _by_coll(writes).items():
+        projection = dict.fromkeys({w.field for w in group}, 1)
+        for doc in db[coll].find({"_id": {"$in": [w.oid for w in group]}}, projection):
+            found[(coll, doc["_id"])] = doc
     return found
 
 
@@ -172,20 +233,33 @@ def apply_batch(db: Database, record: BatchRecord) -> list[FieldWrite]:
     """
     if not record.writes:
         return []
-    if _run_bulk(db, _group_by_coll(record.writes, "forward")) == len(record.writes):
+    if _run_bulk(db, _ops(record.writes, "forward")) == len(record.writes):
         return []
-    landed = _landed(db, record.writes)
-    failed_groups = {w.group for w in record.writes if (w.coll, w.oid, w.field) not in landed}
-    partial = [w for w in record.writes if w.group in failed_groups and (w.coll, w.oid, w.field) in landed]
-    _run_bulk(db, _group_by_coll(partial, "backward"))
+    current = _current(db, record.writes)
+
+    def landed(w: FieldWrite) -> bool:
+        return current.get((w.coll, w.oid), {}).get(w.field) == w.new
+
+    failed_groups = {w.group for w in record.writes if not landed(w)}
+    _run_bulk(db, _ops([w for w in record.writes if w.group in failed_groups and landed(w)], "backward"))
     dropped = [w for w in record.writes if w.group in failed_groups]
     record.writes = [w for w in record.writes if w.group not in failed_groups]
     return dropped
 
 
-def revert_batch(db: Database, record: BatchRecord) -> int:
-    """Undo a batch's writes where the field still holds the run's value."""
-    matched = 0
-    for coll, ops in _group_by_coll(record.writes, "backward").items():
-        matched += db[coll].bulk_write(ops, ordered=False).matched_count
-    return matched
+def revert_batch(db: Database, record: BatchRecord) -> Reverted:
+    """Undo a batch's writes where the field still holds the run's value.
+
+    Writes that did not match are read back: a field already back at its
+    before-image was restored by an earlier (interrupted) rollback; anything else
+    is the app's value, kept.
+    """
+    if not record.writes:
+        return Reverted()
+    restored = _run_bulk(db, _ops(record.writes, "backward"))
+    if restored == len(record.writes):
+        return Reverted(restored=restored)
+    current = _current(db, record.writes)
+    at_before_image = sum(w.restored_in(current.get((w.coll, w.oid))) for w in record.writes)
+    return Reverted(restored=restored, already=at_before_image - restored,
+                    kept=len(record.writes) - at_before_image)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import socket
 import threading
-import uuid
 import time
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -159,12 +159,6 @@ class Lease:
     def release(self) -> None:
         self.stop_heartbeat()
         self.coll.delete_one(self.match)
-
-    def __enter__(self) -> "Lease":
-        return self.start_heartbeat()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def release_run(coll: Collection, run_id: str) -> bool:

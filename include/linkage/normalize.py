@@ -1,4 +1,4 @@
-"""Normalisers for the dirty values the app stored (SPEC §2).
+"""Normalisers for the dirty values the app stored (docs/CONTRACT.md §2).
 
 Each function takes whatever a document holds (any BSON type, or nothing) and
 returns the canonical value, or ``None`` when the value is invalid. They never
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -22,7 +22,7 @@ def is_unset(value: Any) -> bool:
     return value is None or value == ""
 
 
-def is_key(value: Any) -> bool:
+def is_key(value: Any) -> TypeGuard[str]:
     """An application key (`id`, `customer_id`, ...) is a non-blank string."""
     return isinstance(value, str) and value.strip() != ""
 

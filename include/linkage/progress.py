@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
@@ -10,9 +9,7 @@ import time
 class Progress:
     """Prints at most every `interval` seconds, and once at the end."""
 
-    def __init__(self, label: str, total: int, *, enabled: bool = True, interval: float | None = None) -> None:
-        if interval is None:
-            interval = float(os.environ.get("LINKAGE_PROGRESS_INTERVAL", "2"))
+    def __init__(self, label: str, total: int, *, enabled: bool = True, interval: float = 2.0) -> None:
         self.label, self.total, self.enabled, self.interval = label, total, enabled, interval
         self.done = 0
         self.started = self.last_print = time.monotonic()

@@ -1,24 +1,39 @@
-"""The audit record every run leaves in `<prefix>runs` (SPEC §5 "Audit")."""
+"""The audit record every run leaves in `<prefix>runs` (CONTRACT §5 "Audit").
+
+`RunStore` is the only code that reads or writes that collection; `RunRecord`
+is a run as the rest of linkage sees it.
+"""
 
 from __future__ import annotations
 
 import getpass
 import os
+import re
 import socket
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
 from linkage.errors import LinkageError
-from linkage.models import FINAL_STATES, MigrationParams, RunState
+from linkage.models import FINAL_STATES, MigrationParams, RunKind, RunState, empty_counts
+from linkage.validation.outcome import ValidationOutcome
 
 
-def new_run_id(kind: str = "migrate") -> str:
+def new_run_id(kind: str = RunKind.MIGRATE) -> str:
     """Sortable by time, unique without coordination: `migrate-20261126T003012Z-1a2b3c`."""
     return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+
+
+def run_slug(run_id: str) -> str:
+    """A run id as a file name and URL path segment.
+
+    `linkage_migration:manual__2026-...+00:00` -> `linkage_migration-manual__2026-...-00-00`.
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-") or "run"
 
 
 def default_trigger() -> str:
@@ -29,32 +44,109 @@ def default_trigger() -> str:
     return f"cli:{user}@{socket.gethostname()}"
 
 
+class AirflowRun(BaseModel):
+    """The Airflow DAG run a linkage run belongs to."""
+
+    dag_id: str
+    dag_run_id: str
+
+
+class RunRecord(BaseModel):
+    """A run's record, typed; fields this model does not name are kept as they are."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    id: str = Field(alias="_id")
+    kind: RunKind
+    triggered_by: str
+    params: MigrationParams
+    dry_run: bool = False
+    state: RunState
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    validation: ValidationOutcome | None = None
+    drift: dict[str, Any] | None = None
+    backup: dict[str, Any] | None = None
+    rollback: dict[str, Any] | None = None
+    error: str | None = None
+    airflow: AirflowRun | None = None
+    coverage_before: dict[str, dict[str, float]] | None = None
+    coverage_after: dict[str, dict[str, float]] | None = None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {step: {**empty_counts(), **data.get("counts", {})} for step, data in self.steps.items()}
+
+    def summary(self) -> str:
+        """One line for people: what the run did, or why it was undone (the Airflow run note, status)."""
+        drift = (self.drift or {}).get("total", 0)
+        drift_text = f"drift found: {drift} items" if drift else "no drift"
+        if self.state == RunState.ROLLED_BACK:
+            why = self.validation.failure_reason() if self.validation and self.validation.failed else self.error
+            return f"rolled back: {why}"
+        if self.state == RunState.ROLLBACK_FAILED:
+            return f"ROLLBACK FAILED: {self.error}"
+        if self.state == RunState.FAILED:
+            return f"failed: {self.error}"
+        linked = ", ".join(f"{step} {counts['linked']:,}" for step, counts in self.counts().items())
+        parts = [f"dry run: would link {linked}" if self.dry_run else f"linked {linked}"]
+        if self.coverage_before and self.coverage_after and not self.dry_run:
+            parts.append("coverage " + ", ".join(
+                f"{name} {before['ratio']:.2%} -> {self.coverage_after[name]['ratio']:.2%}"
+                for name, before in self.coverage_before.items() if name in self.coverage_after))
+        parts.append(drift_text)
+        if self.state == RunState.RUNNING:
+            parts.insert(0, "running")
+        return " · ".join(parts)
+
+
 class RunStore:
     def __init__(self, collection: Collection) -> None:
         self.coll = collection
 
     def ensure_indexes(self) -> None:
         self.coll.create_index([("kind", 1), ("state", 1), ("created_at", -1)])
+        self.coll.create_index([("created_at", -1)])
 
-    def create(self, kind: str, params: MigrationParams, triggered_by: str, run_id: str | None = None) -> dict[str, Any]:
+    def create(self, kind: RunKind, params: MigrationParams, triggered_by: str, run_id: str | None = None,
+               airflow: AirflowRun | None = None) -> dict[str, Any]:
         now = datetime.now(timezone.utc)
-        doc = {"_id": run_id or new_run_id(kind), "kind": kind, "triggered_by": triggered_by,
+        doc = {"_id": run_id or new_run_id(kind), "kind": kind.value, "triggered_by": triggered_by,
                "params": params.model_dump(mode="json"), "dry_run": params.dry_run,
                "state": RunState.RUNNING.value, "created_at": now, "updated_at": now,
-               "steps": {}, "timings": {}, "attempts": 1}
+               "steps": {}, "timings": {}, "attempts": 1,
+               "airflow": airflow.model_dump() if airflow else None}
         self.coll.insert_one(doc)
         return doc
 
+    def find(self, run_id: str) -> dict[str, Any] | None:
+        return self.coll.find_one({"_id": run_id})
+
     def get(self, run_id: str) -> dict[str, Any]:
-        doc = self.coll.find_one({"_id": run_id})
+        doc = self.find(run_id)
         if doc is None:
             raise LinkageError(f"unknown run id {run_id!r}: no such run in {self.coll.name}")
         return doc
 
-    def newest_unfinished(self, kind: str) -> dict[str, Any] | None:
+    def record(self, run_id: str) -> RunRecord:
+        return RunRecord.model_validate(self.get(run_id))
+
+    def resolve(self, given: str) -> str:
+        """A linkage run id from either id: the linkage run's own, or the Airflow DAG run's."""
+        given = given.strip()
+        if self.find(given):
+            return given
+        found = [doc["_id"] for doc in self.coll.find({"airflow.dag_run_id": given}, {"_id": 1})]
+        if len(found) == 1:
+            return str(found[0])
+        if found:
+            raise LinkageError(f"run id {given!r} names DAG runs of several DAGs ({', '.join(map(str, found))}): "
+                               "give the linkage run id")
+        raise LinkageError(f"unknown run id {given!r}: no such run in {self.coll.name} (give a linkage run id, "
+                           "e.g. linkage_migration:manual__..., or the Airflow DAG run id it belongs to)")
+
+    def newest_unfinished(self, kind: RunKind) -> dict[str, Any] | None:
         """The run `migrate` resumes: newest real run not yet succeeded or rolled back."""
         return self.coll.find_one(
-            {"kind": kind, "dry_run": False, "state": {"$nin": [s.value for s in FINAL_STATES]}},
+            {"kind": kind.value, "dry_run": False, "state": {"$nin": [s.value for s in FINAL_STATES]}},
             sort=[("created_at", DESCENDING)])
 
     def resumed(self, run_id: str) -> None:
@@ -72,7 +164,15 @@ class RunStore:
     def finish(self, run_id: str, state: RunState, error: str | None = None) -> None:
         self.update(run_id, state=state.value, error=error, finished_at=datetime.now(timezone.utc))
 
-    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+    def fail_if_running(self, run_id: str, reason: str) -> bool:
+        """Mark a run that is still `running` as `failed` (a task gave up); True if it was."""
+        done = self.coll.update_one({"_id": run_id, "state": RunState.RUNNING.value},
+                                    {"$set": {"state": RunState.FAILED.value, "error": reason[:500],
+                                              "updated_at": datetime.now(timezone.utc)}})
+        return done.modified_count == 1
+
+    def recent(self, limit: int = 10, skip: int = 0) -> list[dict[str, Any]]:
         projection = {"kind": 1, "state": 1, "dry_run": 1, "triggered_by": 1, "created_at": 1, "finished_at": 1,
-                      "error": 1, "validation.success": 1}
-        return list(self.coll.find({}, projection).sort("created_at", DESCENDING).limit(limit))
+                      "error": 1, "validation.success": 1, "validation.data_docs": 1, "drift": 1, "steps": 1,
+                      "airflow": 1, "backup.path": 1, "rollback": 1, "coverage_after": 1, "timings": 1}
+        return list(self.coll.find({}, projection).sort("created_at", DESCENDING).skip(skip).limit(limit))

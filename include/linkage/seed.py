@@ -19,10 +19,9 @@ from typing import Any
 
 from pymongo.database import Database
 
+from linkage.app_schema import APP_COLLECTIONS
 from linkage.errors import LinkageError
 from linkage.models import Category, Step
-
-APP_COLLECTIONS = ("users", "customers_v2", "orders", "delivery_statuses")
 
 #: Account scenarios per customer profile, with their weights.
 USER_SCENARIOS = {
@@ -94,7 +93,7 @@ class Seeder:
         self.docs["customers_v2"].append(doc)
         return doc
 
-    def user(self, phone: Any, email: Any, role: str = "customer", **extra: Any) -> dict[str, Any]:
+    def user(self, phone: Any, email: Any, role: str | None = "customer", **extra: Any) -> dict[str, Any]:
         doc = {"id": self.uid(), "role": role, "name": self.name(), "phone": phone, "email": email,
                "created_at": self.created(), **extra}
         self.docs["users"].append(doc)

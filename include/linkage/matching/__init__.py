@@ -1,1 +1,1 @@
-"""The linking rules of SPEC §3 as pure functions: documents in, decisions out."""
+"""The linking rules of CONTRACT §3 as pure functions: documents in, decisions out."""

@@ -21,7 +21,7 @@ def delivery_key(doc: Mapping[str, Any], tz: ZoneInfo) -> DeliveryKey | str:
     day = normalize_date(doc.get("delivery_date"), tz)
     if day is None:
         return "delivery_date: missing or not a recognisable date"
-    return customer_id, day
+    return str(customer_id), day
 
 
 def index_orders(orders: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[DeliveryKey, list[str]]:

@@ -1,9 +1,10 @@
-"""SPEC §6: expectation suites that decide whether a run is kept.
+"""CONTRACT §6: the expectations that decide whether a run is kept.
 
-`metrics` computes the observations with MongoDB; `gate` hands them to Great
-Expectations, which judges them against the run's thresholds and writes Data Docs.
+`metrics` computes the observations with MongoDB and attributes each violation
+to the run or to drift; `gate` hands them to Great Expectations, which judges
+them against the run's thresholds and writes the run's Data Docs.
 """
 
-from linkage.validation.gate import ExpectationOutcome, ValidationOutcome, validate
+from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
 
-__all__ = ["ExpectationOutcome", "ValidationOutcome", "validate"]
+__all__ = ["ExpectationOutcome", "ValidationOutcome"]

@@ -1,131 +1,150 @@
-"""Great Expectations as the gate: one expectation per metric, thresholds from the run.
+"""Great Expectations as the gate: one context per process, the suites built once.
 
-GX gets one row of observations (computed by `metrics`) and validates it through a
-Checkpoint whose UpdateDataDocsAction writes the run's Data Docs. GX is imported
-here only, and only when validation runs: it is slow to import.
+GX judges one row of observations (computed by `metrics`) with two suites, both
+defined once from `rules.RULES`: `linkage_run` (critical: what decides whether
+the run is kept, coverage thresholds as runtime parameters) and `linkage_drift`
+(warnings: violations the run found but did not cause). Each run gets Data
+Docs of its own, `<docs_dir>/<run slug>/index.html`, rendered from this run's
+results only and made to work offline. Nothing is shared between runs but the
+context in memory, so runs with different thresholds cannot race, and a result
+GX did not report fails closed.
+
+GX is imported here only, and only when validation runs: it is slow to import.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import threading
 from pathlib import Path
-
-from pydantic import BaseModel
+from typing import Any
 
 from linkage.models import MigrationParams
-from linkage.validation.metrics import Metric
+from linkage.runs import run_slug
+from linkage.validation.metrics import Measured
+from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
+from linkage.validation.rules import DRIFT_SUITE, RULES, RUN_SUITE, Rule
 
 log = logging.getLogger("linkage.validation")
-SUITE = "linkage_links"
+DRIFT = "__drift"
 
 
-class Rule(BaseModel):
-    metric: str
-    suite: str
-    description: str
-    min_value: float | None = None
-    max_value: float | None = None
-
-    @property
-    def threshold(self) -> str:
-        return f">= {self.min_value}" if self.min_value is not None else f"<= {self.max_value}"
-
-
-def rules(params: MigrationParams) -> list[Rule]:
-    """The expectations of SPEC §6, with the run's coverage thresholds."""
-    od, uc = "order_delivery", "user_customer"
-    return [
-        Rule(metric="order_refs_dangling", suite=od, max_value=0,
-             description="every set delivery_statuses.order_id names an existing order"),
-        Rule(metric="order_links_not_single", suite=od, max_value=0,
-             description="each delivery links to one order: a set order_id is a single string"),
-        Rule(metric="order_coverage", suite=od, min_value=params.min_order_coverage,
-             description="share of delivery statuses linked to an order"),
-        Rule(metric="user_refs_dangling", suite=uc, max_value=0,
-             description="every set users.customer_v2_id names an existing customer"),
-        Rule(metric="customer_refs_dangling", suite=uc, max_value=0,
-             description="every set customers_v2.user_id names an existing user"),
-        Rule(metric="user_link_duplicates", suite=uc, max_value=0,
-             description="no two users share a customer_v2_id"),
-        Rule(metric="customer_link_duplicates", suite=uc, max_value=0,
-             description="no two customers share a user_id"),
-        Rule(metric="links_disagree", suite=uc, max_value=0,
-             description="both sides of each user-customer link name each other"),
-        Rule(metric="user_coverage", suite=uc, min_value=params.min_user_coverage,
-             description="share of customer accounts linked to a customer profile"),
-        Rule(metric="documents_lost", suite="counts", max_value=0,
-             description="every document in the run's backup still exists"),
-    ]
-
-
-class ExpectationOutcome(BaseModel):
-    name: str
-    suite: str
-    description: str
-    success: bool
-    observed: float | None
-    threshold: str
-    examples: list[str] = []
-    note: str | None = None
-
-
-class ValidationOutcome(BaseModel):
-    success: bool
-    expectations: list[ExpectationOutcome]
-    data_docs: str | None = None
-
-    @property
-    def failed(self) -> list[ExpectationOutcome]:
-        return [e for e in self.expectations if not e.success]
-
-
-def _run_gx(checked: list[Rule], observed: dict[str, float], docs_dir: Path, run_name: str) -> tuple[dict[str, bool], str | None]:
-    """Validate the observations with GX; returns success per metric and the Data Docs index."""
+def _quiet_gx() -> None:
+    """GX's own logging is noise at INFO: keep warnings and errors only."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
-    import pandas as pd
-    from great_expectations.checkpoint import UpdateDataDocsAction
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    context = gx.get_context(mode="file", project_root_dir=str(docs_dir))
-    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-    asset_name = "observations"
-    source = context.data_sources.add_or_update_pandas("linkage")
-    asset = next((a for a in source.assets if a.name == asset_name), None) or source.add_dataframe_asset(name=asset_name)
-    batch = next((b for b in asset.batch_definitions if b.name == "run"), None) or asset.add_batch_definition_whole_dataframe("run")
-    suite = gx.ExpectationSuite(name=SUITE)
-    for rule in checked:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
-            column=rule.metric, min_value=rule.min_value, max_value=rule.max_value,
-            description=f"[{rule.suite}] {rule.description}"))
-    suite = context.suites.add_or_update(suite)
-    definition = context.validation_definitions.add_or_update(gx.ValidationDefinition(name=SUITE, data=batch, suite=suite))
-    checkpoint = context.checkpoints.add_or_update(gx.Checkpoint(
-        name=SUITE, validation_definitions=[definition], actions=[UpdateDataDocsAction(name="data_docs")],
-        result_format="SUMMARY"))
-    result = checkpoint.run(batch_parameters={"dataframe": pd.DataFrame([observed])},
-                            run_id=RunIdentifier(run_name=run_name))
-    success = {}
-    for run_result in result.run_results.values():
-        for r in run_result.results:
-            success[r.expectation_config.kwargs["column"]] = bool(r.success)
-    sites = context.get_docs_sites_urls()
-    return success, sites[0]["site_url"] if sites else None
+    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def validate(measured: dict[str, Metric], params: MigrationParams, docs_dir: Path, run_name: str) -> ValidationOutcome:
-    """Judge the measured metrics; a metric that could not be measured is reported, not failed."""
-    checked = [r for r in rules(params) if measured[r.metric].value is not None]
-    observed = {r.metric: measured[r.metric].value for r in checked}
-    success, docs = _run_gx(checked, observed, docs_dir, run_name)
-    expectations = [ExpectationOutcome(
-        name=r.metric, suite=r.suite, description=r.description, threshold=r.threshold,
-        success=success.get(r.metric, True), observed=measured[r.metric].value,
-        examples=measured[r.metric].examples, note=measured[r.metric].note) for r in rules(params)]
-    outcome = ValidationOutcome(success=all(e.success for e in expectations), expectations=expectations, data_docs=docs)
+class Gate:
+    """The GX side of validation, built once per process (see module docstring)."""
+
+    def __init__(self) -> None:
+        _quiet_gx()
+        import great_expectations as gx
+        import great_expectations.expectations as gxe
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.expectations.metadata_types import FailureSeverity
+
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        asset = self.context.data_sources.add_pandas("linkage").add_dataframe_asset("observations")
+        batch = asset.add_batch_definition_whole_dataframe("run")
+        run_suite = gx.ExpectationSuite(name=RUN_SUITE)
+        drift_suite = gx.ExpectationSuite(name=DRIFT_SUITE)
+        for rule in RULES:  # GX renders each with its threshold and observed value; what it means goes in notes
+            label = f"[{rule.step or 'run'}] {rule.description}"
+            if rule.kind == "coverage":
+                run_suite.add_expectation(gxe.ExpectColumnMinToBeBetween(
+                    column=rule.name, min_value={"$PARAMETER": rule.parameter}, notes=label))
+            elif rule.judges_the_run:
+                run_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
+                    column=rule.name, max_value=0, notes=f"{label}, in documents this run wrote"))
+            if rule.kind != "coverage":
+                drift_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
+                    column=rule.name + DRIFT, max_value=0, severity=FailureSeverity.WARNING,
+                    notes=f"{label}: drift found, not caused by this run"))
+        definitions = [self.context.validation_definitions.add(gx.ValidationDefinition(
+            name=suite.name, data=batch, suite=self.context.suites.add(suite))) for suite in (run_suite, drift_suite)]
+        self.checkpoint = self.context.checkpoints.add(gx.Checkpoint(
+            name="linkage", validation_definitions=definitions, result_format="SUMMARY"))
+        self._lock = threading.Lock()  # one run's Data Docs site at a time in this context
+
+    def judge(self, observations: dict[str, float], thresholds: dict[str, float], site: Path,
+              run_name: str) -> dict[str, tuple[bool, Any]]:
+        """GX's verdict per column (success, observed value); Data Docs written to `site`."""
+        import pandas as pd
+        from great_expectations.core.run_identifier import RunIdentifier
+
+        from linkage.validation.offline import make_offline
+
+        row = pd.DataFrame([observations], dtype=object)  # Python numbers: GX renders numpy ones as errors
+        with self._lock:
+            result = self.checkpoint.run(batch_parameters={"dataframe": row}, expectation_parameters=thresholds,
+                                         run_id=RunIdentifier(run_name=site.name))
+            self.context.add_data_docs_site(site.name, self._site(site))
+            try:
+                self.context.build_data_docs(site_names=[site.name],
+                                             resource_identifiers=list(result.run_results))
+            finally:
+                self.context.delete_data_docs_site(site.name)
+        make_offline(site)
+        verdicts: dict[str, tuple[bool, Any]] = {}
+        for run_result in result.run_results.values():
+            for r in run_result.results:
+                if r.expectation_config is not None:
+                    verdicts[r.expectation_config.kwargs["column"]] = (bool(r.success), r.result.get("observed_value"))
+        return verdicts
+
+    @staticmethod
+    def _site(site: Path) -> Any:
+        """A Data Docs site of this run's results only, in a folder of its own (no suite pages: the results
+        show each expectation with its threshold)."""
+        return {"class_name": "SiteBuilder", "show_how_to_buttons": False,
+                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                "site_section_builders": {"expectations": "0", "profiling": "0"}}
+
+
+_gate: Gate | None = None
+_gate_lock = threading.Lock()
+
+
+def gate() -> Gate:
+    global _gate
+    with _gate_lock:
+        if _gate is None:
+            _gate = Gate()
+        return _gate
+
+
+def _outcome(rule: Rule, m: Measured, params: MigrationParams,
+             verdicts: dict[str, tuple[bool, Any]]) -> ExpectationOutcome:
+    """One expectation's outcome; a rule GX did not report on fails (closed), drift never fails the run."""
+    success = verdicts.get(rule.name, (False, None))[0] if rule.judges_the_run else True
+    return ExpectationOutcome(name=rule.name, suite=str(rule.step or "run"), description=rule.description,
+                              success=success, observed=m.value, threshold=rule.threshold(params),
+                              examples=m.examples, drift=m.drift, drift_examples=m.drift_examples, note=m.note)
+
+
+def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: Path,
+             run_name: str) -> ValidationOutcome:
+    """Judge the measured observations with the run's thresholds; Data Docs under `docs_dir`."""
+    site = docs_dir / run_slug(run_name)
+    if site.exists():
+        shutil.rmtree(site)  # a re-validated (resumed) run gets its latest verdict only
+    observations: dict[str, float] = {}
+    for rule in RULES:
+        m = measured[rule.name]
+        observations[rule.name] = m.value if m.value is not None else 0
+        observations[rule.name + DRIFT] = m.drift
+    verdicts = gate().judge(observations, params.thresholds, site, run_name)
+    expectations = [_outcome(rule, measured[rule.name], params, verdicts) for rule in RULES]
+    outcome = ValidationOutcome(success=all(e.success for e in expectations), expectations=expectations,
+                                data_docs=f"{site.name}/index.html")
     for e in outcome.failed:
-        log.warning("expectation failed: %s (%s): observed %s, expected %s", e.name, e.description, e.observed, e.threshold)
+        log.warning("expectation failed: %s (%s): observed %s, expected %s", e.name, e.description, e.observed,
+                    e.threshold)
     return outcome

@@ -1,161 +1,214 @@
-"""What validation measures, computed by MongoDB in bounded memory.
+"""What validation measures, computed by MongoDB in bounded memory, and whose doing each violation is.
 
-Every metric is a count (or a ratio) obtained with indexed queries, `$group` and
-joins by key in chunks, so memory holds one chunk whatever the collection size
-(cursors are given a batch size: by default a getMore returns up to 16 MB).
-Violations that were already known before the run (open review items: dangling
-and one-sided links the pipeline found and left for a person) are excluded, so a
-run fails validation only for violations nobody has recorded.
+Each check walks the documents holding a link in the order of that link, so
+that every document sharing a value sits in one chunk (duplicates are found
+without a `$group`) and the documents they name are one index range (see
+`linkage.lookups`). Memory holds one chunk whatever the collection size.
+
+Every violation found is a `Finding` naming the link values that make it fail.
+A finding is the run's when one of those values is a link this run wrote and
+that is still in place (the journal says so); otherwise it is drift: present
+before the run, or made by the app while it ran. Without a run (`linkage
+validate`) every finding counts.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bson
 from pydantic import BaseModel, Field
-from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage import backup
-from linkage.engine import pages
-from linkage.indexes import LINK_DOMAIN
-from linkage.models import Step
-from linkage.normalize import is_key
-from linkage.reviews import ReviewQueue
-from linkage.status import link_coverage
+from linkage.app_schema import (
+    CUSTOMER_LINK,
+    CUSTOMERS,
+    DELIVERIES,
+    ORDER_LINK,
+    ORDERS,
+    UNSET_VALUES,
+    USER_LINK,
+    USERS,
+)
+from linkage.coverage import ORDER_RELATION, USER_RELATION, link_coverage
+from linkage.engine import linked, not_by_string, pages
+from linkage.journal import LinkValue
+from linkage.lookups import DENSE_PER_KEY, by_keys
+from linkage.models import Category, Decision, Step
+from linkage.validation.rules import RULES
 
 CHUNK = 5000
 EXAMPLES = 5
-KNOWN_CATEGORIES = ["dangling", "one_sided", "conflict"]
 
 
-class Metric(BaseModel):
-    """An observed value and a few failing documents (ids only, never PII)."""
+class Finding(NamedTuple):
+    """One document breaking one expectation, and the link values that break it."""
+
+    rule: str
+    step: Step
+    collection: str
+    oid: Any
+    app_id: Any
+    values: tuple[LinkValue, ...]
+    category: Category
+    reason: str
+
+    @property
+    def example(self) -> str:
+        return f"{self.collection} _id={self.oid}"
+
+    def decision(self) -> Decision:
+        """As a review item: the document, its category and why (never a value)."""
+        return Decision(oid=self.oid, app_id=self.app_id, category=self.category, reason=self.reason,
+                        collection=self.collection)
+
+
+#: Which of these link values the run wrote (and still holds); None: no run, every finding counts.
+Attribution = Callable[[list[LinkValue]], set[LinkValue]] | None
+#: Receives the drift found, a chunk at a time (review items in a real run).
+DriftSink = Callable[[list[Finding]], None]
+
+
+class Measured(BaseModel):
+    """An observation: the run's violations (or a ratio), the drift beside it, ids as examples."""
 
     value: float | None
     examples: list[str] = Field(default_factory=list)
+    drift: int = 0
+    drift_examples: list[str] = Field(default_factory=list)
     note: str | None = None
 
 
-class Tally:
-    def __init__(self) -> None:
-        self.count, self.examples = 0, []
+class Tallies:
+    """Counts per rule, split into the run's violations and drift."""
 
-    def add(self, example: str) -> None:
-        self.count += 1
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(example)
+    def __init__(self, attribute: Attribution, on_drift: DriftSink) -> None:
+        self.attribute, self.on_drift = attribute, on_drift
+        self.measured: dict[str, Measured] = {}
 
-    def metric(self) -> Metric:
-        return Metric(value=self.count, examples=self.examples)
-
-
-def _known(reviews: ReviewQueue, step: Step, oids: list[Any]) -> set[Any]:
-    """Which of these documents already have an open review item for a link problem."""
-    if not oids:
-        return set()
-    ids = {reviews.item_id(step, oid): oid for oid in oids}
-    found = reviews.coll.find({"_id": {"$in": list(ids)}, "status": "open", "category": {"$in": KNOWN_CATEGORIES}}, {"_id": 1})
-    return {ids[item["_id"]] for item in found}
-
-
-def _duplicated(coll: Collection, field: str) -> tuple[set[str], Tally]:
-    """Link values held by more than one document (`$group` on the server)."""
-    tally, values = Tally(), set()
-    for row in coll.aggregate([{"$match": {field: LINK_DOMAIN}}, {"$group": {"_id": f"${field}", "n": {"$sum": 1}}},
-                               {"$match": {"n": {"$gt": 1}}}]):
-        values.add(row["_id"])
-        for _ in range(row["n"]):
-            tally.add(f"{coll.name}.{field}={row['_id']}")
-    return values, tally
+    def add(self, findings: list[Finding]) -> None:
+        ours = self.attribute([v for f in findings for v in f.values]) if self.attribute and findings else None
+        drift = []
+        for finding in findings:
+            m = self.measured.setdefault(finding.rule, Measured(value=0))
+            if ours is None or any(v in ours for v in finding.values):
+                m.value = (m.value or 0) + 1
+                if len(m.examples) < EXAMPLES:
+                    m.examples.append(finding.example)
+            else:
+                m.drift += 1
+                if len(m.drift_examples) < EXAMPLES:
+                    m.drift_examples.append(finding.example)
+                drift.append(finding)
+        if drift:
+            self.on_drift(drift)
 
 
-def order_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]:
+def _value(coll: str, doc: dict[str, Any], field: str) -> LinkValue:
+    return LinkValue(coll, doc["_id"], field, doc.get(field))
+
+
+def order_findings(db: Database) -> Iterator[list[Finding]]:
     """Every set `order_id` is one string naming an existing order."""
-    dangling, not_single = Tally(), Tally()
-    cursor = db.delivery_statuses.find({"order_id": {"$nin": [None, ""]}}, {"order_id": 1}).sort("_id", 1).batch_size(CHUNK)
-    for chunk in pages(cursor, CHUNK):
-        strings = list({d["order_id"] for d in chunk if isinstance(d["order_id"], str)})
-        existing = {o["id"] for o in db.orders.find({"id": {"$in": strings}}, {"id": 1}) if is_key(o.get("id"))}
-        bad = [d for d in chunk if not isinstance(d["order_id"], str) or d["order_id"] not in existing]
-        known = _known(reviews, Step.ORDER_DELIVERY, [d["_id"] for d in bad])
-        for d in bad:
-            if d["_id"] not in known:
-                (dangling if isinstance(d["order_id"], str) else not_single).add(f"delivery_statuses _id={d['_id']}")
-    return {"order_refs_dangling": dangling.metric(), "order_links_not_single": not_single.metric()}
+    cursor = db[DELIVERIES].find(linked(ORDER_LINK), {"id": 1, ORDER_LINK: 1}).sort(ORDER_LINK, 1).batch_size(CHUNK)
+    for chunk in pages(cursor, CHUNK, ORDER_LINK):
+        named = {d[ORDER_LINK] for d in chunk}
+        existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"id": 1},
+                                             range_limit=DENSE_PER_KEY * len(named))}
+        yield [Finding("order_refs_dangling", Step.ORDER_DELIVERY, DELIVERIES, d["_id"], d.get("id"),
+                       (_value(DELIVERIES, d, ORDER_LINK),), Category.DANGLING, "order_id: names no existing order")
+               for d in chunk if d[ORDER_LINK] not in existing]
+    not_single = {"$and": [{ORDER_LINK: {"$nin": UNSET_VALUES}}, not_by_string(ORDER_LINK)]}
+    for chunk in pages(db[DELIVERIES].find(not_single, {"id": 1}).batch_size(CHUNK), CHUNK):
+        yield [Finding("order_links_not_single", Step.ORDER_DELIVERY, DELIVERIES, d["_id"], d.get("id"), (),
+                       Category.INVALID, "order_id: not a single string") for d in chunk]
 
 
-def user_customer_links(db: Database, reviews: ReviewQueue) -> dict[str, Metric]:
-    """Both link fields name existing documents, are unique, and agree with each other."""
-    dup_users, user_dups = _duplicated(db.users, "customer_v2_id")
-    dup_customers, customer_dups = _duplicated(db.customers_v2, "user_id")
-    user_dangling, customer_dangling, disagree = Tally(), Tally(), Tally()
+def _grouped(chunk: list[dict[str, Any]], field: str) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in chunk:
+        groups[doc[field]].append(doc)
+    return groups
 
-    for chunk in pages(db.users.find({"customer_v2_id": LINK_DOMAIN}, {"id": 1, "customer_v2_id": 1})
-                         .sort("_id", 1).batch_size(CHUNK), CHUNK):
-        customers = {c["id"]: c for c in db.customers_v2.find(
-            {"id": {"$in": list({u["customer_v2_id"] for u in chunk})}}, {"id": 1, "user_id": 1}) if is_key(c.get("id"))}
-        bad = [u for u in chunk if customers.get(u["customer_v2_id"], {}).get("user_id") != u.get("id")]
-        known = _known(reviews, Step.USER_CUSTOMER, [u["_id"] for u in bad])
-        for u in bad:
-            if u["_id"] in known:
+
+def _pair_findings(db: Database, source: str, field: str, target: str, back: str) -> Iterator[list[Finding]]:
+    """Documents of `source` linking to `target` through `field`; `back` is the target's field naming them.
+
+    Reports, per document: a value shared with another document (duplicate), a
+    value naming nothing (dangling), a target that does not name it back
+    (disagree: one-sided when the target's side is unset).
+    """
+    side = "user" if source == USERS else "customer"
+    cursor = db[source].find(linked(field), {"id": 1, field: 1}).sort(field, 1).batch_size(CHUNK)
+    for chunk in pages(cursor, CHUNK, field):
+        groups = _grouped(chunk, field)
+        targets = {t["id"]: t for t in by_keys(db[target], "id", groups, {"id": 1, back: 1},
+                                                range_limit=DENSE_PER_KEY * len(groups))}
+        findings: list[Finding] = []
+        for value, docs in groups.items():
+            if len(docs) > 1:
+                shared = tuple(_value(source, d, field) for d in docs)
+                findings += [Finding(f"{side}_link_duplicates", Step.USER_CUSTOMER, source, d["_id"], d.get("id"),
+                                     shared, Category.CONFLICT, f"{field}: another document holds the same value")
+                             for d in docs]
                 continue
-            if u["customer_v2_id"] not in customers:
-                user_dangling.add(f"users _id={u['_id']}")
-            elif u["customer_v2_id"] not in dup_users:
-                disagree.add(f"users _id={u['_id']}")
-
-    for chunk in pages(db.customers_v2.find({"user_id": LINK_DOMAIN}, {"id": 1, "user_id": 1})
-                         .sort("_id", 1).batch_size(CHUNK), CHUNK):
-        users = {u["id"]: u for u in db.users.find(
-            {"id": {"$in": list({c["user_id"] for c in chunk})}}, {"id": 1, "customer_v2_id": 1}) if is_key(u.get("id"))}
-        bad = [c for c in chunk if users.get(c["user_id"], {}).get("customer_v2_id") != c.get("id")]
-        known = _known(reviews, Step.USER_CUSTOMER,
-                       [users[c["user_id"]]["_id"] if c["user_id"] in users else c["_id"] for c in bad])
-        for c in bad:
-            user = users.get(c["user_id"])
-            if user is None:
-                if c["_id"] not in known:
-                    customer_dangling.add(f"customers_v2 _id={c['_id']}")
-            elif user["_id"] not in known and c["user_id"] not in dup_customers:
-                disagree.add(f"customers_v2 _id={c['_id']}")
-
-    return {"user_refs_dangling": user_dangling.metric(), "customer_refs_dangling": customer_dangling.metric(),
-            "user_link_duplicates": user_dups.metric(), "customer_link_duplicates": customer_dups.metric(),
-            "links_disagree": disagree.metric()}
+            doc, named = docs[0], targets.get(value)
+            own = _value(source, doc, field)
+            if named is None:
+                findings.append(Finding(f"{side}_refs_dangling", Step.USER_CUSTOMER, source, doc["_id"], doc.get("id"),
+                                        (own,), Category.DANGLING, f"{field}: names no existing document"))
+            elif named.get(back) != doc.get("id"):
+                theirs = _value(target, named, back)
+                if named.get(back) in UNSET_VALUES:  # one-sided: reported on the user, as the linking rules do
+                    user, user_coll = (doc, source) if source == USERS else (named, target)
+                    findings.append(Finding("links_disagree", Step.USER_CUSTOMER, user_coll, user["_id"],
+                                            user.get("id"), (own,), Category.ONE_SIDED,
+                                            f"{back}: unset on the other side of the pair"))
+                else:
+                    findings.append(Finding("links_disagree", Step.USER_CUSTOMER, source, doc["_id"], doc.get("id"),
+                                            (own, theirs), Category.CONFLICT,
+                                            f"{field}: names a document that names another"))
+        yield findings
 
 
-def documents_lost(db: Database, backup_path: str | None) -> dict[str, Metric]:
-    """Documents in the run's backup that no longer exist (new documents are fine:
-    the live app keeps inserting while a run works)."""
+def lost_findings(db: Database, backup_path: str | None) -> Iterator[list[Finding]]:
+    """Documents in the run's backup that no longer exist (documents the app inserts meanwhile are fine)."""
     if not backup_path:
-        return {"documents_lost": Metric(value=None, note="no backup for this run: not checked")}
+        return
     root = Path(backup_path)
     manifest = backup.load_manifest(root)
-    lost = Tally()
     for name, entry in manifest.collections.items():
         ids = (bson.decode(raw)["_id"] for raw in backup.documents(root, entry, manifest.gzip))
         for chunk in pages(({"_id": oid} for oid in ids), CHUNK):
             wanted = [d["_id"] for d in chunk]
             present = {d["_id"] for d in db[name].find({"_id": {"$in": wanted}}, {"_id": 1})}
-            for oid in wanted:
-                if oid not in present:
-                    lost.add(f"{name} _id={oid}")
-    return {"documents_lost": lost.metric()}
+            yield [Finding("documents_lost", Step.USER_CUSTOMER if name != DELIVERIES else Step.ORDER_DELIVERY,
+                           name, oid, None, (), Category.DANGLING, "deleted since the run's backup")
+                   for oid in wanted if oid not in present]
 
 
-def coverage(db: Database) -> dict[str, Metric]:
+def coverage(db: Database) -> dict[str, Measured]:
     cov = link_coverage(db)
-    return {
-        "order_coverage": Metric(value=cov["delivery_statuses.order_id"]["ratio"],
-                                 note=f"{cov['delivery_statuses.order_id']['linked']}/{cov['delivery_statuses.order_id']['total']}"),
-        "user_coverage": Metric(value=cov["users.customer_v2_id"]["ratio"],
-                                note=f"{cov['users.customer_v2_id']['linked']}/{cov['users.customer_v2_id']['total']}"),
-    }
+    return {name: Measured(value=cov[relation]["ratio"], note=f"{cov[relation]['linked']}/{cov[relation]['total']}")
+            for name, relation in (("order_coverage", ORDER_RELATION), ("user_coverage", USER_RELATION))}
 
 
-def measure(db: Database, reviews: ReviewQueue, backup_path: str | None) -> dict[str, Metric]:
-    return {**order_links(db, reviews), **user_customer_links(db, reviews), **documents_lost(db, backup_path),
-            **coverage(db)}
+def measure(db: Database, *, attribute: Attribution = None, on_drift: DriftSink = lambda findings: None,
+            backup_path: str | None = None) -> dict[str, Measured]:
+    """Every observation the rules judge, with each violation attributed to the run or to drift."""
+    tallies = Tallies(attribute, on_drift)
+    for findings in chain(order_findings(db),
+                          _pair_findings(db, USERS, USER_LINK, CUSTOMERS, CUSTOMER_LINK),
+                          _pair_findings(db, CUSTOMERS, CUSTOMER_LINK, USERS, USER_LINK),
+                          lost_findings(db, backup_path)):
+        tallies.add(findings)
+    measured = {rule.name: tallies.measured.get(rule.name, Measured(value=0)) for rule in RULES}
+    measured.update(coverage(db))
+    if not backup_path:
+        measured["documents_lost"].note = "no backup for this run (a dry run or a plain validation): nothing to check"
+    return measured

@@ -1,0 +1,55 @@
+"""Link coverage per relation: how many of the documents that should carry a link do.
+
+Counted with the link-field indexes (`$gt: ""` is an index range), so it is
+cheap enough to record before and after every run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pymongo.database import Database
+
+from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, DELIVERIES, LINK_DOMAIN, ORDER_LINK, USER_LINK, USERS
+
+
+class Relation(BaseModel):
+    collection: str
+    field: str
+    scope: dict[str, Any] = {}
+
+    @property
+    def name(self) -> str:
+        return f"{self.collection}.{self.field}"
+
+
+RELATIONS = [
+    Relation(collection=DELIVERIES, field=ORDER_LINK),
+    Relation(collection=USERS, field=USER_LINK, scope={"role": "customer"}),
+    Relation(collection=CUSTOMERS, field=CUSTOMER_LINK),
+]
+ORDER_RELATION, USER_RELATION = RELATIONS[0].name, RELATIONS[1].name
+
+
+class Coverage(BaseModel):
+    total: int
+    linked: int
+
+    @property
+    def ratio(self) -> float:
+        return round(self.linked / self.total, 4) if self.total else 1.0
+
+    def as_record(self) -> dict[str, float]:
+        return {"total": self.total, "linked": self.linked, "ratio": self.ratio}
+
+
+def link_coverage(db: Database) -> dict[str, dict[str, float]]:
+    """Per relation: documents in scope, how many carry a link, and the ratio."""
+    coverage = {}
+    for relation in RELATIONS:
+        coll = db[relation.collection]
+        counted = Coverage(total=coll.count_documents(relation.scope),
+                           linked=coll.count_documents({**relation.scope, relation.field: LINK_DOMAIN}))
+        coverage[relation.name] = counted.as_record()
+    return coverage

@@ -1,0 +1,41 @@
+"""Joining a batch to another collection by key, in bounded memory, index-backed on every server.
+
+A batch walked in the order of a join key holds contiguous keys, so the
+documents it joins to are one index range from its first key to its last: read
+once, the join stays linear in the collection. When the range would hold many
+more documents than the batch needs (the keys are sparse, as a nightly
+reconciliation's are), one `$in` over the keys is cheaper. Servers differ in
+which of the two they answer well (the embedded server scans for `$in`), so the
+walk order, not the query, carries the join.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pymongo.collection import Collection
+
+#: A range is read whole while it holds at most this many documents per key wanted.
+DENSE_PER_KEY = 4
+
+
+def by_keys(coll: Collection, field: str, keys: Iterable[Any], projection: dict[str, int] | None, *,
+            range_limit: int | None) -> list[dict[str, Any]]:
+    """The documents of `coll` whose `field` is one of `keys` (the strings among them).
+
+    With a `range_limit` (the keys are contiguous in the caller's walk), one index
+    range from the least key to the greatest is read first, and kept if it holds
+    at most that many documents; otherwise, or without a limit, one `$in`.
+    Memory holds at most `range_limit` documents, or the matches, either way.
+    """
+    wanted = {k for k in keys if isinstance(k, str)}
+    if not wanted:
+        return []
+    projection = {**projection, field: 1} if projection else projection
+    if range_limit is not None:
+        ranged = list(coll.find({field: {"$gte": min(wanted), "$lte": max(wanted)}}, projection)
+                      .limit(range_limit + 1))
+        if len(ranged) <= range_limit:  # a server may put other types in a string range: keep the keys only
+            return [doc for doc in ranged if isinstance(doc.get(field), str) and doc[field] in wanted]
+    return [doc for doc in coll.find({field: {"$in": list(wanted)}}, projection) if isinstance(doc.get(field), str)]
