@@ -1,41 +1,40 @@
 """
 ### linkage_reconcile: keep the links linked, every night
 
-The nightly job, at 02:30 in the business timezone. It links what is still
-unlinked (delivery statuses and customer accounts created since the last run,
-or unmatched before and matchable now), found through the link-field indexes,
-and completes one-sided user ⇄ customer pairs where uniqueness allows. It goes
-through the same backed-up, journaled, locked, validated pipeline as
-`linkage_migration`, and publishes the asset `linkage://app/links` when it
-succeeds, so downstream billing and login DAGs can run on fresh links.
+The nightly job, at 02:30 Asia/Kolkata. It first repairs every one-sided
+user ⇄ customer pair in the data, whatever wrote it, in both directions (the
+missing side is set when nobody else claims it; otherwise a review item says
+why), then links what is still unlinked (delivery statuses and customer accounts
+created since the last run, or unmatched before and matchable now), found
+through the link-field indexes. It goes through the same backed-up, journaled,
+locked, validated pipeline as `linkage_migration`, is judged on what it wrote
+(what the app broke meanwhile is *drift*: reported, alerted, never rolled back),
+and publishes the asset `linkage://app/links` when it is kept, so downstream
+billing and login DAGs can run on fresh links.
+
+Run it with **Dry run** on first to see what tonight's run would do: it writes
+nothing but its own run record and journal.
 """
 
 import pendulum
-from airflow.sdk import Asset, Param
+from airflow.sdk import Asset, CronTriggerTimetable
 
-from linkage.dag_factory import build_pipeline_dag
-from linkage.models import MigrationParams, Step
+from linkage.airflow.dag_factory import build_pipeline_dag
+from linkage.airflow.params import form
+from linkage.models import MigrationParams, RunKind
 
-DEFAULTS = MigrationParams()
 LINKS = Asset("linkage://app/links")
+NIGHTLY = CronTriggerTimetable("30 2 * * *", timezone="Asia/Kolkata")
 
 build_pipeline_dag(
-    kind="reconcile",
+    kind=RunKind.RECONCILE,
     dag_id="linkage_reconcile",
-    schedule="30 2 * * *",
+    schedule=NIGHTLY,
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     doc_md=__doc__,
     tags=["linkage", "reconcile", "nightly", "mongodb"],
     outlets=[LINKS],
-    params={
-        "steps": Param([s.value for s in Step], type="array", items={"type": "string", "enum": [s.value for s in Step]},
-                       description="Relations to reconcile."),
-        "dry_run": Param(False, type="boolean", description="Count only; write nothing."),
-        "batch_size": Param(DEFAULTS.batch_size, type="integer", minimum=1, maximum=50_000),
-        "partitions": Param(1, type="integer", minimum=1, maximum=64,
-                            description="A nightly delta is small: one partition unless the backlog is large."),
-        "rollback_on_failure": Param(True, type="boolean"),
-        "min_order_coverage": Param(DEFAULTS.min_order_coverage, type="number", minimum=0, maximum=1),
-        "min_user_coverage": Param(DEFAULTS.min_user_coverage, type="number", minimum=0, maximum=1),
-    },
+    params=form(MigrationParams(), descriptions={
+        "partitions": "A nightly delta is small: one partition unless the backlog is large.",
+        "dry_run": "Tonight's run as a report: what it would repair and link, and the drift it finds."}),
 )

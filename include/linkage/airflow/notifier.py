@@ -1,0 +1,98 @@
+"""Airflow notifier for linkage alerts: email and webhook, and always the log and `linkage_alerts`.
+
+Email goes through Airflow's SMTP connection (`smtp_default`, recipients in its
+extra `to` or LINKAGE_ALERT_EMAILS); the webhook (Slack-compatible JSON) through
+the HTTP connection `linkage_webhook` when it exists. With neither configured
+the alert still reaches the task log (at ERROR) and `linkage_alerts`, and the
+log says that it went nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk import BaseNotifier, Connection
+from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
+
+from linkage.airflow.connection import session
+from linkage.airflow.context import linkage_run_id
+from linkage.airflow.urls import docs_link
+from linkage.alerts import Alert, Event, post_webhook
+from linkage.runs import RunRecord
+from linkage.settings import Settings
+
+SMTP_CONN, WEBHOOK_CONN = "smtp_default", "linkage_webhook"
+
+
+def _connection(conn_id: str) -> Any | None:
+    try:
+        return Connection.get(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def webhook_url(conn: Any) -> str:
+    """A full URL in the connection's host, or scheme (schema), host, port and extra `path`."""
+    if conn.host.startswith(("http://", "https://")):
+        return str(conn.host)
+    scheme = conn.schema if conn.schema in ("http", "https") else "https"
+    port = f":{conn.port}" if conn.port else ""
+    return f"{scheme}://{conn.host}{port}{conn.extra_dejson.get('path', '')}"
+
+
+def configured_channels() -> dict[str, bool]:
+    """Which delivery channels beyond the log are configured (the Linkage view shows it)."""
+    smtp = _connection(SMTP_CONN)
+    recipients = (smtp.extra_dejson.get("to") if smtp else None) or Settings.from_env().alert_emails
+    return {"email": bool(smtp and recipients), "webhook": _connection(WEBHOOK_CONN) is not None}
+
+
+class AlertedFailure(AirflowFailException):
+    """A task failing on purpose after sending its own alert: the generic `a task failed` alert stays quiet."""
+
+
+class LinkageAlertNotifier(BaseNotifier):
+    """`on_failure_callback=LinkageAlertNotifier(Event.TASK_FAILED)`, or `.notify(context)` from a task."""
+
+    template_fields = ()
+
+    def __init__(self, event: Event, find_run: Callable[[Any], str] = linkage_run_id) -> None:
+        super().__init__()
+        self.event, self.find_run = Event(event), find_run
+
+    def notify(self, context: Any) -> None:
+        if self.event == Event.TASK_FAILED and isinstance(context.get("exception"), AlertedFailure):
+            return
+        ti = context["ti"]
+        where = {"dag_id": context["dag"].dag_id, "dag_run_id": context["run_id"], "task_id": ti.task_id,
+                 "log_url": getattr(ti, "log_url", None)}
+        with session() as lk:
+            found = lk.runs.find(self.find_run(context))
+            run = RunRecord.model_validate(found) if found else None
+            if run and run.validation:
+                where["data_docs"] = docs_link(run.validation.data_docs)
+            alert = Alert.from_run(self.event, run, **where)
+            delivered = ["log"] + self._deliver(alert, lk.settings)
+            undelivered = None if len(delivered) > 1 else (
+                f"no {SMTP_CONN} connection with recipients and no {WEBHOOK_CONN} connection: "
+                "this alert reached the task log and linkage_alerts only")
+            lk.alerts.record(alert, delivered, undelivered)
+
+    def _deliver(self, alert: Alert, settings: Settings) -> list[str]:
+        delivered = []
+        smtp = _connection(SMTP_CONN)
+        recipients = (smtp.extra_dejson.get("to") if smtp else None) or settings.alert_emails
+        if smtp and recipients:
+            from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+            with SmtpHook(smtp_conn_id=SMTP_CONN) as hook:
+                hook.send_email_smtp(to=recipients, subject=alert.subject, mime_subtype="alternative",
+                                     html_content=f"<pre>{alert.text()}</pre>",
+                                     from_email=smtp.extra_dejson.get("from_email", "linkage@localhost"))
+            delivered.append("email")
+        webhook = _connection(WEBHOOK_CONN)
+        if webhook:
+            post_webhook(alert, webhook_url(webhook))
+            delivered.append("webhook")
+        return delivered
