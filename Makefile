@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install demo test test-fast test-chaos airflow bench bench-quick lock clean
+.PHONY: install lint demo test test-fast test-chaos airflow bench bench-quick lock clean
 
 install: $(STAMP)
 
@@ -24,7 +24,12 @@ demo: install
 airflow: install
 	BIN=$(BIN) MONGO_PORT=$(DEMO_PORT) bash scripts/airflow.sh
 
-test: install
+# Style (ruff: pyflakes, pycodestyle, import order, bugbear) and types (mypy on the package).
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/pytest
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
@@ -39,6 +44,7 @@ bench: install
 test-chaos: install
 	LINKAGE_CHAOS_KILLS=60 LINKAGE_FUZZ_EXAMPLES=300 $(BIN)/pytest tests/test_reliability.py
 
+# The inner loop: everything but the tests marked slow (crash schedules, browsers, clusters, many nights).
 test-fast: install
 	$(BIN)/pytest -m "not slow" -x -q
 
@@ -46,4 +52,4 @@ lock: install
 	uv pip freeze --python $(BIN)/python | grep -v -E '^(linkage|-e )' > requirements.txt
 
 clean:
-	rm -rf $(VENV) var backups gx_docs .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

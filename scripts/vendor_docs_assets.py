@@ -323,7 +323,8 @@ def build(cache: Path) -> dict[str, bytes]:
         "license_file": f"{gx_key}/LICENSE",
     }
     for url, name, note in GX_URLS:
-        urls[url] = {"file": f"{gx_key}/static/{name}", "package": gx_key, "package_path": f"render/view/static/{name}", "note": note}
+        urls[url] = {"file": f"{gx_key}/static/{name}", "package": gx_key,
+                     "package_path": f"render/view/static/{name}", "note": note}
 
     for url, sri in gx_template_integrity(gx_view).items():
         algo, _, digest = sri.partition("-")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,15 +21,16 @@ from linkage.seed import seed
 from linkage.server import EmbeddedServer, free_port
 from linkage.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 _names = itertools.count()
 
 # Airflow reads its configuration at import: point it at a private home, this
 # project's DAGs and plugins, before any test imports it.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="linkage-airflow-"))
-os.environ.update({"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+os.environ.update({"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+                   "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "GX_ANALYTICS_ENABLED": "false"})
-sys.path.insert(0, str(ROOT / "plugins"))
 
 
 @pytest.fixture(scope="session")
@@ -49,12 +51,12 @@ def client(wire_server: EmbeddedServer) -> Iterator[MongoClient]:
 @pytest.fixture
 def db_name(request: pytest.FixtureRequest) -> str:
     """A database of its own for each test (one SQLite file each on the server)."""
-    return f"t{next(_names)}_{os.getpid()}_{request.node.name[:20]}".replace("[", "_").replace("]", "_").replace("-", "_")
+    return re.sub(r"[^A-Za-z0-9_]", "_", f"t{next(_names)}_{os.getpid()}_{request.node.name[:20]}")
 
 
 @pytest.fixture
 def settings(wire_server: EmbeddedServer, db_name: str, tmp_path: Path) -> Settings:
-    return Settings(mongo_uri=wire_server.uri, db=db_name, backup_dir=tmp_path / "backups", lock_ttl_seconds=30)
+    return Settings(mongo_uri=wire_server.uri, db=db_name, home=tmp_path / "linkage", lock_ttl_seconds=30)
 
 
 @pytest.fixture
@@ -74,14 +76,6 @@ def seeded(db: Database) -> dict[str, Any]:
     return seed(db, customers=600, seed_value=11)
 
 
-def run_cli(settings: Settings, *args: str, timeout: float = 240, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real `linkage` command in a subprocess, against the test server."""
-    full_env = {**os.environ, "LINKAGE_MONGO_URI": settings.mongo_uri, "LINKAGE_DB": settings.db,
-                "LINKAGE_BACKUP_DIR": str(settings.backup_dir), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=full_env, cwd=ROOT)
-
-
 @pytest.fixture(scope="session")
 def airflow_db() -> str:
     """Airflow's metadata database (SQLite), migrated once per session."""
@@ -93,11 +87,10 @@ def airflow_db() -> str:
 
 @pytest.fixture
 def airflow_env(airflow_db: str, settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """`mongo_default` points at this test's database; backups and Data Docs in its tmp dir."""
+    """`mongo_default` points at this test's database; backups and Data Docs under its linkage home."""
     host_port = settings.mongo_uri.removeprefix("mongodb://").rstrip("/")
     monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", f"mongo://{host_port}/{settings.db}")
-    monkeypatch.setenv("LINKAGE_BACKUP_DIR", str(settings.backup_dir))
-    monkeypatch.setenv("LINKAGE_DOCS_DIR", str(settings.backup_dir.parent / "gx"))
+    monkeypatch.setenv("LINKAGE_HOME", str(settings.home))
     return settings
 
 

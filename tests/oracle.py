@@ -1,4 +1,4 @@
-"""An independent reading of SPEC §2-§3 for the tests: whole dataset, in memory.
+"""An independent reading of docs/CONTRACT.md §2-§3, §6a for the tests: whole dataset, in memory.
 
 Deliberately written apart from the engine (no shared code, no batching), so a
 test can check every link the engine wrote against what the rules justify.
@@ -59,11 +59,12 @@ def day(v: Any) -> date | None:
 
 
 def expected_order_links(deliveries: list[dict], orders: list[dict]) -> dict[Any, str]:
-    """delivery _id -> order id it must be linked to (only those SPEC §3 justifies)."""
+    """delivery _id -> order id it must be linked to (only those CONTRACT §3 justifies)."""
     live: dict[tuple[str, date], list[str]] = defaultdict(list)
     for o in orders:
         d = day(o.get("delivery_date"))
-        if o.get("status") != "cancelled" and isinstance(o.get("customer_id"), str) and d and isinstance(o.get("id"), str) and o["id"]:
+        usable = o.get("status") != "cancelled" and isinstance(o.get("customer_id"), str)
+        if usable and d and isinstance(o.get("id"), str) and o["id"]:
             live[(o["customer_id"], d)].append(o["id"])
     links = {}
     for ds in deliveries:
@@ -74,7 +75,7 @@ def expected_order_links(deliveries: list[dict], orders: list[dict]) -> dict[Any
 
 
 def expected_user_links(users: list[dict], customers: list[dict]) -> dict[Any, str]:
-    """user _id -> customer id it must be linked to (both sides), per SPEC §3."""
+    """user _id -> customer id it must be linked to (both sides), per CONTRACT §3."""
     by_phone: dict[str, list[dict]] = defaultdict(list)
     by_email: dict[str, list[dict]] = defaultdict(list)
     for c in customers:
@@ -100,3 +101,48 @@ def expected_user_links(users: list[dict], customers: list[dict]) -> dict[Any, s
     for c in single.values():
         taken[id(c)] += 1
     return {uid: c["id"] for uid, c in single.items() if taken[id(c)] == 1}
+
+
+def expected_repairs(users: list[dict], customers: list[dict]) -> tuple[dict[Any, str], dict[Any, str]]:
+    """One-sided pairs the nightly reconciliation completes (CONTRACT §3, §6a), from either side.
+
+    Returns (user _id -> customer id to set, customer _id -> user id to set): the
+    unset side of a pair is set only when no other document claims either side.
+    """
+    def key(v: Any) -> bool:
+        return isinstance(v, str) and v != ""
+
+    users_naming: dict[str, list[dict]] = defaultdict(list)
+    for u in users:
+        if key(u.get("customer_v2_id")):
+            users_naming[u["customer_v2_id"]].append(u)
+    customers_naming: dict[str, list[dict]] = defaultdict(list)
+    for c in customers:
+        if key(c.get("user_id")):
+            customers_naming[c["user_id"]].append(c)
+    users_by_id: dict[str, list[dict]] = defaultdict(list)
+    for u in users:
+        if key(u.get("id")):
+            users_by_id[u["id"]].append(u)
+    customers_by_id: dict[str, list[dict]] = defaultdict(list)
+    for c in customers:
+        if key(c.get("id")):
+            customers_by_id[c["id"]].append(c)
+
+    set_customer: dict[Any, str] = {}
+    for u in users:  # the user names a customer whose side is unset
+        cid = u.get("customer_v2_id")
+        if not key(cid) or len(customers_by_id[cid]) != 1 or not key(u.get("id")) or not u["id"].strip():
+            continue
+        c = customers_by_id[cid][0]
+        if unset(c.get("user_id")) and len(users_naming[cid]) == 1 and not customers_naming[u["id"]]:
+            set_customer[c["_id"]] = u["id"]
+    set_user: dict[Any, str] = {}
+    for c in customers:  # the customer names a user whose side is unset
+        uid = c.get("user_id")
+        if not key(uid) or len(users_by_id[uid]) != 1 or not key(c.get("id")) or not c["id"].strip():
+            continue
+        u = users_by_id[uid][0]
+        if unset(u.get("customer_v2_id")) and len(customers_naming[uid]) == 1 and not users_naming[c["id"]]:
+            set_user[u["_id"]] = c["id"]
+    return set_user, set_customer

@@ -80,9 +80,10 @@ def raw_pii(db: Database) -> list[str]:
 
 def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, smtp: Inbox, webhook: list[dict]) -> None:
-    db.users.update_one({"role": "customer"}, {"$set": {"email": "leaky.person@example.com", "phone": "+91 98888 77777"}})
+    db.users.update_one({"role": "customer"},
+                        {"$set": {"email": "leaky.person@example.com", "phone": "+91 98888 77777"}})
     run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})
-    linkage_run = f"migrate:{run.run_id}"
+    linkage_run = f"linkage_migration:{run.run_id}"
 
     subjects = [message_from_bytes(m.content)["Subject"] for m in smtp.messages]
     assert any("validation failed" in s for s in subjects), subjects
@@ -101,12 +102,24 @@ def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
     everything = json.dumps(webhook) + "".join(decoded(m) for m in smtp.messages)
     assert [v for v in raw_pii(db) if v in everything] == []
     stored = list(db[airflow_env.collection("alerts")].find({"run_id": linkage_run}))
-    assert {"log", "email", "webhook"} <= set(stored[0]["delivered"])
+    assert {a["event"] for a in stored} == {"drift_found", "validation_failed", "rolled_back"}  # no "a task failed"
+    assert all(a["delivered"] == ["log", "email", "webhook"] and a["undelivered"] is None for a in stored)
+    assert "http://localhost:8080/linkage/docs/" in body  # the run's Data Docs, served by the plugin
 
 
 def test_an_alert_masks_whatever_pii_reaches_its_reason() -> None:
-    alert = Alert(event=Event.TASK_FAILED, dag_id="linkage_migration", run_id="migrate:x",
+    alert = Alert(event=Event.TASK_FAILED, dag_id="linkage_migration", run_id="linkage_migration:x",
                   reason="could not reach mongodb://linkage:S3cret@db:27017 for asha@example.com +91 98765 43210")
     text = alert.text() + json.dumps(alert.webhook_payload())
     assert "S3cret" not in text and "asha@example.com" not in text and "98765 43210" not in text
     assert "linkage:***@db" in text and "What to do" not in text and "what to do:" in text
+
+
+def test_an_alert_with_no_channel_says_it_reached_only_the_log(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, caplog: pytest.LogCaptureFixture) -> None:
+    run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})
+    stored = list(db[airflow_env.collection("alerts")].find({"run_id": f"linkage_migration:{run.run_id}"}))
+    assert stored and all(a["delivered"] == ["log"] and "smtp_default" in a["undelivered"] for a in stored)
+    errors = [r for r in caplog.records if r.name == "linkage.alerts" and r.levelname == "ERROR"]
+    assert any(r.getMessage().startswith("ALERT [linkage] validation failed") for r in errors)
+    assert any("ALERT NOT DELIVERED beyond the log" in r.getMessage() for r in errors)

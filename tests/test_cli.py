@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import ROOT, run_cli
+from pymongo.database import Database
+
 from linkage.server import answers_ping, free_port
 from linkage.settings import Settings
-from test_migration import last_json
+
+from helpers import ROOT, last_json, raw_bytes, review_state, run_cli
 
 
 def test_unreachable_server_and_bad_uri_give_one_line_errors(settings: Settings) -> None:
@@ -25,7 +27,7 @@ def test_unreachable_server_and_bad_uri_give_one_line_errors(settings: Settings)
         assert time.monotonic() - started < 30
 
 
-def test_seed_is_deterministic_and_refuses_to_overwrite(settings: Settings, db) -> None:
+def test_seed_is_deterministic_and_refuses_to_overwrite(settings: Settings, db: Database) -> None:
     first = last_json(run_cli(settings, "seed", "--customers", "200", "--seed", "3", "--json").stdout)
     refused = run_cli(settings, "seed", "--customers", "200")
     assert refused.returncode == 1 and "--replace" in refused.stderr
@@ -57,3 +59,32 @@ def test_serve_db_answers_ping_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         assert not answers_ping(f"mongodb://127.0.0.1:{port}/")
     finally:
         proc.kill()
+
+
+def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings, db: Database, seeded: dict) -> None:
+    assert run_cli(settings, "migrate", "--quiet").returncode == 0
+    db.users.update_one({"role": "customer", "customer_v2_id": {"$gt": ""}}, {"$unset": {"customer_v2_id": ""}})
+    data, queue = raw_bytes(db), review_state(db, settings)
+    dry = run_cli(settings, "reconcile", "--dry-run", "--json", "--quiet")
+    assert dry.returncode == 0, dry.stderr
+    report = last_json(dry.stdout)
+    assert report["dry_run"] is True and report["kind"] == "reconcile"
+    assert report["steps"]["user_customer"]["linked"] >= 1  # it would repair the pair the app broke
+    assert raw_bytes(db) == data and review_state(db, settings) == queue
+
+    shown = run_cli(settings, "status")
+    line = next(row for row in shown.stdout.splitlines() if report["run_id"] in row)
+    assert "DRY RUN" in line and "succeeded" in line
+
+
+def test_rollback_says_so_when_there_is_nothing_to_do(settings: Settings, db: Database, seeded: dict) -> None:
+    migrated = last_json(run_cli(settings, "migrate", "--json", "--quiet").stdout)
+    first = run_cli(settings, "rollback", "--run-id", migrated["run_id"], "--json")
+    assert first.returncode == 0 and last_json(first.stdout)["state"] == "rolled_back"
+    data = raw_bytes(db)
+    second = run_cli(settings, "rollback", "--run-id", migrated["run_id"])
+    assert second.returncode == 0 and "was already rolled back: nothing to do" in second.stdout
+    assert raw_bytes(db) == data
+    planned = last_json(run_cli(settings, "plan", "--json", "--quiet").stdout)
+    refused = run_cli(settings, "rollback", "--run-id", planned["run_id"])
+    assert refused.returncode == 1 and "was a dry run: it wrote nothing to roll back" in refused.stderr

@@ -51,7 +51,8 @@ def test_airflow_services_mount_the_project_and_get_the_connections_the_dags_nee
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW_CONN_MONGO_DEFAULT"].startswith("${LINKAGE_MONGO_CONN")
         assert "mailpit" in env["AIRFLOW_CONN_SMTP_DEFAULT"]
-        assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] and "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
+        assert "postgres" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert "redis" in env["AIRFLOW__CELERY__BROKER_URL"]
 
 
 def test_workers_scale_and_mongo_is_a_replica_set_with_a_volume() -> None:
@@ -74,6 +75,7 @@ def test_versions_agree_with_requirements_and_no_secret_is_committed() -> None:
 
 @pytest.mark.parametrize("name", AIRFLOW)
 def test_airflow_services_run_the_right_command(name: str) -> None:
-    expected = {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler", "airflow-dag-processor": "dag-processor",
+    expected = {"airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
+                "airflow-dag-processor": "dag-processor",
                 "airflow-triggerer": "triggerer", "airflow-worker": "celery worker"}[name]
     assert SERVICES[name]["command"] == expected

@@ -1,4 +1,5 @@
-"""Issue 3 acceptance: the DAGs, parsed and run with dag.test() against the real wire server."""
+"""The DAGs, parsed and run with dag.test() against the real wire server: task states, DAG run states
+and notes, the data they leave (checked by the oracle), and the run record."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import pytest
 from pymongo.database import Database
 
 from linkage import pipeline
-from linkage.models import MigrationParams
+from linkage.models import MigrationParams, Step
 from linkage.settings import Settings
+
+from helpers import review_state, snapshot
 from oracle import expected_order_links, expected_user_links
-from test_migration import APP, snapshot
 
 pytestmark = pytest.mark.airflow
 DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback"}
-WRITE_TASKS = {"backup", "create_indexes"}
+PIPELINE_ORDER = ["preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery.link_partitions",
+                  "backfill_user_customer.record_counts", "validate", "decide", "report", "release_lock"]
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -26,38 +29,67 @@ def states(dag_run: Any) -> dict[str, str]:
     return {task: next(iter(s)) if len(s) == 1 else "mixed:" + ",".join(sorted(s)) for task, s in seen.items()}
 
 
-def test_every_dag_imports_with_tags_docs_retries_and_no_catchup(dagbag: Any) -> None:
+def note_of(dag_run: Any) -> str | None:
+    """The DAG run's note as the UI shows it (read back from the metadata database)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return session.query(DagRun).filter(DagRun.run_id == dag_run.run_id).one().note
+
+
+def linkage_run(dag_id: str, dag_run: Any) -> str:
+    return f"{dag_id}:{dag_run.run_id}"
+
+
+def alerts(db: Database, settings: Settings, run_id: str) -> list[str]:
+    return sorted(a["event"] for a in db[settings.collection("alerts")].find({"run_id": run_id}))
+
+
+def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag: Any) -> None:
     assert dagbag.import_errors == {}
     assert DAG_IDS <= set(dagbag.dags)
     for dag_id in DAG_IDS:
         dag = dagbag.get_dag(dag_id)
-        assert dag.tags and "linkage" in dag.tags
-        assert dag.doc_md and len(dag.doc_md) > 200
+        assert "linkage" in dag.tags and len(dag.doc_md) > 200
         assert dag.catchup is False and dag.max_active_runs == 1
-        assert dag.default_args["retries"] >= 1
-        assert all(t.task_id in ("validate", "check_run") or t.retries >= 1 for t in dag.tasks)
-    assert dagbag.get_dag("linkage_migration").schedule is None if hasattr(dagbag.get_dag("linkage_migration"), "schedule") else True
-    assert "run_id" in dagbag.get_dag("linkage_rollback").params
+        assert all(t.task_id in ("validate", "check_run", "report") or t.retries >= 1 for t in dag.tasks)
+        for name in dag.params:
+            param = dag.params.get_param(name)
+            assert param.schema.get("title") and len(param.description or "") > 20, (dag_id, name)
+    steps = dagbag.get_dag("linkage_migration").params.get_param("steps").schema
+    assert steps["type"] == "array" and steps["examples"] == [s.value for s in Step]  # the form's multi-select
+    assert dagbag.get_dag("linkage_migration").timetable.__class__.__name__ == "NullTimetable"  # manual only
+    nightly = dagbag.get_dag("linkage_reconcile").timetable
+    assert nightly.expression == "30 2 * * *" and str(nightly.timezone) == "Asia/Kolkata"
 
 
-def test_migration_dag_has_the_tasks_in_order(dagbag: Any) -> None:
-    dag = dagbag.get_dag("linkage_migration")
-    down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-    assert {"preflight", "acquire_lock", "backup", "create_indexes", "validate", "decide", "finalize", "rollback",
-            "release_lock", "backfill_order_delivery.link", "backfill_user_customer.apply"} <= set(down)
-    assert "acquire_lock" in down["preflight"]
-    assert "backup" in down["acquire_lock"] and "create_indexes" in down["backup"]
-    assert "backfill_order_delivery.link_partitions" in down["create_indexes"]
-    assert "backfill_user_customer.keys_partitions" in down["backfill_order_delivery.record_counts"]
-    assert "validate" in down["backfill_user_customer.record_counts"]
-    assert down["decide"] == {"finalize", "rollback"}
-    assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
-    assert dag.get_task("backfill_order_delivery.link").is_mapped
-    assert set(dag.params) >= {"steps", "dry_run", "batch_size", "rollback_on_failure", "min_order_coverage",
-                               "min_user_coverage", "partitions"}
+def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
+    for dag_id in ("linkage_migration", "linkage_reconcile"):
+        dag = dagbag.get_dag(dag_id)
+        down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
+        for earlier, later in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
+            assert later in down[earlier] or dag.get_task(later).upstream_task_ids & _reachable(down, earlier), \
+                (dag_id, earlier, later)
+        assert down["preflight"] == {"acquire_lock"}  # no fan of XCom edges from preflight
+        assert down["decide"] == {"finalize", "rollback"}
+        assert down["finalize"] == down["rollback"] == {"report"}
+        assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
+        assert dag.get_task("backfill_order_delivery.link").is_mapped
+    reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}
+    assert {"backfill_user_customer.repair_from_users", "backfill_user_customer.repair_from_customers"} <= reconcile
 
 
-def test_migration_dag_links_like_the_engine_and_records_the_run(
+def _reachable(down: dict[str, set[str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for nxt in down[todo.pop()] - seen:
+            seen.add(nxt)
+            todo.append(nxt)
+    return seen
+
+
+def test_migration_dag_links_like_the_engine_records_the_run_and_notes_it(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     before = snapshot(db)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"partitions": 2})
@@ -74,91 +106,122 @@ def test_migration_dag_links_like_the_engine_and_records_the_run(
     for oid, doc in after["users"].items():
         assert doc.get("customer_v2_id") == user_links.get(oid, before["users"][oid].get("customer_v2_id"))
 
-    record = lk.runs.get(f"migrate:{run.run_id}")
-    assert record["state"] == "succeeded" and record["triggered_by"] == f"airflow:linkage_migration/{run.run_id}"
-    assert record["params"]["partitions"] == 2 and record["validation"]["success"] is True
-    assert record["backup"]["verified"] and record["preflight"]["counts"]["users"] == len(before["users"])
+    record = lk.record(linkage_run("linkage_migration", run))
+    assert record.state == "succeeded" and record.triggered_by == f"airflow:linkage_migration/{run.run_id}"
+    assert record.airflow and record.airflow.dag_run_id == run.run_id
+    assert record.params.partitions == 2 and record.validation and record.validation.success
+    assert record.backup and record.backup["verified"]
     for step, planted in seeded["planted"].items():
-        assert {k: v for k, v in record["steps"][step]["counts"].items() if v} == planted
-    assert len(record["partitions"]["order_delivery"]["link"]) == 2
+        assert {k: v for k, v in record.counts()[step].items() if v} == planted
+    assert len(record.model_extra["partitions"]["order_delivery"]["link"]) == 2
     assert lk.lock.find_one() is None
+    note = note_of(run)
+    linked = seeded["planted"]["order_delivery"]["linked"]
+    assert note == record.summary() and note.startswith(f"linked order_delivery {linked:,}, user_customer ")
+    assert "coverage delivery_statuses.order_id" in note and f"drift found: {record.drift['total']} items" in note
 
 
-def test_failed_validation_rolls_back_skips_finalize_and_releases_the_lock(
+def test_a_rolled_back_run_ends_its_dag_run_failed_with_the_reason_as_its_note(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     before = snapshot(db)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"min_order_coverage": 0.999})
     got = states(run)
-    assert got["validate"] == "failed"
-    assert got["rollback"] == "success" and got["finalize"] == "skipped" and got["release_lock"] == "success"
+    assert (got["validate"], got["rollback"], got["finalize"]) == ("failed", "success", "skipped")
+    assert (got["report"], got["release_lock"], str(run.state)) == ("failed", "success", "failed")
     assert snapshot(db) == before
-    record = lk.runs.get(f"migrate:{run.run_id}")
-    assert record["state"] == "rolled_back" and "order_coverage" in record["error"]
-    alerts = list(db[airflow_env.collection("alerts")].find({"run_id": record["_id"]}))
-    assert {a["event"] for a in alerts} >= {"validation_failed", "rolled_back"}
+    record = lk.record(linkage_run("linkage_migration", run))
+    assert record.state == "rolled_back" and record.validation
+    observed = record.validation.failed[0].observed
+    assert note_of(run) == f"rolled back: order_coverage observed {observed}, expected >= 0.999"
+    assert alerts(db, airflow_env, record.id) == ["drift_found", "rolled_back", "validation_failed"]
     assert lk.lock.find_one() is None
 
 
-def test_dry_run_skips_the_write_tasks_and_changes_nothing(
+def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
-    before = snapshot(db)
+    before, queue = snapshot(db), review_state(db, airflow_env)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"dry_run": True})
     got = states(run)
-    for task in WRITE_TASKS | {"validate", "rollback"}:
-        assert got[task] == "skipped", task
-    assert got["finalize"] == "success" and got["backfill_order_delivery.link"] == "success"
-    assert snapshot(db) == before
-    record = lk.runs.get(f"migrate:{run.run_id}")
-    assert record["dry_run"] and record["state"] == "succeeded"
-    assert record["steps"]["order_delivery"]["counts"]["linked"] == seeded["planted"]["order_delivery"]["linked"]
+    assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert {got[t] for t in ("validate", "finalize", "report", "backfill_order_delivery.link")} == {"success"}
+    assert str(run.state) == "success"
+    assert snapshot(db) == before and review_state(db, airflow_env) == queue
+    record = lk.record(linkage_run("linkage_migration", run))
+    assert record.dry_run and record.state == "succeeded"
+    assert record.counts()["order_delivery"]["linked"] == seeded["planted"]["order_delivery"]["linked"]
+    assert note_of(run).startswith("dry run: would link order_delivery ")
+    assert alerts(db, airflow_env, record.id) == []  # a dry run reports drift in its record, it does not page
 
 
-def test_reconcile_links_new_documents_and_one_sided_pairs_then_does_nothing(
+def test_reconcile_dry_then_real_on_drifted_data(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     assert pipeline.migrate(lk, MigrationParams(), "test")["state"] == "succeeded"
-    order = db.orders.insert_one({"id": "new-order", "customer_id": "new-cust", "delivery_date": "2026-05-05",
-                                  "status": "delivered"})
+    # a day of app writes: a new linkable pair, a delivery with one order, a one-sided pair, a deleted order
+    db.orders.insert_one({"id": "new-order", "customer_id": "new-cust", "delivery_date": "2026-05-05",
+                          "status": "delivered"})
     db.delivery_statuses.insert_one({"id": "new-ds", "customer_id": "new-cust", "delivery_date": "2026-05-05"})
     db.customers_v2.insert_one({"id": "new-cust", "phone": "+91 91234 56789", "name": "New"})
     db.users.insert_one({"id": "new-user", "role": "customer", "phone": "9123456789"})
-    one_sided = db.users.find_one({"customer_v2_id": {"$gt": ""}, "role": "customer"}, sort=[("_id", -1)])
-    db.customers_v2.update_one({"id": one_sided["customer_v2_id"]}, {"$unset": {"user_id": ""}})
-    lk.reviews.coll.update_one({"_id": lk.reviews.item_id("user_customer", one_sided["_id"])},
-                               {"$set": {"step": "user_customer", "category": "one_sided", "status": "open",
-                                         "document_oid": one_sided["_id"], "document_id": one_sided["id"],
-                                         "candidate": one_sided["customer_v2_id"]}}, upsert=True)
+    db.customers_v2.insert_one({"id": "app-cust", "phone": "9000000001", "user_id": "app-user"})
+    db.users.insert_one({"id": "app-user", "role": "customer", "phone": "8000000001"})
+    linked = db.delivery_statuses.find_one({"order_id": {"$gt": ""}, "id": {"$ne": "new-ds"}}, sort=[("_id", -1)])
+    db.orders.delete_one({"id": linked["order_id"]})
+    before, queue = snapshot(db), review_state(db, airflow_env)
 
     dag = dagbag.get_dag("linkage_reconcile")
-    first = dag.test()
-    assert str(first.state) == "success", states(first)
+    dry = dag.test(run_conf={"dry_run": True})
+    got = states(dry)
+    assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert got["backfill_user_customer.repair_from_customers"] == "success" and str(dry.state) == "success"
+    assert snapshot(db) == before and review_state(db, airflow_env) == queue
+    dry_record = lk.record(linkage_run("linkage_reconcile", dry))
+    assert dry_record.drift and dry_record.drift["by_expectation"]["order_refs_dangling"] >= 1
+
+    real = dag.test(run_conf={"dry_run": False})  # as a person would, switching dry run off in the form
+    got = states(real)
+    assert got.pop("rollback") == "skipped" and set(got.values()) == {"success"}, got
+    assert str(real.state) == "success"
+    record = lk.record(linkage_run("linkage_reconcile", real))
+    assert record.state == "succeeded" and record.counts() == dry_record.counts()
     assert db.delivery_statuses.find_one({"id": "new-ds"})["order_id"] == "new-order"
     assert db.users.find_one({"id": "new-user"})["customer_v2_id"] == "new-cust"
-    assert db.customers_v2.find_one({"id": "new-cust"})["user_id"] == "new-user"
-    assert db.customers_v2.find_one({"id": one_sided["customer_v2_id"]})["user_id"] == one_sided["id"]
-    assert order.inserted_id
-
-    between = snapshot(db)
-    second = dag.test()
-    assert str(second.state) == "success"
-    record = lk.runs.get(f"reconcile:{second.run_id}")
-    assert all(counts["counts"]["linked"] == 0 for counts in record["steps"].values())
-    assert snapshot(db) == between
+    assert db.users.find_one({"id": "app-user"})["customer_v2_id"] == "app-cust"  # the one-sided pair, repaired
+    assert db.delivery_statuses.find_one({"_id": linked["_id"]})["order_id"] == linked["order_id"]  # drift, kept
+    item = lk.reviews.coll.find_one({"_id": lk.reviews.item_id("order_delivery", linked["_id"])})
+    assert item["status"] == "open" and item["category"] == "dangling"
+    assert "drift_found" in alerts(db, airflow_env, record.id)
+    assert "drift found" in note_of(real)
 
 
-def test_rollback_dag_fails_clearly_on_an_unknown_run_and_restores_a_real_one(
+def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_never_undoes_twice(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage,
-        capfd: pytest.CaptureFixture[str]) -> None:
+        capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     dag = dagbag.get_dag("linkage_rollback")
-    unknown = dag.test(run_conf={"run_id": "migrate:nope"})
-    assert states(unknown)["check_run"] == "failed" and str(unknown.state) == "failed"
+    unknown = dag.test(run_conf={"run_id": "manual__nope"})
+    assert states(unknown) == {"check_run": "failed", "acquire_lock": "upstream_failed",
+                               "rollback": "upstream_failed", "release_lock": "upstream_failed"}
+    assert str(unknown.state) == "failed"
     out, err = capfd.readouterr()
-    assert "unknown run id 'migrate:nope'" in out + err
+    assert "unknown run id 'manual__nope'" in out + err
+    planned = pipeline.migrate(lk, MigrationParams(dry_run=True), "test")
+    refused = dag.test(run_conf={"run_id": planned["run_id"]})
+    assert states(refused)["check_run"] == "failed"
+    assert "was a dry run: it wrote nothing to roll back" in "".join(capfd.readouterr())
+    assert list(db[airflow_env.collection("alerts")].find({"event": "rollback_failed"})) == []
 
     before = snapshot(db)
-    result = pipeline.migrate(lk, MigrationParams(), "test")
+    migration = dagbag.get_dag("linkage_migration").test()
     assert snapshot(db) != before
-    restored = dag.test(run_conf={"run_id": result["run_id"]})
+    restored = dag.test(run_conf={"run_id": migration.run_id})  # the Airflow DAG run id is enough
     assert set(states(restored).values()) == {"success"}
     assert snapshot(db) == before
-    assert lk.runs.get(result["run_id"])["state"] == "rolled_back"
-    assert APP
+    run_id = linkage_run("linkage_migration", migration)
+    record = lk.record(run_id)
+    assert record.state == "rolled_back" and record.rollback and record.rollback["kept"] == 0
+    assert alerts(db, airflow_env, run_id).count("rolled_back") == 1
+
+    again = dag.test(run_conf={"run_id": run_id})
+    assert set(states(again).values()) == {"success"}
+    assert f"run {run_id} was already rolled back: nothing to do" in caplog.text
+    assert snapshot(db) == before and lk.record(run_id).rollback == record.rollback
+    assert alerts(db, airflow_env, run_id).count("rolled_back") == 1

@@ -275,7 +275,8 @@ def test_observed_values_numpy_float64_versus_python_float(tmp_path: Path, caplo
     assert str(OBSERVED) in page.read_text()
     with caplog.at_level(logging.ERROR):
         html = direct(as_float64)
-    assert str(OBSERVED) not in html and "num_to_str received an invalid value: 0.8682 of type float64" in caplog.text, (
+    refused = "num_to_str received an invalid value: 0.8682 of type float64"
+    assert str(OBSERVED) not in html and refused in caplog.text, (
         "GX now formats numpy float64: the dtype=object workaround is no longer needed")
     caplog.clear()
     as_object = build_gx_site(tmp_path / "obj", [0.5, OBSERVED], dtype=object)
@@ -289,13 +290,14 @@ def test_observed_values_numpy_float64_versus_python_float(tmp_path: Path, caplo
 
 MANIFEST = load_manifest()
 BOOTSTRAP_JS = "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js"
+DARK_LOGO = "https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png"
 
 
 def test_rewrite_html_cases() -> None:
     page = f"""<!DOCTYPE html><html><head>
 <script src="{BOOTSTRAP_JS}" integrity="sha384-x" crossorigin="anonymous"></script>
 <link rel="shortcut icon" href="../../static/images/favicon.ico" type="image/x-icon"/>
-<style>.a {{ background: url('https://great-expectations-web-assets.s3.us-east-2.amazonaws.com/full_logo_dark.png') }}</style>
+<style>.a {{ background: url('{DARK_LOGO}') }}</style>
 </head><body>
 <img
   class="NO-CACHE"
@@ -310,7 +312,8 @@ def test_rewrite_html_cases() -> None:
     assert '<script src="../../../_assets/bootstrap@4.3.1/js/bootstrap.min.js"></script>' in out
     assert 'href="../../../_assets/great_expectations@1.24.1/static/images/favicon.ico" type="image/x-icon" />' in out
     assert "url('../../../_assets/great_expectations@1.24.1/static/images/logo-long.png')" in out
-    assert 'src="../../../_assets/great_expectations@1.24.1/static/images/logo-long.png" alt="Great &amp; Expectations"' in out
+    logo = "../../../_assets/great_expectations@1.24.1/static/images/logo-long.png"
+    assert f'src="{logo}" alt="Great &amp; Expectations"' in out
     assert "dataContextId" not in out and "integrity" not in out and "crossorigin" not in out
     # hyperlinks, data: URIs, page-relative links and script text stay byte for byte
     for kept in ('<a href="https://greatexpectations.io/newsletter?utm_source=datadocs&amp;x=1">',
@@ -422,7 +425,7 @@ def http_base(docs_dir: Path) -> Iterator[str]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)")
+        pytest.skip("Debian's chromium and chromium-driver are not installed (make system-deps)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -474,13 +477,17 @@ return {
   navbarDisplay: getComputedStyle(nav).display,
   containerPadding: getComputedStyle(probe).paddingLeft,
   bodyFont: getComputedStyle(document.body).fontFamily,
-  sheets: Array.from(document.styleSheets).map(s => { try { return [s.href, s.cssRules.length]; } catch (e) { return [s.href, -1]; } }),
+  sheets: Array.from(document.styleSheets).map(s => {
+    try { return [s.href, s.cssRules.length]; } catch (e) { return [s.href, -1]; }
+  }),
   scripts: {jquery: typeof window.jQuery, bootstrapTable: typeof (window.jQuery && jQuery.fn.bootstrapTable),
             modal: typeof (window.jQuery && jQuery.fn.modal), vegaEmbed: typeof window.vegaEmbed,
             datepicker: typeof (window.jQuery && jQuery.fn.datepicker), popper: typeof window.Popper},
   iconFont: icon ? getComputedStyle(icon, '::before').fontFamily : null,
   faLoaded: document.fonts.check('900 16px "Font Awesome 6 Free"'),
-  logo: (() => { const i = document.querySelector('.navbar-brand img'); return i ? [i.complete, i.naturalWidth] : null; })(),
+  logo: (() => {
+    const i = document.querySelector('.navbar-brand img'); return i ? [i.complete, i.naturalWidth] : null;
+  })(),
 };
 """
 

@@ -1,15 +1,24 @@
-"""The engine's walk: batches by join key, partitions, and the candidate read of migration 002."""
+"""The engine's parts: the walk (batches by join key, partitions), joins by key range, the journal's
+all-or-nothing write groups, and the lease shared by one Airflow run's tasks."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from linkage import pipeline
 from linkage.engine import by_string, not_by_string, pages, split, where
+from linkage.errors import LockLostError
+from linkage.journal import BatchRecord, FieldWrite, apply_batch, revert_batch
+from linkage.lock import LOCK_ID, Lease
+from linkage.lookups import by_keys
 from linkage.models import MigrationParams, Step
-from linkage.steps.order_delivery import candidate_orders
+from linkage.server import EmbeddedServer
 
 
 def test_keyed_batches_never_split_a_customer_and_leave_non_strings_out() -> None:
@@ -38,16 +47,110 @@ def test_the_two_walks_see_every_document_once_and_partitions_keep_a_customer_wh
     assert all(len(parts) == 1 for parts in owner.values())
 
 
-def test_a_sparse_batch_reads_its_customers_orders_not_the_range_between_them(
-        lk: pipeline.Linkage, db: Database) -> None:
-    between = [{"id": f"m{i}", "customer_id": f"m{i:03d}", "delivery_date": "2026-03-01", "status": "delivered"}
-               for i in range(50)]
-    ends = [{"id": f"o{c}", "customer_id": c, "delivery_date": "2026-03-01", "status": "delivered"} for c in "az"]
-    db.orders.insert_many(between + ends)
-    assert {o["id"] for o in candidate_orders(db.orders, ["a", "z"], limit=8)} == {"oa", "oz"}
-    assert len(candidate_orders(db.orders, ["a", "z"], limit=100)) == 52  # dense enough: the range, read once
+class Commands(monitoring.CommandListener):
+    """The `find` filters a client sent: to see which query a look-up chose."""
 
+    def __init__(self) -> None:
+        self.filters: list[dict[str, Any]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "find":
+            self.filters.append(event.command.get("filter", {}))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def watched(wire_server: EmbeddedServer, db: Database) -> Iterator[tuple[Database, Commands]]:
+    commands = Commands()
+    client: MongoClient = MongoClient(wire_server.uri, event_listeners=[commands])
+    yield client[db.name], commands
+    client.close()
+
+
+def test_a_dense_key_range_is_read_once_and_a_sparse_one_by_in(watched: tuple[Database, Commands]) -> None:
+    db, commands = watched
+    between = [{"id": f"m{i}", "customer_id": f"m{i:03d}"} for i in range(50)]
+    db.orders.insert_many(between + [{"id": f"o{c}", "customer_id": c} for c in "az"])
+
+    commands.filters.clear()
+    assert {o["id"] for o in by_keys(db.orders, "customer_id", ["a", "z"], {"id": 1}, range_limit=8)} == {"oa", "oz"}
+    assert [list(f["customer_id"]) for f in commands.filters] == [["$gte", "$lte"], ["$in"]]  # too sparse: `$in`
+
+    commands.filters.clear()
+    assert {o["id"] for o in by_keys(db.orders, "customer_id", ["m001", "m003"], {"id": 1},
+                                     range_limit=8)} == {"m1", "m3"}
+    assert [list(f["customer_id"]) for f in commands.filters] == [["$gte", "$lte"]]  # dense: the range, read once
+
+    commands.filters.clear()
+    by_keys(db.orders, "customer_id", ["a", "z"], {"id": 1}, range_limit=None)
+    assert [list(f["customer_id"]) for f in commands.filters] == [["$in"]]  # keys not contiguous: no range
+
+
+def test_a_sparse_batch_links_its_customers_orders_not_the_range_between_them(
+        lk: pipeline.Linkage, db: Database) -> None:
+    db.orders.insert_many([{"id": f"m{i}", "customer_id": f"m{i:03d}", "delivery_date": "2026-03-01",
+                            "status": "delivered"} for i in range(50)]
+                          + [{"id": f"o{c}", "customer_id": c, "delivery_date": "2026-03-01", "status": "delivered"}
+                             for c in "az"])
     db.delivery_statuses.insert_many([{"id": f"d{c}", "customer_id": c, "delivery_date": "2026-03-01"} for c in "az"])
     result = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY], min_order_coverage=0), "test")
     assert result["steps"]["order_delivery"]["linked"] == 2
     assert {d["id"]: d["order_id"] for d in db.delivery_statuses.find()} == {"da": "oa", "dz": "oz"}
+
+
+def _pair(db: Database, n: int) -> tuple[FieldWrite, FieldWrite]:
+    user = db.users.insert_one({"id": f"u{n}"}).inserted_id
+    customer = db.customers_v2.insert_one({"id": f"c{n}", "user_id": None}).inserted_id
+    return (FieldWrite(coll="users", oid=user, field="customer_v2_id", new=f"c{n}", group=str(user)),
+            FieldWrite(coll="customers_v2", oid=customer, field="user_id", new=f"u{n}", old=None, had=True,
+                       group=str(user)))
+
+
+def test_a_two_sided_group_that_lands_in_part_is_undone_and_the_rest_of_the_batch_kept(db: Database) -> None:
+    whole, broken = _pair(db, 1), _pair(db, 2)
+    db.customers_v2.update_one({"_id": broken[1].oid}, {"$set": {"user_id": "set-by-app"}})  # one side is taken
+    record = BatchRecord(_id="r:s:p:0:0000000", run_id="r", step="s", phase="p", partition=0, seq=0,
+                         writes=[*whole, *broken])
+    dropped = apply_batch(db, record)
+
+    assert dropped == list(broken)
+    assert record.writes == list(whole)  # the journal keeps exactly what landed
+    assert db.users.find_one({"_id": broken[0].oid}) == {"_id": broken[0].oid, "id": "u2"}  # its landed side undone
+    assert db.customers_v2.find_one({"_id": broken[1].oid})["user_id"] == "set-by-app"
+    assert db.users.find_one({"_id": whole[0].oid})["customer_v2_id"] == "c1"
+    assert db.customers_v2.find_one({"_id": whole[1].oid})["user_id"] == "u1"
+
+    undone = revert_batch(db, record)
+    assert tuple(undone) == (2, 0, 0)
+    assert "customer_v2_id" not in db.users.find_one({"_id": whole[0].oid})
+    assert db.customers_v2.find_one({"_id": whole[1].oid}) == {"_id": whole[1].oid, "id": "c1", "user_id": None}
+    assert tuple(revert_batch(db, record)) == (0, 2, 0)  # a second rollback finds them restored, keeps nothing
+
+
+def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_the_run_only(db: Database) -> None:
+    lock = db.linkage_lock
+    Lease.acquire(lock, "run-a", "airflow:linkage_migration/manual__1", ttl=30).park()
+    parked = lock.find_one({"_id": LOCK_ID})
+    assert parked["run_id"] == "run-a" and parked["pid"] is None and parked["expires_at"] > time.time()
+
+    one, two = Lease.join(lock, "run-a", 30), Lease.join(lock, "run-a", 30)  # two mapped partitions at once
+    one.renew()
+    two.renew()
+    one.guard()
+    two.guard()
+    with pytest.raises(LockLostError, match="run run-b does not hold the migration lock"):
+        Lease.join(lock, "run-b", 30)
+
+    again = Lease.acquire(lock, "run-a", "retry", ttl=30)  # a parked lease: its own run claims it back
+    assert lock.find_one({"_id": LOCK_ID})["taken_over"]["reason"] == "parked by this run"
+    one.renew()  # joined by run id: still the run's lease
+    one.guard()
+    again.release()
+    one.renew()
+    with pytest.raises(LockLostError, match="lost the migration lock"):
+        one.guard()

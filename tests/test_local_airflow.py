@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from linkage.server import free_port
+
+from conftest import ROOT
 
 pytestmark = pytest.mark.airflow
 

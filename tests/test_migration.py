@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from bson.codec_options import CodecOptions
-from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
-from conftest import run_cli
 from linkage import pipeline
+from linkage.app_schema import APP_COLLECTIONS
+from linkage.indexes import SPECS
 from linkage.models import MigrationParams, Step
 from linkage.settings import Settings
+
+from helpers import last_json, raw_bytes, run_cli, snapshot, without_links
 from oracle import expected_order_links, expected_user_links
-
-LINK_FIELDS = {"delivery_statuses": {"order_id"}, "users": {"customer_v2_id"}, "customers_v2": {"user_id"}}
-APP = ["users", "customers_v2", "orders", "delivery_statuses"]
-
-
-def snapshot(db: Database) -> dict[str, dict[Any, dict]]:
-    return {name: {d["_id"]: d for d in db[name].find()} for name in APP}
-
-
-def raw_bytes(db: Database) -> dict[str, list[bytes]]:
-    """Every app document's exact BSON bytes, in `_id` order."""
-    raw = CodecOptions(document_class=RawBSONDocument)
-    return {name: [d.raw for d in db.get_collection(name, codec_options=raw).find().sort("_id", 1)] for name in APP}
-
-
-def without(doc: dict, fields: set[str]) -> dict:
-    return {k: v for k, v in doc.items() if k not in fields}
-
-
-def last_json(stdout: str) -> dict[str, Any]:
-    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def test_migrate_counts_equal_what_seed_planted_and_every_link_is_justified(
@@ -58,7 +35,8 @@ def test_migrate_counts_equal_what_seed_planted_and_every_link_is_justified(
     customer_of = {cid: uid for uid, cid in user_links.items()}
     user_ids = {oid: u["id"] for oid, u in before["users"].items()}
     for oid, doc in after["users"].items():
-        assert doc.get("customer_v2_id") == user_links.get(oid, before["users"][oid].get("customer_v2_id")), f"user {oid}"
+        want = user_links.get(oid, before["users"][oid].get("customer_v2_id"))
+        assert doc.get("customer_v2_id") == want, f"user {oid}"
     for oid, doc in after["customers_v2"].items():
         cid = doc["id"]
         want = user_ids[customer_of[cid]] if cid in customer_of else before["customers_v2"][oid].get("user_id")
@@ -66,10 +44,10 @@ def test_migrate_counts_equal_what_seed_planted_and_every_link_is_justified(
 
     assert len(order_links) == report["steps"]["order_delivery"]["linked"]
     assert len(user_links) == report["steps"]["user_customer"]["linked"]
-    for name in APP:  # nothing but the link fields changed, nothing appeared or vanished
+    for name in APP_COLLECTIONS:  # nothing but the link fields changed, nothing appeared or vanished
         assert after[name].keys() == before[name].keys()
         for oid, doc in after[name].items():
-            assert without(doc, LINK_FIELDS.get(name, set())) == without(before[name][oid], LINK_FIELDS.get(name, set()))
+            assert without_links(name, doc) == without_links(name, before[name][oid])
 
 
 def test_second_migrate_links_nothing_and_modifies_nothing(lk: pipeline.Linkage, db: Database, seeded: dict) -> None:
@@ -81,18 +59,23 @@ def test_second_migrate_links_nothing_and_modifies_nothing(lk: pipeline.Linkage,
     assert snapshot(db) == between
 
 
-def test_plan_reports_the_real_runs_counts_and_leaves_app_bytes_identical(
+def test_plan_reports_the_real_runs_counts_and_writes_nothing_but_its_own_record(
         lk: pipeline.Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     raw_before = raw_bytes(db)
     planned = run_cli(settings, "plan", "--json", "--quiet")
     assert planned.returncode == 0, planned.stderr
     plan = last_json(planned.stdout)
-    assert plan["dry_run"] is True
+    assert plan["dry_run"] is True and plan["state"] == "succeeded"
     assert raw_bytes(db) == raw_before
-    assert list(db["users"].list_indexes()) and "order_id_1" not in {i["name"] for i in db["delivery_statuses"].list_indexes()}
+    assert "order_id_1" not in {i["name"] for i in db["delivery_statuses"].list_indexes()}
+    holding = {name for name in db.list_collection_names()
+               if name.startswith(settings.prefix) and db[name].estimated_document_count()}
+    assert holding == {settings.collection("runs"), settings.collection("journal")}  # no review items, no scratch
+    assert plan["drift"]["total"] > 0  # what it found is in its own record (the seed plants dangling links)
 
     real = pipeline.migrate(lk, MigrationParams(), "test")
     assert plan["steps"] == real["steps"]
+    assert plan["drift"] == real["drift"]
 
 
 def test_resume_picks_up_the_unfinished_run_and_finished_runs_are_not_resumed(
@@ -118,4 +101,5 @@ def test_run_record_is_complete(lk: pipeline.Linkage, seeded: dict) -> None:
     assert all(step["seconds"] >= 0 for step in run["steps"].values())
     assert {"backup", "create_indexes"} <= set(run["timings"])
     assert run["backup"]["verified"] is True
-    assert run["indexes"]["created"] + run["indexes"]["exists"] + len(run["indexes"]["fallbacks"]) == 10
+    assert run["indexes"]["created"] + run["indexes"]["exists"] + len(run["indexes"]["fallbacks"]) == len(SPECS)
+    assert run["indexes"]["created"] + len(run["indexes"]["fallbacks"]) > 0  # a fresh database had none of them

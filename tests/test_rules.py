@@ -1,4 +1,4 @@
-"""SPEC §2-§3 as unit tests: normalisers and matchers, examples and properties."""
+"""CONTRACT §2-§3 as unit tests: normalisers and matchers, examples and properties."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ from bson.int64 import Int64
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import oracle
 from linkage.matching.order_delivery import classify_delivery, index_orders
-from linkage.matching.user_customer import CustomerKey, classify_linked_user, classify_unlinked_user
+from linkage.matching.user_customer import (
+    CustomerKey,
+    classify_from_customer,
+    classify_from_user,
+    classify_linked_user,
+    classify_unlinked_user,
+)
 from linkage.models import Category
 from linkage.normalize import normalize_date, normalize_email, normalize_phone
+
+import oracle
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -114,3 +121,43 @@ def test_normalisers_agree_with_the_oracle_on_anything(value: Any) -> None:
     assert normalize_phone(value) == oracle.phone(value)
     assert normalize_email(value) == oracle.email(value)
     assert normalize_date(value, IST) == oracle.day(value)
+
+
+def _user(**fields: Any) -> dict:
+    return {"_id": 1, "id": "u", **fields}
+
+
+def _customer(**fields: Any) -> dict:
+    return {"_id": 2, "id": "c", **fields}
+
+
+def test_reconciliation_completes_a_pair_from_the_user_side_only_when_nobody_else_claims_it() -> None:
+    user = _user(customer_v2_id="c")
+    decide = lambda customers, users_naming=1, customers_naming=0: classify_from_user(  # noqa: E731
+        user, customers, users_naming_customer=users_naming, customers_naming_user=customers_naming)
+    assert decide([_customer(user_id=None)]).category == Category.LINKED
+    assert decide([_customer(user_id="")]).link == "c"
+    assert decide([_customer(user_id="u")]).category == Category.ALREADY_LINKED
+    assert decide([]).category == Category.DANGLING
+    assert decide([_customer(user_id="other")]).category == Category.CONFLICT
+    assert decide([_customer()], users_naming=2).category == Category.CONFLICT
+    assert decide([_customer()], customers_naming=1).category == Category.CONFLICT
+    assert decide([_customer(), _customer()]).category == Category.CONFLICT
+    no_id = classify_from_user(_user(id=7, customer_v2_id="c"), [_customer()], users_naming_customer=1,
+                               customers_naming_user=0)
+    assert no_id.category == Category.ONE_SIDED and no_id.reason.startswith("id:")
+
+
+def test_reconciliation_completes_a_pair_from_the_customer_side_and_reports_it_on_the_user() -> None:
+    customer = _customer(user_id="u")
+    decide = lambda users, customers_naming=1, users_naming=0: classify_from_customer(  # noqa: E731
+        customer, users, customers_naming_user=customers_naming, users_naming_customer=users_naming)
+    repaired = decide([_user(customer_v2_id="")])
+    assert repaired is not None and repaired.category == Category.LINKED and repaired.oid == 1
+    assert repaired.collection == "users" and repaired.link == "c"
+    assert decide([_user(customer_v2_id="c")]) is None  # whole: counted from the user side
+    dangling = decide([])
+    assert dangling is not None and dangling.category == Category.DANGLING and dangling.oid == 2
+    for conflicting in (decide([_user(customer_v2_id="c2")]), decide([_user()], customers_naming=2),
+                        decide([_user()], users_naming=1), decide([_user(), _user()])):
+        assert conflicting is not None and conflicting.category == Category.CONFLICT

@@ -1,9 +1,9 @@
-"""Issue 4 acceptance: the suites pass on a good migration; each corruption fails exactly its expectation."""
+"""Validation judges a run on what it wrote: a violation in a link the run wrote fails exactly its
+expectation; the same violation in a document the run did not write is drift, and the run passes."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,85 +15,157 @@ from linkage.models import MigrationParams
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
+from linkage.validation.gate import _outcome
+from linkage.validation.metrics import Measured
+from linkage.validation.rules import RULES
+
+Corruption = Callable[[Database, str], Callable[[], Any]]
 
 
 @pytest.fixture(scope="module")
-def migrated(wire_server: EmbeddedServer, client: MongoClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pipeline.Linkage, str]]:
-    tmp = tmp_path_factory.mktemp("validation")
-    settings = Settings(mongo_uri=wire_server.uri, db="validation_suite", backup_dir=tmp / "b", docs_dir=tmp / "gx")
+def migrated(wire_server: EmbeddedServer, client: MongoClient,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pipeline.Linkage, str, dict[str, int]]]:
+    """A migrated database, its run, and the drift the seed's dirty data shows before any corruption."""
+    settings = Settings(mongo_uri=wire_server.uri, db="validation_suite", home=tmp_path_factory.mktemp("validation"))
     client.drop_database(settings.db)
     seed(client[settings.db], customers=600, seed_value=21)
     lk = pipeline.Linkage(settings, client)
     result = pipeline.migrate(lk, MigrationParams(), "test")
     assert result["state"] == "succeeded", result
-    yield lk, result["run_id"]
+    baseline = {e.name: e.drift for e in pipeline.validate_run(lk, result["run_id"]).expectations}
+    yield lk, result["run_id"], baseline
     client.drop_database(settings.db)
 
 
-def linked_pair(db: Database, run_id: str) -> tuple[dict, dict]:
-    """A user-customer pair that this run linked."""
-    proposal = db.linkage_link_plan.find_one({"run_id": run_id, "conflict": False})
-    return db.users.find_one({"_id": proposal["user_oid"]}), db.customers_v2.find_one({"_id": proposal["customer_oid"]})
+def written(db: Database, run_id: str, coll: str) -> list[Any]:
+    """Documents of `coll` this run wrote a link on."""
+    return [w["oid"] for doc in db.linkage_journal.find({"run_id": run_id}) for w in doc["writes"] if w["coll"] == coll]
 
 
-def dangling_order(db: Database, run_id: str) -> Callable[[], None]:
-    ds = db.delivery_statuses.find_one({"order_id": {"$gt": ""}}, sort=[("_id", -1)])
-    db.delivery_statuses.update_one({"_id": ds["_id"]}, {"$set": {"order_id": "no-such-order"}})
-    return lambda: db.delivery_statuses.update_one({"_id": ds["_id"]}, {"$set": {"order_id": ds["order_id"]}})
+def run_linked_pair(db: Database, run_id: str) -> tuple[dict, dict]:
+    user = db.users.find_one({"_id": written(db, run_id, "users")[-1]})
+    return user, db.customers_v2.find_one({"id": user["customer_v2_id"]})
 
 
-def duplicated_customer_link(db: Database, run_id: str) -> Callable[[], None]:
-    _, customer = linked_pair(db, run_id)
-    other = db.users.find_one({"role": "admin"})
-    db.users.update_one({"_id": other["_id"]}, {"$set": {"customer_v2_id": customer["id"]}})
-    return lambda: db.users.update_one({"_id": other["_id"]}, {"$unset": {"customer_v2_id": ""}})
+def seeded_pair(db: Database, run_id: str) -> tuple[dict, dict]:
+    """A pair that was whole before the run (the seed's `already_linked`)."""
+    ours = set(written(db, run_id, "users"))
+    for user in db.users.find({"customer_v2_id": {"$gt": ""}}):
+        customer = db.customers_v2.find_one({"id": user["customer_v2_id"]})
+        if user["_id"] not in ours and customer and customer.get("user_id") == user["id"]:
+            return user, customer
+    raise AssertionError("the seed plants whole pairs")
 
 
-def one_sided_pair(db: Database, run_id: str) -> Callable[[], None]:
-    user, customer = linked_pair(db, run_id)
-    db.users.update_one({"_id": user["_id"]}, {"$unset": {"customer_v2_id": ""}})
-    return lambda: db.users.update_one({"_id": user["_id"]}, {"$set": {"customer_v2_id": customer["id"]}})
+def dangling_order(pick: str) -> Corruption:
+    def corrupt(db: Database, run_id: str) -> Callable[[], Any]:
+        ours = set(written(db, run_id, "delivery_statuses"))
+        delivery = next(d for d in db.delivery_statuses.find({"order_id": {"$gt": ""}})
+                        if (d["_id"] in ours) == (pick == "run") and db.orders.find_one({"id": d["order_id"]}))
+        order = db.orders.find_one({"id": delivery["order_id"]})
+        db.orders.delete_one({"_id": order["_id"]})  # the app deletes the order the link names
+        return lambda: db.orders.insert_one(order)
+    return corrupt
 
 
-def deleted_document(db: Database, run_id: str) -> Callable[[], None]:
+def duplicated_link(pick: str) -> Corruption:
+    def corrupt(db: Database, run_id: str) -> Callable[[], Any]:
+        _, customer = (run_linked_pair if pick == "run" else seeded_pair)(db, run_id)
+        other = db.users.find_one({"role": "admin"})
+        db.users.update_one({"_id": other["_id"]}, {"$set": {"customer_v2_id": customer["id"]}})
+        return lambda: db.users.update_one({"_id": other["_id"]}, {"$unset": {"customer_v2_id": ""}})
+    return corrupt
+
+
+def one_sided(pick: str) -> Corruption:
+    def corrupt(db: Database, run_id: str) -> Callable[[], Any]:
+        user, customer = (run_linked_pair if pick == "run" else seeded_pair)(db, run_id)
+        db.users.update_one({"_id": user["_id"]}, {"$unset": {"customer_v2_id": ""}})
+        return lambda: db.users.update_one({"_id": user["_id"]}, {"$set": {"customer_v2_id": customer["id"]}})
+    return corrupt
+
+
+def deleted_document(db: Database, run_id: str) -> Callable[[], Any]:
     victim = db.customers_v2.find_one({"user_id": {"$in": [None, ""]}}, sort=[("_id", -1)])
     db.customers_v2.delete_one({"_id": victim["_id"]})
     return lambda: db.customers_v2.insert_one(victim)
 
 
-@pytest.mark.parametrize(("corrupt", "failing", "observed", "params"), [
-    (None, set(), None, {}),
-    (dangling_order, {"order_refs_dangling"}, 1, {}),
-    (duplicated_customer_link, {"user_link_duplicates"}, 2, {}),
-    (one_sided_pair, {"links_disagree"}, 1, {}),
-    (deleted_document, {"documents_lost"}, 1, {}),
-    (None, {"user_coverage"}, None, {"min_user_coverage": 0.99}),
-], ids=["clean", "dangling-order", "duplicated-link", "one-sided", "deleted", "low-coverage"])
-def test_each_corruption_fails_exactly_its_expectation(
-        migrated: tuple[pipeline.Linkage, str], corrupt: Callable | None, failing: set[str], observed: Any,
-        params: dict[str, float]) -> None:
-    lk, run_id = migrated
-    lk.runs.update(run_id, params=MigrationParams(**params).model_dump(mode="json"))
-    undo = corrupt(lk.db, run_id) if corrupt else None
+@pytest.mark.parametrize(("corrupt", "expectation", "count"), [
+    (dangling_order("run"), "order_refs_dangling", 1),
+    (duplicated_link("run"), "user_link_duplicates", 2),
+    (one_sided("run"), "links_disagree", 1),
+], ids=["dangling-order", "duplicated-link", "one-sided"])
+def test_a_violation_in_a_link_the_run_wrote_fails_exactly_its_expectation(
+        migrated: tuple[pipeline.Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
+        count: int) -> None:
+    lk, run_id, baseline = migrated
+    undo = corrupt(lk.db, run_id)
     try:
         outcome = pipeline.validate_run(lk, run_id)
     finally:
-        if undo:
-            undo()
-    assert {e.name for e in outcome.failed} == failing
-    assert outcome.success is (not failing)
-    for e in outcome.failed:
-        if observed is not None:
-            assert e.observed == observed
-            assert e.examples and not any("@" in x for x in e.examples)
-        else:
-            assert e.observed < params["min_user_coverage"]
-    stored = lk.runs.get(run_id)["validation"]
-    assert stored["failed"] == sorted(failing) or set(stored["failed"]) == failing
-    assert Path(outcome.data_docs.removeprefix("file://")).exists()
+        undo()
+    assert [e.name for e in outcome.failed] == [expectation] and not outcome.success
+    failed = outcome.failed[0]
+    assert failed.observed == count and len(failed.examples) == count and not any("@" in x for x in failed.examples)
+    assert {e.name: e.drift for e in outcome.expectations} == baseline
+    assert lk.runs.get(run_id)["validation"]["failed"] == [expectation]
+    assert (lk.settings.docs_dir / outcome.data_docs).is_file()
 
 
-def test_a_run_that_fails_validation_is_rolled_back_and_recorded(lk: pipeline.Linkage, db: Database, seeded: dict) -> None:
+@pytest.mark.parametrize(("corrupt", "expectation", "count"), [
+    (dangling_order("before"), "order_refs_dangling", 1),
+    (duplicated_link("before"), "user_link_duplicates", 2),
+    (one_sided("before"), "links_disagree", 1),
+    (deleted_document, "documents_lost", 1),
+], ids=["dangling-order", "duplicated-link", "one-sided", "deleted"])
+def test_the_same_violation_the_run_did_not_cause_is_drift_and_the_run_passes(
+        migrated: tuple[pipeline.Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
+        count: int) -> None:
+    lk, run_id, baseline = migrated
+    undo = corrupt(lk.db, run_id)
+    try:
+        outcome = pipeline.validate_run(lk, run_id)
+    finally:
+        undo()
+    assert outcome.success and outcome.failed == []
+    drift = {e.name: e.drift for e in outcome.expectations}
+    assert drift == {**baseline, expectation: baseline[expectation] + count}
+    assert lk.runs.get(run_id)["drift"]["by_expectation"][expectation] == drift[expectation]
+
+
+def test_coverage_below_the_threshold_fails_the_run(migrated: tuple[pipeline.Linkage, str, dict[str, int]]) -> None:
+    lk, run_id, _ = migrated
+    lk.runs.update(run_id, params=MigrationParams(min_user_coverage=0.99).model_dump(mode="json"))
+    try:
+        outcome = pipeline.validate_run(lk, run_id)
+    finally:
+        lk.runs.update(run_id, params=MigrationParams().model_dump(mode="json"))
+    assert [e.name for e in outcome.failed] == ["user_coverage"]
+    assert outcome.failed[0].observed < 0.99 and outcome.failed[0].threshold == ">= 0.99"
+
+
+def test_each_runs_data_docs_show_that_runs_thresholds(migrated: tuple[pipeline.Linkage, str, dict[str, int]]) -> None:
+    lk, run_id, _ = migrated
+    pages = {}
+    for threshold in (0.31, 0.62):
+        lk.runs.update(run_id, params=MigrationParams(min_order_coverage=threshold).model_dump(mode="json"))
+        site = (lk.settings.docs_dir / pipeline.validate_run(lk, run_id).data_docs).parent
+        pages[threshold] = "".join(p.read_text() for p in site.rglob("*.html") if "validations" in p.parts)
+    lk.runs.update(run_id, params=MigrationParams().model_dump(mode="json"))
+    assert "0.31" in pages[0.31] and "0.62" not in pages[0.31]
+    assert "0.62" in pages[0.62] and "0.31" not in pages[0.62]
+
+
+def test_an_expectation_gx_did_not_report_fails_closed() -> None:
+    params = MigrationParams()
+    for rule in (r for r in RULES if r.judges_the_run):
+        assert _outcome(rule, Measured(value=0), params, {}).success is False
+        assert _outcome(rule, Measured(value=0), params, {rule.name: (True, 0)}).success is True
+
+
+def test_a_run_that_fails_validation_is_rolled_back_and_recorded(lk: pipeline.Linkage, db: Database,
+                                                                  seeded: dict) -> None:
     before = {d["_id"]: d for d in db.users.find()}
     result = pipeline.migrate(lk, MigrationParams(min_order_coverage=0.999), "test")
     assert result["state"] == "rolled_back"

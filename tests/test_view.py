@@ -1,0 +1,131 @@
+"""The Linkage view's app, inside Airflow's own api-server app (its auth manager, its plugin loading):
+refused without a login; with one, it shows what `linkage status` shows, exports the review queue as
+the database holds it, serves each run's Data Docs and never a phone or an email."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.database import Database
+
+from helpers import last_json, run_cli
+from linkage import pipeline
+from linkage.models import MigrationParams
+from linkage.settings import Settings
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="module")
+def airflow_api(airflow_db: str) -> Iterator[Any]:
+    """Airflow's api-server app with this project's plugin, users `admin` and `viewer` (generated passwords)."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
+        client = TestClient(create_app())
+        passwords = json.loads((Path(airflow_db) / "simple_auth_manager_passwords.json.generated").read_text())
+        token = client.post("/auth/token", json={"username": "viewer", "password": passwords["viewer"]})
+        assert token.status_code == 201, token.text
+        client.cookies.set("_token", token.json()["access_token"])  # as a browser holds it after logging in
+        yield client
+
+
+@pytest.fixture
+def migrated(airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> dict[str, Any]:
+    return pipeline.migrate(lk, MigrationParams(), "test")
+
+
+def test_every_route_refuses_a_request_without_a_login(airflow_api: Any, airflow_env: Settings) -> None:
+    anonymous = {"cookies": {"_token": ""}}
+    for path in ("/linkage/", "/linkage/api/status", "/linkage/api/runs", "/linkage/api/review", "/linkage/api/alerts",
+                 "/linkage/review.csv", "/linkage/docs/_assets/MANIFEST.json", "/linkage/rollback?run_id=x"):
+        refused = airflow_api.get(path, **anonymous)
+        assert refused.status_code == 401, path
+        assert "coverage" not in refused.text and "run_id" not in refused.text
+    assert airflow_api.get("/linkage/api/status", headers={"Authorization": "Bearer not-a-token"}).status_code == 403
+
+
+def test_status_is_what_the_cli_reports(airflow_api: Any, airflow_env: Settings, migrated: dict[str, Any]) -> None:
+    shown = airflow_api.get("/linkage/api/status").json()
+    cli = last_json(run_cli(airflow_env, "status", "--json").stdout)
+    assert shown["coverage"] == cli["coverage"] and shown["open_review_items"] == cli["open_review_items"]
+    assert [r["_id"] for r in shown["recent_runs"]] == [r["_id"] for r in cli["recent_runs"]] == [migrated["run_id"]]
+    runs = airflow_api.get("/linkage/api/runs").json()
+    assert runs[0]["run_id"] == migrated["run_id"] and runs[0]["linked"] == {
+        step: counts["linked"] for step, counts in migrated["steps"].items()}
+    assert runs[0]["drift"] == migrated["drift"]["total"] and runs[0]["dry_run"] is False
+
+
+def test_the_review_queue_pages_filters_and_exports_as_the_database_holds_it(
+        airflow_api: Any, airflow_env: Settings, lk: pipeline.Linkage, migrated: dict[str, Any]) -> None:
+    query = {"step": "order_delivery", "category": "ambiguous", "status": "open"}
+    in_db = sorted(str(item["_id"]) for item in lk.reviews.coll.find(query))
+    assert len(in_db) > 3
+    exported = list(csv.DictReader(io.StringIO(airflow_api.get("/linkage/review.csv", params=query).text)))
+    assert sorted(row["item"] for row in exported) == in_db
+    assert {row["category"] for row in exported} == {"ambiguous"} and set(exported[0]) >= {"document_id", "reason"}
+
+    everything = sorted(str(item["_id"]) for item in lk.reviews.coll.find({"status": "open"}))
+    pages = [airflow_api.get("/linkage/api/review", params={"page": n, "size": 25}).json() for n in (1, 2)]
+    assert pages[0]["total"] == len(everything) and pages[0]["size"] == 25
+    assert [i["item"] for i in pages[0]["items"] + pages[1]["items"]] == everything[:50]
+
+
+def test_each_runs_data_docs_are_served_with_their_assets_and_nothing_outside(
+        airflow_api: Any, airflow_env: Settings, migrated: dict[str, Any]) -> None:
+    index = airflow_api.get(f"/linkage/docs/{migrated['validation']['data_docs']}")
+    assert index.status_code == 200 and "linkage_run" in index.text and "linkage_drift" in index.text
+    site = f"/linkage/docs/{migrated['validation']['data_docs'].rsplit('/', 1)[0]}"
+    for link in {h for h in _local_links(index.text) if not h.startswith("#")}:
+        assert airflow_api.get(f"{site}/{link}").status_code == 200, link
+    assert "root:" not in airflow_api.get("/linkage/docs/../../../etc/passwd").text  # the client normalises it away
+    for escape in ("%2e%2e/%2e%2e/%2e%2e/etc/passwd", "..%2f..%2f..%2fetc%2fpasswd", "%2fetc%2fpasswd"):
+        assert airflow_api.get(f"/linkage/docs/{escape}").status_code == 404, escape
+
+
+def _local_links(html: str) -> set[str]:
+    from html.parser import HTMLParser
+
+    found: set[str] = set()
+
+    class Links(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for name, value in attrs:
+                if name in ("href", "src") and value and "://" not in value and not value.startswith("mailto:"):
+                    found.add(value.split("?")[0])
+
+    Links().feed(html)
+    return found
+
+
+def test_the_page_shows_runs_coverage_queue_and_alerts_without_a_phone_or_an_email(
+        airflow_api: Any, airflow_env: Settings, db: Database, migrated: dict[str, Any]) -> None:
+    page = airflow_api.get("/linkage/")
+    assert page.status_code == 200
+    text = page.text
+    assert migrated["run_id"] in text and "Roll back this run" in text and 'id="coverage-chart"' in text
+    assert "drift found" in text and "no delivery channel configured" in text  # the CLI's alerts reached the log only
+    raw = set()
+    for name in ("users", "customers_v2"):
+        for doc in db[name].find({}, {"phone": 1, "email": 1}):
+            raw |= {str(v).strip() for v in (doc.get("phone"), doc.get("email")) if v and len(str(v).strip()) >= 8}
+    pages = [text, airflow_api.get("/linkage/review.csv", params={"status": ""}).text,
+             airflow_api.get("/linkage/api/alerts").text,
+             airflow_api.get(f"/linkage/rollback?run_id={migrated['run_id']}").text]
+    assert sorted(v for v in raw if any(v in p for p in pages)) == []
+    assert all("https://" not in p and "http://" not in p for p in pages[:1])  # nothing loaded from elsewhere
+
+
+def test_the_rollback_form_is_filled_in_with_the_run(airflow_api: Any, migrated: dict[str, Any]) -> None:
+    form = airflow_api.get("/linkage/rollback", params={"run_id": migrated["run_id"]}).text
+    assert f'value="{migrated["run_id"]}"' in form and "linkage_rollback" in form
+    unknown = airflow_api.get("/linkage/rollback", params={"run_id": "nope"}).text
+    assert "No linkage run" in unknown
