@@ -17,14 +17,15 @@ nothing but its own run record and journal.
 """
 
 import pendulum
-from airflow.sdk import Asset, CronTriggerTimetable
+from airflow.sdk import Asset
 
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
+from linkage.airflow.schedule import LocalCronTimetable
 from linkage.models import MigrationParams, RunKind
 
 LINKS = Asset("linkage://app/links")
-NIGHTLY = CronTriggerTimetable("30 2 * * *", timezone="Asia/Kolkata")
+NIGHTLY = LocalCronTimetable("30 2 * * *", timezone="Asia/Kolkata")
 
 build_pipeline_dag(
     kind=RunKind.RECONCILE,

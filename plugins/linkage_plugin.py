@@ -2,12 +2,14 @@
 
 - the Linkage view (a FastAPI app at `/linkage`, in the navigation under Browse),
   which also serves each run's Data Docs;
-- the listener that copies each linkage run's summary onto its DAG run as the note.
+- the listener that copies each linkage run's summary onto its DAG run as the note;
+- the nightly schedule's timetable, which names its timezone wherever it is shown.
 """
 
 from airflow.plugins_manager import AirflowPlugin
 
 from linkage.airflow import notes
+from linkage.airflow.schedule import LocalCronTimetable
 from linkage.airflow.urls import PREFIX
 from linkage.airflow.view import app
 
@@ -18,3 +20,4 @@ class LinkagePlugin(AirflowPlugin):
     external_views = [{"name": "Linkage", "href": f"{PREFIX.lstrip('/')}/", "url_route": "linkage",
                        "destination": "nav", "nav_top_level": True}]
     listeners = [notes]
+    timetables = [LocalCronTimetable]

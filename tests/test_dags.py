@@ -61,7 +61,8 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
     assert steps["type"] == "array" and steps["examples"] == [s.value for s in Step]  # the form's multi-select
     assert dagbag.get_dag("linkage_migration").timetable.__class__.__name__ == "NullTimetable"  # manual only
     nightly = dagbag.get_dag("linkage_reconcile").timetable
-    assert nightly.expression == "30 2 * * *" and str(nightly.timezone) == "Asia/Kolkata"
+    assert nightly.summary == "30 2 * * * (Asia/Kolkata)"
+    assert nightly.description == "At 02:30, Asia/Kolkata time (21:00 UTC)"
 
 
 def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:

@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from functools import partial
 from html.parser import HTMLParser
@@ -38,6 +37,8 @@ from linkage.validation.offline import (
     sync_assets,
 )
 
+from browser import chromium, load
+
 RUN_SLUG = "run-20261126T0300"
 SITE_NAME = "linkage_offline_test"
 OBSERVED = 0.8682
@@ -45,7 +46,6 @@ CDN_HOSTS = (
     "cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "code.jquery.com",
     "maxcdn.bootstrapcdn.com", "stackpath.bootstrapcdn.com", "amazonaws.com",
 )
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 # ---------------------------------------------------------------- a real GX site
@@ -424,49 +424,8 @@ def http_base(docs_dir: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[object]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (make system-deps)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--disable-dev-shm-usage", "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_page_load_timeout(60)
-    # Every page load goes to the network (a cached file would make no request to log).
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": True})
-    try:
+    with chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def load(driver, url: str) -> dict[str, dict]:  # type: ignore[no-untyped-def]
-    """Open the page, wait for it and its fonts, and return what the network log saw:
-    request id -> {url, status, failed}."""
-    driver.get("about:blank")  # not chrome's new-tab page, whose chrome:// requests would mix in
-    driver.get_log("performance")  # drop what came before
-    driver.get(url)
-    driver.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done(true));")
-    time.sleep(0.5)  # late requests (icons drawn after layout)
-    seen: dict[str, dict] = {}
-    for entry in driver.get_log("performance"):
-        msg = json.loads(entry["message"])["message"]
-        params = msg.get("params", {})
-        rid = params.get("requestId")
-        if msg["method"] == "Network.requestWillBeSent":
-            seen.setdefault(rid, {})["url"] = params["request"]["url"]
-        elif msg["method"] == "Network.responseReceived":
-            seen.setdefault(rid, {})["status"] = params["response"]["status"]
-        elif msg["method"] == "Network.loadingFailed":
-            seen.setdefault(rid, {})["failed"] = params.get("errorText") or "failed"
-    return seen
 
 
 STYLED = """

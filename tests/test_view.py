@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from helpers import last_json, run_cli
 from linkage import pipeline
 from linkage.models import MigrationParams
 from linkage.settings import Settings
+
+from helpers import last_json, run_cli
 
 pytestmark = pytest.mark.airflow
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -53,10 +53,21 @@ class RunRow(BaseModel):
         return not self.dry_run and self.state not in ("rolled_back", "running")
 
 
+def _moment(value: Any) -> datetime | None:
+    """A stored timestamp: a date on MongoDB, an ISO string where the server stores `$set` dates as text."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
 def _seconds(started: Any, finished: Any) -> float | None:
-    if isinstance(started, datetime) and isinstance(finished, datetime):
-        return round((finished - started).total_seconds(), 1)
-    return None
+    start, end = _moment(started), _moment(finished)
+    return round((end - start).total_seconds(), 1) if start and end else None
 
 
 def run_rows(lk: Linkage, limit: int = 20, skip: int = 0) -> list[RunRow]:

@@ -172,7 +172,8 @@ class RunStore:
         return done.modified_count == 1
 
     def recent(self, limit: int = 10, skip: int = 0) -> list[dict[str, Any]]:
+        # top-level fields only: some servers (the embedded one) return a dotted projection as a flat key
         projection = {"kind": 1, "state": 1, "dry_run": 1, "triggered_by": 1, "created_at": 1, "finished_at": 1,
-                      "error": 1, "validation.success": 1, "validation.data_docs": 1, "drift": 1, "steps": 1,
-                      "airflow": 1, "backup.path": 1, "rollback": 1, "coverage_after": 1, "timings": 1}
+                      "error": 1, "validation": 1, "drift": 1, "steps": 1, "airflow": 1, "backup": 1,
+                      "rollback": 1, "coverage_after": 1, "timings": 1}
         return list(self.coll.find({}, projection).sort("created_at", DESCENDING).skip(skip).limit(limit))

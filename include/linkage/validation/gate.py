@@ -100,12 +100,11 @@ class Gate:
 
     @staticmethod
     def _site(site: Path) -> Any:
-        """A Data Docs site of this run's results only, in a folder of its own (no suite pages: the results
-        show each expectation with its threshold)."""
+        """A Data Docs site of this run's results only, in a folder of its own."""
         return {"class_name": "SiteBuilder", "show_how_to_buttons": False,
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-                "site_section_builders": {"expectations": "0", "profiling": "0"}}
+                "site_section_builders": {"profiling": "0"}}
 
 
 _gate: Gate | None = None

@@ -18,5 +18,5 @@ document.getElementById("rollback-form").addEventListener("submit", async (event
   }
   const run = await triggered.json();
   outcome.textContent = `Triggered ${run.dag_run_id}.`;
-  (window.top || window).location.href = `/dags/linkage_rollback/runs/${encodeURIComponent(run.dag_run_id)}`;
+  openInAirflow(`/dags/linkage_rollback/runs/${encodeURIComponent(run.dag_run_id)}`);
 });

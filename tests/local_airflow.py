@@ -1,0 +1,126 @@
+"""`make airflow` (scripts/airflow.sh) for tests: started on free ports in a session of its own, driven
+through Airflow's REST API as a person's scripts would, and stopped with every process it started."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from linkage.server import free_port
+
+from helpers import ROOT
+
+FINAL = {"success", "failed"}
+
+
+def session_processes(sid: int) -> list[int]:
+    """Every live process of a session (what a script started, even if it left the process group)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # after ")": state, ppid, pgrp, session
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@dataclass
+class LocalAirflow:
+    """scripts/airflow.sh running on free ports with its state under `home`."""
+
+    home: Path
+    customers: int = 500
+    port: int = field(default_factory=free_port)
+    mongo_port: int = field(default_factory=free_port)
+    banner: str = ""
+    started_in: float = 0.0
+    survivors: list[int] = field(default_factory=list)
+    process: subprocess.Popen[str] | None = None
+    _token: str | None = None
+
+    @property
+    def base(self) -> str:
+        return f"http://localhost:{self.port}"
+
+    @property
+    def mongo_uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.mongo_port}/"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, "AIRFLOW_PORT": str(self.port), "MONGO_PORT": str(self.mongo_port),
+               "DEMO_CUSTOMERS": str(self.customers), "LINKAGE_VAR": str(self.home),
+               "AIRFLOW_HOME": str(self.home / "airflow"), "BIN": str(ROOT / ".venv/bin")}
+        for inherited in ("AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW_CONN_MONGO_DEFAULT", "LINKAGE_HOME"):
+            env.pop(inherited, None)
+        return env
+
+    @property
+    def password(self) -> str:
+        generated = self.home / "airflow" / "simple_auth_manager_passwords.json.generated"
+        return str(json.loads(generated.read_text())["admin"])
+
+    def start(self, within: float = 120) -> LocalAirflow:
+        started = time.monotonic()
+        self.process = subprocess.Popen(["bash", "scripts/airflow.sh"], cwd=ROOT, env=self.env, start_new_session=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert self.process.stdout is not None
+        while "Airflow is up" not in self.banner:
+            line = self.process.stdout.readline()
+            assert line or self.process.poll() is None, f"airflow.sh exited: {self.banner}"
+            self.banner += line
+            assert time.monotonic() - started < within, self.banner
+        self.started_in = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM, as Ctrl-C in the terminal would; then whatever outlived it is recorded and killed."""
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(1)
+        self.survivors = session_processes(self.process.pid)
+        for pid in self.survivors:
+            os.kill(pid, signal.SIGKILL)
+
+    def token(self) -> str:
+        if self._token is None:
+            answer = httpx.post(f"{self.base}/auth/token", json={"username": "admin", "password": self.password})
+            answer.raise_for_status()
+            self._token = str(answer.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = httpx.request(method, f"{self.base}/api/v2/{path}", timeout=30,
+                               headers={"Authorization": f"Bearer {self.token()}"}, **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
+        self.api("PATCH", f"dags/{dag_id}", json={"is_paused": False})
+        return str(self.api("POST", f"dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})["dag_run_id"])
+
+    def wait(self, dag_id: str, run_id: str, timeout: float = 240) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            run: dict[str, Any] = self.api("GET", f"dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in FINAL or time.monotonic() > deadline:
+                return run
+            time.sleep(2)
+
+    def run(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+        return self.wait(dag_id, self.trigger(dag_id, conf))

@@ -1,0 +1,235 @@
+"""A data engineer's day in Airflow, in real headless Chromium against `make airflow`.
+
+One local Airflow (scripts/airflow.sh, seeded demo data) for the module; runs are triggered the way a
+person's scripts do (the REST API) or from the pages themselves. Bounded in time; everything started
+is stopped, whatever happens.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from browser import chromium, load
+from helpers import ROOT, last_json
+from local_airflow import LocalAirflow
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
+SCREENSHOTS = ROOT / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
+    local = LocalAirflow(tmp_path_factory.mktemp("browser-airflow"), customers=400)
+    try:
+        yield local.start()
+    finally:
+        local.stop()
+    assert local.survivors == [], f"{len(local.survivors)} processes outlived airflow.sh"
+
+
+@pytest.fixture(scope="module")
+def runs(airflow: LocalAirflow) -> dict[str, dict[str, Any]]:
+    """What a first day leaves: a dry run, a forced validation failure, a kept migration, a reconcile."""
+    return {"dry": airflow.run("linkage_migration", {"dry_run": True}),
+            "failed": airflow.run("linkage_migration", {"min_order_coverage": 0.999}),
+            "kept": airflow.run("linkage_migration", {}),
+            "nightly": airflow.run("linkage_reconcile", {})}
+
+
+@pytest.fixture(scope="module")
+def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A browser signed in to the local Airflow, as a person signs in."""
+    from selenium.webdriver.common.by import By
+
+    with chromium(tmp_path_factory.mktemp("profile")) as driver:
+        driver.get(f"{airflow.base}/")
+        wait_for(lambda: driver.find_elements(By.NAME, "username"))
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(airflow.password)
+        driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+        wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))
+        yield driver
+
+
+def wait_for(condition: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.25)
+    return found
+
+
+def linkage_db(airflow: LocalAirflow) -> Any:
+    return MongoClient(airflow.mongo_uri).app
+
+
+def open_view(driver: Any, airflow: LocalAirflow) -> None:
+    """Linkage in Airflow's navigation, then into its frame."""
+    from selenium.webdriver.common.by import By
+
+    driver.switch_to.default_content()
+    driver.get(f"{airflow.base}/")
+    nav = "//a[.//*[normalize-space()='Linkage'] or normalize-space()='Linkage']"
+    wait_for(lambda: driver.find_elements(By.XPATH, nav))
+    driver.find_element(By.XPATH, nav).click()
+    frame = wait_for(lambda: driver.find_elements(By.TAG_NAME, "iframe"))[0]
+    driver.switch_to.frame(frame)
+    wait_for(lambda: driver.find_elements(By.ID, "coverage-chart"))
+
+
+def fetch(driver: Any, path: str) -> dict[str, Any]:
+    """A same-origin request from the signed-in page (its cookie, nothing else)."""
+    return driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(arguments[0], {credentials: 'same-origin'})"
+        ".then(async r => done({status: r.status, text: await r.text()}));", path)
+
+
+def test_the_view_shows_coverage_runs_and_queue_as_linkage_status_does(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    open_view(page, airflow)
+    cli = subprocess.run([sys.executable, "-m", "linkage.cli", "status", "--json", "--uri", airflow.mongo_uri,
+                          "--db", "app"], capture_output=True, text=True, cwd=ROOT, timeout=60, check=True)
+    status = last_json(cli.stdout)
+    for relation, cov in status["coverage"].items():
+        row = page.find_element(By.CSS_SELECTOR, f"tr[data-relation='{relation}']")
+        assert row.find_element(By.CSS_SELECTOR, ".ratio").text == f"{cov['ratio'] * 100:.2f}%"
+    shown = [row.get_attribute("data-run") for row in page.find_elements(By.CSS_SELECTOR, "tr[data-run]")]
+    assert shown == [run["_id"] for run in status["recent_runs"]]
+    dry = page.find_element(By.CSS_SELECTOR, f"tr[data-run='linkage_migration:{runs['dry']['dag_run_id']}']")
+    assert "DRY RUN" in dry.text
+    kept = page.find_element(By.CSS_SELECTOR, f"tr[data-run='linkage_migration:{runs['kept']['dag_run_id']}']")
+    record = linkage_db(airflow).linkage_runs.find_one({"_id": f"linkage_migration:{runs['kept']['dag_run_id']}"})
+    for step, data in record["steps"].items():
+        assert f"{step} {data['counts']['linked']:,}" in kept.text
+    total = sum(n for counts in status["open_review_items"].values() for n in counts.values())
+    assert f"{total:,} items" in page.find_element(By.ID, "review").text
+    page.save_screenshot(str(SCREENSHOTS / "linkage-view.png"))
+
+
+def test_the_review_queue_exports_as_the_database_holds_it(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_view(page, airflow)
+    Select(page.find_element(By.NAME, "step")).select_by_value("user_customer")
+    Select(page.find_element(By.NAME, "category")).select_by_value("conflict")
+    page.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
+    link = wait_for(lambda: page.find_elements(By.ID, "export-csv"))[0].get_attribute("href")
+    assert "step=user_customer" in link and "category=conflict" in link
+    exported = list(csv.DictReader(io.StringIO(fetch(page, link)["text"])))
+    in_db = linkage_db(airflow).linkage_review.find({"step": "user_customer", "category": "conflict", "status": "open"})
+    assert sorted(row["item"] for row in exported) == sorted(str(item["_id"]) for item in in_db)
+    assert exported and {row["category"] for row in exported} == {"conflict"}
+
+
+def test_the_views_api_refuses_a_request_without_a_login(airflow: LocalAirflow) -> None:
+    for path in ("/linkage/", "/linkage/api/status", "/linkage/review.csv", "/linkage/api/runs"):
+        answer = httpx.get(f"{airflow.base}{path}")
+        assert answer.status_code == 401, path
+        assert "coverage" not in answer.text
+
+
+def test_a_rolled_back_run_fails_its_dag_run_and_its_data_docs_open_offline(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    failed = runs["failed"]
+    assert failed["state"] == "failed"
+    assert failed["note"].startswith("rolled back: order_coverage observed ")
+    assert failed["note"].endswith(", expected >= 0.999")
+    assert runs["kept"]["state"] == runs["dry"]["state"] == runs["nightly"]["state"] == "success"
+    assert runs["dry"]["note"].startswith("dry run: would link ")
+
+    open_view(page, airflow)
+    row = page.find_element(By.CSS_SELECTOR, f"tr[data-run='linkage_migration:{failed['dag_run_id']}']")
+    assert "rolled_back" in row.text and "Roll back this run" not in row.text
+    docs = row.find_element(By.CSS_SELECTOR, "a.docs").get_attribute("href")
+    assert urlsplit(docs).netloc == urlsplit(airflow.base).netloc
+    page.switch_to.default_content()
+    seen = load(page, docs)
+    hosts = {urlsplit(r["url"]).netloc for r in seen.values() if r.get("url", "").startswith("http")}
+    assert hosts == {urlsplit(airflow.base).netloc}, hosts
+    assert not [r for r in seen.values() if r.get("failed") or r.get("status", 200) >= 400]
+    navbar = page.execute_script("const n = document.querySelector('nav.navbar');"
+                                 "return n && getComputedStyle(n).display;")
+    assert navbar == "flex"  # bootstrap's stylesheet applied
+    result = re.search(r"validations/linkage_run/[^'\"]+\.html", page.page_source)  # the run suite's row
+    assert result, "the index lists this run's validation result"
+    seen = load(page, f"{docs.rsplit('/', 1)[0]}/{result.group(0)}")
+    assert {urlsplit(r["url"]).netloc for r in seen.values() if r.get("url", "").startswith("http")} == hosts
+    text = page.find_element(By.TAG_NAME, "body").text
+    assert "order_coverage" in text and "0.999" in text and "Failed" in text
+
+    page.get(f"{airflow.base}/dags/linkage_migration/runs/{failed['dag_run_id']}")
+    wait_for(lambda: "rolled back: order_coverage" in page.page_source)
+    page.save_screenshot(str(SCREENSHOTS / "rolled-back-run.png"))
+
+
+def test_roll_back_from_the_view_and_an_unknown_id_fails_without_a_rollback_alert(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = linkage_db(airflow)
+    run_id = f"linkage_migration:{runs['kept']['dag_run_id']}"
+    linked_before = db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
+    open_view(page, airflow)
+    page.find_element(By.CSS_SELECTOR, f"tr[data-run='{run_id}'] a.rollback").click()
+    field = wait_for(lambda: page.find_elements(By.ID, "run-id"))[0]
+    assert field.get_attribute("value") == run_id
+    page.find_element(By.ID, "trigger").click()
+    page.switch_to.default_content()
+    wait_for(lambda: "/dags/linkage_rollback/runs/" in page.current_url)
+    rollback_run = unquote(page.current_url.rsplit("/runs/", 1)[1].split("?")[0])
+    done = airflow.wait("linkage_rollback", rollback_run)
+    assert done["state"] == "success", done
+    assert db.linkage_runs.find_one({"_id": run_id})["state"] == "rolled_back"
+    assert db.delivery_statuses.count_documents({"order_id": {"$gt": ""}}) < linked_before
+    page.get(f"{airflow.base}/dags/linkage_migration/runs/{runs['kept']['dag_run_id']}")
+    time.sleep(3)
+    page.save_screenshot(str(SCREENSHOTS / "grid.png"))
+
+    unknown = airflow.run("linkage_rollback", {"run_id": "manual__no-such-run"})
+    assert unknown["state"] == "failed"
+    assert db.linkage_alerts.count_documents({"event": "rollback_failed"}) == 0
+
+
+def test_no_page_the_view_serves_shows_a_phone_or_an_email(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    db = linkage_db(airflow)
+    raw = set()
+    for name in ("users", "customers_v2"):
+        for doc in db[name].find({}, {"phone": 1, "email": 1}):
+            raw |= {str(v).strip() for v in (doc.get("phone"), doc.get("email")) if v and len(str(v).strip()) >= 8}
+    assert len(raw) > 100
+    open_view(page, airflow)
+    served = [page.page_source]
+    paths = ["/linkage/?status=", "/linkage/?status=&page=2&size=500", "/linkage/review.csv?status=",
+             "/linkage/api/status", "/linkage/api/runs", "/linkage/api/review?status=&size=500", "/linkage/api/alerts"]
+    paths += [f"/linkage/rollback?run_id={run['_id']}" for run in db.linkage_runs.find({}, {"_id": 1})]
+    record = db.linkage_runs.find_one({"validation": {"$ne": None}, "dry_run": False})
+    site = f"/linkage/docs/{record['validation']['data_docs'].rsplit('/', 1)[0]}"
+    paths += [f"{site}/index.html"]
+    for path in paths:
+        answer = fetch(page, path)
+        assert answer["status"] == 200, path
+        served.append(answer["text"])
+    text = "\n".join(served)
+    assert sorted(value for value in raw if value in text) == []
+    assert json.loads(fetch(page, "/linkage/api/status")["text"])["db"] == "app"
