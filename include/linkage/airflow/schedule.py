@@ -8,9 +8,9 @@ every Airflow component can load it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
+import pendulum
 from airflow.timetables.trigger import CronTriggerTimetable
 
 
@@ -20,7 +20,7 @@ class LocalCronTimetable(CronTriggerTimetable):
     def __init__(self, cron: str, *, timezone: str, **kwargs: Any) -> None:
         super().__init__(cron, timezone=timezone, **kwargs)
         name = str(getattr(self._timezone, "name", self._timezone))
-        next_fire = self._get_next(datetime.now(self._timezone))
+        next_fire = self._get_next(pendulum.now("UTC"))
         self.description = f"{self.description}, {name} time ({next_fire.strftime('%H:%M')} UTC)"
         self._summary = f"{self._expression} ({name})"
 
