@@ -8,6 +8,7 @@
 # Everything lives in $LINKAGE_VAR/cluster (default var/cluster). A component that dies is
 # started again (compose's `restart: always`). Ctrl-C (or SIGTERM) stops every process it started.
 set -euo pipefail
+umask 077  # everything it creates is its user's alone
 set -m  # each component in a process group of its own: a terminal's Ctrl-C reaches this script only
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${BIN:-$ROOT/.venv/bin}
@@ -31,18 +32,29 @@ die() { echo "cluster: $*" >&2; exit 1; }
 command -v redis-server >/dev/null || die "redis-server is not installed (make system-deps installs it)"
 [ -x "$BIN/airflow" ] || die "no Airflow in $BIN (make install)"
 
-# .env is the compose file's too: the same passwords when given (an empty or change-me one is refused).
-if [ -f "$ROOT/.env" ] && [ -z "${LINKAGE_NO_DOTENV:-}" ]; then
-  set -a; . "$ROOT/.env"; set +a
-fi
 mkdir -p "$RUN" "$LOGS" "$HOME_DIR"/{backups,gx_docs,airflow,mail}
 # only its owner may look inside (as root, PostgreSQL's user must be able to pass through)
-if [ "$(id -u)" = 0 ]; then chmod 711 "$HOME_DIR"; else chmod 700 "$HOME_DIR"; fi
+if [ "$(id -u)" = 0 ]; then
+  chmod 711 "$HOME_DIR" && chmod o+x "$VAR"
+  setpriv --reuid=postgres --regid=postgres --clear-groups -- test -x "$HOME_DIR" \
+    || die "PostgreSQL runs as user postgres, which cannot reach $HOME_DIR; set LINKAGE_VAR to a directory it can pass through"
+else
+  chmod 700 "$HOME_DIR"
+fi
 
-# Secrets first: nothing starts on a bad password. Passwords not given are generated and kept.
-"$BIN/python" "$ROOT/deploy/init_config.py" --secrets "$SECRETS" --postgres "127.0.0.1:$PG_PORT" \
-  --redis "127.0.0.1:$REDIS_PORT" --mongo "127.0.0.1:$MONGO_PORT" --smtp "127.0.0.1:$SMTP_PORT" \
-  --generate-missing | sed 's/^/cluster: /'
+# Secrets first: nothing starts on a bad password. Passwords neither given nor kept are generated
+# and kept. .env is the compose file's too: its passwords count (an empty or change-me one is
+# refused), but only this step sees them; no Airflow process gets a password in its environment.
+(
+  if [ -f "$ROOT/.env" ] && [ -z "${LINKAGE_NO_DOTENV:-}" ]; then
+    eval "$("$BIN/python" "$ROOT/scripts/cluster_env.py" --dotenv "$ROOT/.env")"
+  fi
+  LINKAGE_MONGO_CONN=${CLUSTER_MONGO_CONN:-} exec "$BIN/python" "$ROOT/deploy/init_config.py" --secrets "$SECRETS" \
+    --postgres "127.0.0.1:$PG_PORT" --redis "127.0.0.1:$REDIS_PORT" --mongo "127.0.0.1:$MONGO_PORT" \
+    --smtp "127.0.0.1:$SMTP_PORT" --generate-missing
+) | sed 's/^/cluster: /'
+unset POSTGRES_PASSWORD REDIS_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_FERNET_KEY MONGO_ROOT_PASSWORD \
+  LINKAGE_MONGO_PASSWORD LINKAGE_MONGO_CONN CLUSTER_MONGO_CONN
 
 # The shared Airflow configuration, with this machine's paths and API port.
 eval "$("$BIN/python" "$ROOT/scripts/cluster_env.py" --root "$ROOT" --home "$HOME_DIR" --api-port "$AIRFLOW_PORT")"
@@ -82,7 +94,9 @@ cmd_worker() { exec airflow celery worker --celery-hostname "$1@%h" --queues "de
 start() {  # start NAME: its command in the background, its own process group, its own log
   local name=$1 fn
   case "$name" in worker-*) fn="cmd_worker $name" ;; *) fn="cmd_${name//-/_}" ;; esac
-  ( export LINKAGE_HOSTNAME="$name"; $fn ) >>"$LOGS/$name.log" 2>&1 &
+  # the environment it starts with, kept for inspection (Airflow's process titles overwrite
+  # /proc/<pid>/environ); no secret is in it: those are files in $SECRETS
+  ( export LINKAGE_HOSTNAME="$name"; env -0 > "$RUN/$name.environ"; $fn ) >>"$LOGS/$name.log" 2>&1 &
   PIDS[$name]=$!
   echo "$!" > "$RUN/$name.pid"
 }

@@ -66,13 +66,34 @@ def native_env(root: Path, home: Path, api_port: int, shared: Path = SHARED) -> 
     return {key: translate(value, root, home, api_port) for key, value in read_env_file(shared).items()}
 
 
+# What make cluster takes from the compose file's .env: the secrets (so an empty or change-me
+# one is refused alike), never LINKAGE_MONGO_CONN (its MongoDB is the embedded one).
+DOTENV_KEYS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "AIRFLOW_ADMIN_PASSWORD", "AIRFLOW_FERNET_KEY",
+               "LINKAGE_ALERT_EMAILS")
+
+
+def dotenv_exports(path: Path) -> dict[str, str]:
+    """The DOTENV_KEYS of a compose .env file, parsed as compose does (not sourced as shell)."""
+    from dotenv import dotenv_values
+
+    values = dotenv_values(path, interpolate=False)
+    return {key: values[key] or "" for key in DOTENV_KEYS if key in values}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT)
-    parser.add_argument("--home", type=Path, required=True)
-    parser.add_argument("--api-port", type=int, required=True)
+    parser.add_argument("--home", type=Path)
+    parser.add_argument("--api-port", type=int)
+    parser.add_argument("--dotenv", type=Path, help="print the secrets of this .env file instead")
     args = parser.parse_args(argv)
-    for key, value in native_env(args.root.resolve(), args.home.resolve(), args.api_port).items():
+    if args.dotenv:
+        values = dotenv_exports(args.dotenv)
+    elif args.home and args.api_port:
+        values = native_env(args.root.resolve(), args.home.resolve(), args.api_port)
+    else:
+        parser.error("--home and --api-port, or --dotenv")
+    for key, value in values.items():
         print(f"export {key}={shlex.quote(value)}")
     return 0
 
