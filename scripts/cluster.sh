@@ -62,7 +62,7 @@ export AIRFLOW_HOME=$HOME_DIR/airflow
 export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
 export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=$HEALTH_PORT
 
-declare -A PIDS=()
+declare -A PIDS=() STARTED=()
 ORDER=()
 STOPPING=""
 descendants() { local child; for child in $(pgrep -P "$1" 2>/dev/null); do echo "$child"; descendants "$child"; done; }
@@ -97,7 +97,7 @@ start() {  # start NAME: its command in the background, its own process group, i
   # the environment it starts with, kept for inspection (Airflow's process titles overwrite
   # /proc/<pid>/environ); no secret is in it: those are files in $SECRETS
   ( export LINKAGE_HOSTNAME="$name"; env -0 > "$RUN/$name.environ"; $fn ) >>"$LOGS/$name.log" 2>&1 &
-  PIDS[$name]=$!
+  PIDS[$name]=$! STARTED[$name]=$(date +%s)
   echo "$!" > "$RUN/$name.pid"
 }
 launch() { ORDER+=("$1"); start "$1"; }
@@ -208,14 +208,28 @@ Airflow (CeleryExecutor, $WORKERS workers) is up in ${up}s: http://127.0.0.1:$AI
 Ctrl-C stops everything.
 MSG
 
-# --- supervise: a component that exits is started again (compose: restart: always)
+# --- supervise: a component that exits is started again (compose: restart: always), at once
+# the first time, then, while it keeps dying within 30 s of its start, after 2, 4, ... 60 s
+declare -A BACKOFF=() DUE=()
 while true; do
   sleep 1
+  now=$(date +%s)
   for name in "${ORDER[@]}"; do
-    if ! kill -0 "${PIDS[$name]}" 2>/dev/null && [ -z "$STOPPING" ]; then
+    kill -0 "${PIDS[$name]}" 2>/dev/null && continue
+    [ -n "$STOPPING" ] && break
+    if [ -z "${DUE[$name]:-}" ]; then
       wait "${PIDS[$name]}" 2>/dev/null || true
-      say "$name exited; starting it again"
+      delay=0
+      if [ $((now - STARTED[$name])) -lt 30 ]; then
+        delay=${BACKOFF[$name]:-0}; [ "$delay" -lt 1 ] && delay=1
+        delay=$((delay * 2)); [ "$delay" -gt 60 ] && delay=60
+      fi
+      BACKOFF[$name]=$delay DUE[$name]=$((now + delay))
+      if [ "$delay" -gt 0 ]; then say "$name exited; starting it again in ${delay}s"; else say "$name exited; starting it again"; fi
       echo "restarted $(date -u +%FT%TZ)" >> "$LOGS/$name.log"
+    fi
+    if [ "$now" -ge "${DUE[$name]}" ]; then
+      unset "DUE[$name]"
       start "$name"
     fi
   done
