@@ -376,8 +376,31 @@ def test_every_airflow_process_runs_with_exactly_the_shared_configuration(cluste
         extra = {k for k in env if k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))} - set(expected)
         assert extra <= cluster_env.PROCESS_KEYS, (name, extra)
         assert env["LINKAGE_HOSTNAME"] == name
-    connections = json.loads((cluster.home / "secrets" / "connections.json").read_text())
-    assert set(connections) == {"mongo_default", "smtp_default"}
+
+
+@pytest.mark.timeout(60)
+def test_the_cluster_and_the_compose_file_define_the_same_connections(cluster: Cluster, tmp_path: Path) -> None:
+    """Both come from deploy/init_config.py; only the endpoints differ, and the credentials of the
+    bundled MongoDB (compose's has users, the embedded server has no authentication)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from test_compose import config_service, example_env, run_init
+
+    done = run_init(config_service(example_env()), tmp_path, {})
+    assert done.returncode == 0, done.stderr
+    compose = json.loads((tmp_path / "connections.json").read_text())
+    native = json.loads((cluster.home / "secrets" / "connections.json").read_text())
+    assert set(compose) == set(native) == {"mongo_default", "smtp_default"}
+    c, n = urlsplit(compose["mongo_default"]), urlsplit(native["mongo_default"])
+    assert (c.scheme, c.path) == (n.scheme, n.path) == ("mongo", "/app")
+    assert (c.hostname, c.port, c.username) == ("mongo", 27017, "linkage")
+    assert (n.hostname, n.port, n.username) == ("127.0.0.1", int(cluster.ports["MONGO_PORT"]), None)
+    options = parse_qs(c.query)
+    assert options.pop("authSource") == ["admin"] and options == parse_qs(n.query)
+    endpoint = {"host", "port"}
+    assert {k: v for k, v in compose["smtp_default"].items() if k not in endpoint} == \
+           {k: v for k, v in native["smtp_default"].items() if k not in endpoint}
+    assert (compose["smtp_default"]["host"], native["smtp_default"]["host"]) == ("mailpit", "127.0.0.1")
 
 
 @pytest.mark.timeout(120)
