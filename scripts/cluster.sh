@@ -32,16 +32,11 @@ die() { echo "cluster: $*" >&2; exit 1; }
 command -v redis-server >/dev/null || die "redis-server is not installed (make system-deps installs it)"
 [ -x "$BIN/airflow" ] || die "no Airflow in $BIN (make install)"
 
-mkdir -p "$RUN" "$LOGS" "$HOME_DIR"/{backups,gx_docs,airflow,mail}
-# only its owner may look inside (as root, PostgreSQL's user must be able to pass through)
-if [ "$(id -u)" = 0 ]; then
-  chmod 711 "$HOME_DIR" && chmod o+x "$VAR"
-  setpriv --reuid=postgres --regid=postgres --clear-groups -- test -x "$HOME_DIR" \
-    || die "PostgreSQL runs as user postgres, which cannot reach $HOME_DIR; set LINKAGE_VAR to a directory it can pass through"
-else
-  chmod 700 "$HOME_DIR"
-fi
-
+for port in AIRFLOW_PORT MONGO_PORT PG_PORT REDIS_PORT SMTP_PORT SCHEDULER_HEALTH_PORT; do
+  value=${!port:-}; [ "$port" = SCHEDULER_HEALTH_PORT ] && value=$HEALTH_PORT
+  "$BIN/python" -c "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$value" 2>/dev/null \
+    || die "port $value ($port) is in use (is make airflow or another cluster running?); set $port=<free port>"
+done
 # Secrets first: nothing starts on a bad password. Passwords neither given nor kept are generated
 # and kept. .env is the compose file's too: its passwords count (an empty or change-me one is
 # refused), but only this step sees them; no Airflow process gets a password in its environment.
@@ -55,6 +50,16 @@ fi
 ) | sed 's/^/cluster: /'
 unset POSTGRES_PASSWORD REDIS_PASSWORD AIRFLOW_ADMIN_PASSWORD AIRFLOW_FERNET_KEY MONGO_ROOT_PASSWORD \
   LINKAGE_MONGO_PASSWORD LINKAGE_MONGO_CONN CLUSTER_MONGO_CONN
+
+mkdir -p "$RUN" "$LOGS" "$HOME_DIR"/{backups,gx_docs,airflow,mail}
+# only its owner may look inside (as root, PostgreSQL's user must be able to pass through)
+if [ "$(id -u)" = 0 ]; then
+  chmod 711 "$HOME_DIR" && chmod o+x "$VAR"
+  setpriv --reuid=postgres --regid=postgres --clear-groups -- test -x "$HOME_DIR" \
+    || die "PostgreSQL runs as user postgres, which cannot reach $HOME_DIR; set LINKAGE_VAR to a directory it can pass through"
+else
+  chmod 700 "$HOME_DIR"
+fi
 
 # The shared Airflow configuration, with this machine's paths and API port.
 eval "$("$BIN/python" "$ROOT/scripts/cluster_env.py" --root "$ROOT" --home "$HOME_DIR" --api-port "$AIRFLOW_PORT")"

@@ -244,6 +244,21 @@ def mapped(tis: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     return phases
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("value", ["change-me", ""])
+def test_make_cluster_refuses_a_change_me_or_empty_password_before_starting_anything(tmp_path: Path, value: str) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "LINKAGE_"))},
+           "LINKAGE_VAR": str(tmp_path), "LINKAGE_NO_DOTENV": "1", "POSTGRES_PASSWORD": value,
+           **{name: str(free_port()) for name in ("AIRFLOW_PORT", "MONGO_PORT", "PG_PORT", "REDIS_PORT", "SMTP_PORT",
+                                                  "SCHEDULER_HEALTH_PORT")}}
+    done = subprocess.run(["bash", "scripts/cluster.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=50,
+                          start_new_session=True)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()], done.stderr
+    assert done.stderr.startswith("refusing to start: POSTGRES_PASSWORD is ")
+    assert not (tmp_path / "cluster" / "pg").exists() and not list((tmp_path / "cluster" / "run").glob("*.pid"))
+
+
 @pytest.mark.timeout(300)
 def test_cluster_comes_up_with_two_workers_and_tells_how_to_log_in(cluster: Cluster) -> None:
     assert cluster.up_seconds < 240, f"up only after {cluster.up_seconds:.0f}s"
