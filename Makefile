@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install lint demo test test-fast test-chaos airflow bench bench-quick lock clean
+.PHONY: install system-deps lint demo test test-fast test-chaos airflow cluster bench bench-quick lock clean
+# Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
+# Chromium and its driver for the browser tests); `make system-deps` installs what is missing.
+SYSTEM_PACKAGES ?= postgresql redis-server chromium chromium-driver
 
 install: $(STAMP)
 
@@ -17,6 +20,15 @@ $(STAMP): requirements.txt pyproject.toml
 	uv pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $(STAMP)
 
+system-deps:
+	@command -v dpkg-query >/dev/null 2>&1 || { echo "system-deps: not a Debian system; install: $(SYSTEM_PACKAGES)"; exit 0; }; \
+	missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "system-deps: installing" $$missing; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 demo: install
 	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh
 
@@ -24,12 +36,17 @@ demo: install
 airflow: install
 	BIN=$(BIN) MONGO_PORT=$(DEMO_PORT) bash scripts/airflow.sh
 
+# The production topology natively: PostgreSQL, Redis, Airflow with the CeleryExecutor and two
+# workers, the embedded MongoDB; UI on localhost:8080. Ctrl-C stops everything.
+cluster: install system-deps
+	BIN=$(BIN) bash scripts/cluster.sh
+
 # Style (ruff: pyflakes, pycodestyle, import order, bugbear) and types (mypy on the package).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+test: lint system-deps
 	$(BIN)/pytest
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.

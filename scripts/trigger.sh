@@ -5,6 +5,7 @@ set -euo pipefail
 DAG=${1:?dag id}; CONF=${2:-'{}'}
 API=${AIRFLOW_API:-http://localhost:8080}
 USER=${AIRFLOW_USER:-admin}
+if [ -n "${AIRFLOW_PASSWORD_FILE:-}" ]; then AIRFLOW_PASSWORD=$(cat "$AIRFLOW_PASSWORD_FILE"); fi  # make cluster
 PASSWORD=${AIRFLOW_PASSWORD:-$(python3 -c "import json; print(json.load(open('${AIRFLOW_HOME:-var/airflow}/simple_auth_manager_passwords.json.generated'))['$USER'])")}
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 

@@ -154,3 +154,15 @@ def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_
     one.renew()
     with pytest.raises(LockLostError, match="lost the migration lock"):
         one.guard()
+
+
+def test_a_newer_try_of_a_partition_stops_the_older_one_at_its_next_batch(lk: pipeline.Linkage, db: Database) -> None:
+    run_id, _ = pipeline.start_run(lk, MigrationParams(), "test")
+    first = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 1, "worker-1:41:try 1")
+    first()
+    other = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 2, "worker-1:42:try 1")
+    retry = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 1, "worker-2:7:try 2")
+    retry()
+    other()  # another partition's claim is its own
+    with pytest.raises(LockLostError, match="partition 1 of order_delivery/link .* taken over by a newer try"):
+        first()

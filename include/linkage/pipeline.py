@@ -28,7 +28,7 @@ from linkage.app_schema import APP_COLLECTIONS
 from linkage.coverage import link_coverage
 from linkage.database import connect, server_description
 from linkage.engine import Partition, Pass, RunContext, run_pass, split
-from linkage.errors import LinkageError
+from linkage.errors import LinkageError, LockLostError
 from linkage.indexes import describe_outcomes, ensure_indexes
 from linkage.journal import Journal, LinkValue, Reverted, revert_batch
 from linkage.lock import Lease
@@ -217,6 +217,24 @@ def partition_at(lk: Linkage, run_id: str, step: Step, phase: str, index: int) -
         if partition.index == index:
             return partition
     raise LinkageError(f"run {run_id} has no partition {index} for {step}/{phase}")
+
+
+def claim_partition(lk: Linkage, run_id: str, step: Step, phase: str, index: int, owner: str) -> Guard:
+    """Claim a partition for this try of its task; the guard it returns stops an older try.
+
+    Airflow retries a partition whose worker it lost; if that worker was only cut off and
+    still runs, the two tries would share the run's lease and race on the same journal
+    sequence. Each try claims the partition, and a try that finds a newer claim stops
+    before its next batch.
+    """
+    key = f"{step}.{phase}.{index}"
+    lk.runs.claim(run_id, key, owner)
+
+    def still_ours() -> None:
+        if lk.runs.claimant(run_id, key) != owner:
+            raise LockLostError(f"partition {index} of {step}/{phase} of run {run_id} was taken over by a newer try")
+
+    return still_ours
 
 
 def run_phase(lk: Linkage, run_id: str, step: Step, phase: str, partition: Partition, guard: Guard,

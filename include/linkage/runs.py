@@ -164,6 +164,14 @@ class RunStore:
     def finish(self, run_id: str, state: RunState, error: str | None = None) -> None:
         self.update(run_id, state=state.value, error=error, finished_at=datetime.now(timezone.utc))
 
+    def claim(self, run_id: str, key: str, owner: str) -> None:
+        """Make `owner` the one worker of a piece of the run (the newest claim wins)."""
+        self.coll.update_one({"_id": run_id}, {"$set": {f"claims.{key}": owner}})
+
+    def claimant(self, run_id: str, key: str) -> str | None:
+        doc = self.coll.find_one({"_id": run_id}, {"claims": 1}) or {}
+        return (doc.get("claims") or {}).get(key)
+
     def fail_if_running(self, run_id: str, reason: str) -> bool:
         """Mark a run that is still `running` as `failed` (a task gave up); True if it was."""
         done = self.coll.update_one({"_id": run_id, "state": RunState.RUNNING.value},

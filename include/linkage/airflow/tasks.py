@@ -12,6 +12,8 @@ message and as the DAG run's note.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -132,9 +134,18 @@ def partitions(step: str, phase: str) -> list[int]:
 
 @task(max_active_tis_per_dagrun=8)
 def run_partition(step: str, phase: str, index: int) -> dict[str, int]:
-    """One phase over one partition: batched, journaled, resumable (a retry continues)."""
-    with _run() as (lk, run_id, guard):
+    """One phase over one partition: batched, journaled, resumable (a retry continues, and an older try
+    still running, say on a worker cut off from Airflow, stops at its next batch)."""
+    ti = get_current_context()["ti"]
+    with _run() as (lk, run_id, lease_guard):
         partition = pipeline.partition_at(lk, run_id, Step(step), phase, index)
+        ours = pipeline.claim_partition(lk, run_id, Step(step), phase, index,
+                                        f"{socket.gethostname()}:{os.getpid()}:try {ti.try_number}")
+
+        def guard() -> None:
+            lease_guard()
+            ours()
+
         return pipeline.run_phase(lk, run_id, Step(step), phase, partition, guard)
 
 
