@@ -227,7 +227,7 @@ def claim_partition(lk: Linkage, run_id: str, step: Step, phase: str, index: int
     sequence. Each try claims the partition, and a try that finds a newer claim stops
     before its next batch.
     """
-    key = f"{step}.{phase}.{index}"
+    key = f"{step}:{phase}:{index}"  # one field: a numeric path segment means an array index to MongoDB
     lk.runs.claim(run_id, key, owner)
 
     def still_ours() -> None:
