@@ -55,6 +55,19 @@ class InFlight:
         self._stop.set()
 
 
+def bounded(items: Iterable[T], flight: InFlight) -> Iterator[T]:
+    """`items`, each read only once a slot is free: what bounds the reads, not only what is queued."""
+    iterator = iter(items)
+    while True:
+        flight.take()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            flight.release()
+            return
+        yield item
+
+
 class _Failure(Generic[T]):
     def __init__(self, error: BaseException) -> None:
         self.error = error
@@ -67,10 +80,10 @@ _DONE = object()
 def read_ahead(items: Iterable[T], flight: InFlight) -> Iterator[Iterator[T]]:
     """Iterate `items` in a thread of its own, ahead of the consumer, at most `flight.limit` ahead.
 
-    `items` must call `flight.take()` before it reads each item (so that reads, not
-    only finished items, are bounded); the consumer calls `flight.release()` once
-    it is done with each. An error in the producer is raised in the consumer; when
-    the consumer stops (an error, a lost lease), the producer is stopped too.
+    `items` takes a slot before it reads each item (build it on `bounded`); the
+    consumer releases it once it is done with that item. An error in the producer
+    is raised in the consumer; when the consumer stops (an error, a lost lease),
+    the producer is stopped too.
     """
     handoff: queue.Queue[object] = queue.Queue()
 
