@@ -104,6 +104,7 @@ def with_in_flight(lk: pipeline.Linkage, k: int) -> pipeline.Linkage:
     ("order_delivery", "link", "after-writes"),
     ("user_customer", "apply", "after-writes"),
 ])
+@pytest.mark.slow
 def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_run(
         settings: Settings, lk: pipeline.Linkage, db: Database, step: str, phase: str, moment: str) -> None:
     seed(db, customers=300, seed_value=5)
@@ -129,6 +130,7 @@ def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_ru
     assert serial["steps"] == resumed["steps"]
 
 
+@pytest.mark.slow
 def test_rollback_under_pipelining_is_byte_exact_even_killed_with_k_batches_in_flight(
         settings: Settings, lk: pipeline.Linkage, db: Database) -> None:
     seed(db, customers=300, seed_value=6)
