@@ -6,6 +6,7 @@ from pymongo.database import Database
 
 from linkage import pipeline
 from linkage.app_schema import APP_COLLECTIONS
+from linkage.coverage import link_coverage
 from linkage.indexes import SPECS
 from linkage.models import MigrationParams, Step
 from linkage.settings import Settings
@@ -92,8 +93,11 @@ def test_resume_picks_up_the_unfinished_run_and_finished_runs_are_not_resumed(
 
 
 def test_run_record_is_complete(lk: pipeline.Linkage, seeded: dict) -> None:
+    found = link_coverage(lk.db)
     result = pipeline.migrate(lk, MigrationParams(batch_size=250), "cli:tester@host")
     run = lk.runs.get(result["run_id"])
+    assert run["coverage_before"] == found and run["coverage_after"] == link_coverage(lk.db)
+    assert run["coverage_after"] != found  # the run linked something
     assert run["triggered_by"] == "cli:tester@host"
     assert run["params"]["batch_size"] == 250
     assert run["state"] == "succeeded" and run["finished_at"] and run["created_at"]

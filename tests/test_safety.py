@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import bson
 import pytest
+from bson import ObjectId
 from pymongo.database import Database
 
 from linkage import backup, pipeline
@@ -98,6 +100,17 @@ def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: pipelin
     Lease.acquire(lk.lock, "run-c", "c", 60)
     assert "no longer exists" in lk.lock.find_one({"_id": LOCK_ID})["taken_over"]["reason"]
     taken.release()
+
+
+@pytest.mark.parametrize("doc", [
+    {"_id": ObjectId(), "id": "u1"},  # the fast path
+    {"_id": "u-17", "id": "u17"},
+    {"_id": 17},
+    {"id": "x", "_id": ObjectId()},  # `_id` not first
+    {"_id": {"tenant": 3, "n": 1}},
+])
+def test_a_dumped_documents_id_is_read_exactly_whatever_its_type_or_place(doc: dict[str, Any]) -> None:
+    assert backup.document_id(bson.encode(doc)) == doc["_id"]
 
 
 def test_backup_is_mongodump_layout_verified_and_restores_identically(

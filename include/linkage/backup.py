@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
 import bson
-from bson import json_util
+from bson import ObjectId, json_util
 from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
@@ -143,6 +143,16 @@ def documents(root: Path, entry: CollectionDump, compressed: bool) -> Iterator[b
     with _open(root / entry.file, "rb", compressed) as stream:
         for doc in bson.decode_file_iter(stream, codec_options=_RAW):
             yield bytes(doc.raw)
+
+
+_OBJECT_ID_FIRST = b"\x07_id\x00"  # an ObjectId `_id` as the first element: how drivers write documents
+
+
+def document_id(raw: bytes) -> Any:
+    """A dumped document's `_id`, without decoding the rest of it when it is the usual leading ObjectId."""
+    if raw[4:9] == _OBJECT_ID_FIRST:
+        return ObjectId(raw[9:21])
+    return bson.decode(raw)["_id"]
 
 
 def verify(root: Path) -> Manifest:

@@ -1,11 +1,13 @@
 """Link coverage per relation: how many of the documents that should carry a link do.
 
-Counted with the link-field indexes (`$gt: ""` is an index range), so it is
-cheap enough to record before and after every run.
+Counted with the link-field indexes (`$gt: ""` is an index range) by `linkage
+status`; a run's validation counts it on its walks instead, and derives the
+coverage before the run from what the run wrote.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,6 +49,15 @@ class Coverage(BaseModel):
 
     def as_record(self) -> dict[str, float]:
         return {"total": self.total, "linked": self.linked, "ratio": self.ratio}
+
+
+def less_written(after: dict[str, dict[str, float]], written: Mapping[str, int]) -> dict[str, dict[str, float]]:
+    """The coverage as a run found it: the coverage after it, less the links it wrote.
+
+    No second count of the database: what the run changed is exactly what it wrote.
+    """
+    return {name: Coverage(total=int(cov["total"]), linked=int(cov["linked"]) - written.get(name, 0)).as_record()
+            for name, cov in after.items()}
 
 
 def link_coverage(db: Database, linked: dict[str, int] | None = None) -> dict[str, dict[str, float]]:

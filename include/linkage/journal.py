@@ -18,6 +18,7 @@ run broke from what the data brought with it.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -164,6 +165,14 @@ class Journal:
         cursor = self.coll.find({"run_id": run_id}).sort([("at", DESCENDING if newest_first else 1)])
         for doc in cursor.batch_size(16):  # a journal document holds a whole batch's writes
             yield BatchRecord.from_document(doc)
+
+    def links_written(self, run_id: str) -> Counter[str]:
+        """How many link values the run wrote (and that landed), per `collection.field`."""
+        written: Counter[str] = Counter()
+        for doc in self.coll.find({"run_id": run_id}, {"writes": 1}).batch_size(64):
+            for entry in doc.get("writes", []):
+                written[f"{entry['c']}.{entry['f']}"] += len(entry["n"])
+        return written
 
     def written_by(self, run_id: str, values: list[LinkValue]) -> set[LinkValue]:
         """Which of these link values this run wrote and that are still the run's.

@@ -25,7 +25,7 @@ from pymongo.collection import Collection
 from linkage import backup as backups
 from linkage.alerts import Alert, AlertStore, Event
 from linkage.app_schema import APP_COLLECTIONS
-from linkage.coverage import link_coverage
+from linkage.coverage import less_written
 from linkage.database import connect, server_description
 from linkage.engine import Partition, Pass, RunContext, run_pass, split
 from linkage.errors import LinkageError, LockLostError
@@ -136,8 +136,7 @@ def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: 
 
     With `run_id` (an Airflow run's own id) that run is resumed if it exists, so a
     retried task continues it. Otherwise the newest unfinished run of this kind is
-    resumed, unless `new` or a dry run. The links as they are go in the record
-    (`coverage_before`), so a report can say what the run changed.
+    resumed, unless `new` or a dry run.
     """
     lk.ensure_bookkeeping()
     if run_id is not None and lk.runs.find(run_id):
@@ -150,7 +149,6 @@ def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: 
             return unfinished["_id"], True
     run_id = run_id or new_run_id(f"dry-{kind}" if params.dry_run else kind)
     lk.runs.create(kind, params, triggered_by, run_id, airflow)
-    lk.runs.update(run_id, coverage_before=link_coverage(lk.db))
     return run_id, False
 
 
@@ -306,7 +304,9 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     """Measure the database and judge the run on what it wrote; stored with the run.
 
     Violations in links this run wrote decide the verdict; the rest is drift,
-    recorded as review items (a real run) and in the run record (any run).
+    recorded as review items (a real run) and in the run record (any run). The
+    coverage is counted on the way; the coverage before the run is that, less
+    what the run wrote.
     """
     from linkage.validation.gate import validate
 
@@ -322,7 +322,9 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
     drift = {"total": outcome.drift, "by_expectation": {e.name: e.drift for e in outcome.expectations if e.drift}}
-    lk.runs.update(run_id, validation=outcome.as_record(), drift=drift, coverage_after=coverage_after)
+    coverage_before = less_written(coverage_after, {} if run.dry_run else lk.journal.links_written(run_id))
+    lk.runs.update(run_id, validation=outcome.as_record(), drift=drift, coverage_after=coverage_after,
+                   coverage_before=coverage_before)
     return outcome
 
 
@@ -437,6 +439,9 @@ def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: Ru
     backup and writes nothing to the app's collections or the review queue; it
     computes and records the counts and the drift it found.
     """
+    from linkage.validation.gate import warm_up
+
+    warm_up()
     run_id, _ = start_run(lk, params, triggered_by, kind=kind, new=new)
     params = lk.params(run_id)
     if params.dry_run:

@@ -119,6 +119,17 @@ def gate() -> Gate:
         return _gate
 
 
+def warm_up() -> threading.Thread:
+    """Build the gate in a thread of its own while a run's backfills wait on the database.
+
+    Importing GX and building its context costs seconds of CPU; in one process
+    (the CLI, a bench) it then overlaps the writes instead of following them.
+    """
+    thread = threading.Thread(target=gate, name="linkage-gx-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _outcome(rule: Rule, m: Measured, params: MigrationParams,
              verdicts: dict[str, tuple[bool, Any]]) -> ExpectationOutcome:
     """One expectation's outcome; a rule GX did not report on fails (closed), drift never fails the run."""

@@ -20,7 +20,6 @@ from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import bson
 from pydantic import BaseModel, Field
 from pymongo.database import Database
 
@@ -201,7 +200,7 @@ def lost_findings(db: Database, backup_path: str | None) -> Iterator[list[Findin
     root = Path(backup_path)
     manifest = backup.load_manifest(root)
     for name, entry in manifest.collections.items():
-        ids = (bson.decode(raw)["_id"] for raw in backup.documents(root, entry, manifest.gzip))
+        ids = (backup.document_id(raw) for raw in backup.documents(root, entry, manifest.gzip))
         for chunk in pages(({"_id": oid} for oid in ids), CHUNK):
             wanted = [d["_id"] for d in chunk]
             present = {d["_id"] for d in db[name].find({"_id": {"$in": wanted}}, {"_id": 1})}
