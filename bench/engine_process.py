@@ -1,9 +1,10 @@
 """The engine's side of a benchmark, run in a fresh process so its peak RSS is the engine's own.
 
-    python -m bench.engine_process URI DB WORKDIR             # backfill, validation, rollback
-    python -m bench.engine_process URI DB WORKDIR --validate  # validation only (linked data)
-    python -m bench.engine_process URI DB WORKDIR --migrate   # one whole migration, as the CLI runs it
-    python -m bench.engine_process URI DB WORKDIR --reconcile # one whole nightly reconciliation
+    python -m bench.engine_process URI DB WORKDIR                  # backfill, validation, rollback
+    python -m bench.engine_process URI DB WORKDIR --validate       # validation only (linked data)
+    python -m bench.engine_process URI DB WORKDIR --backfill-only  # backfill and rollback, no validation
+    python -m bench.engine_process URI DB WORKDIR --migrate        # one whole migration, as the CLI runs it
+    python -m bench.engine_process URI DB WORKDIR --reconcile      # one whole nightly reconciliation
 
 Prints one JSON line: the seconds of each part and the process's peak RSS in MB.
 Validation is timed in two parts: `measure` (the reads the database answers,
@@ -45,21 +46,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(uri: str, db: str, work: Path, *, validate_only: bool = False) -> dict[str, float]:
+def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: bool = True) -> dict[str, float]:
+    """The order-delivery backfill (then rolled back) and/or validation, each timed on its own."""
     lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
     params = MigrationParams(steps=[Step.ORDER_DELIVERY], min_user_coverage=0)
     seconds: dict[str, float] = {}
     linked = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
-    if not validate_only:
+    if backfill:
         run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
         seconds["backfill"] = timed(lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))[0]
     # what was timed must also have been done: the counts go beside the seconds
     counts = {"linked_before": linked, "linked_after_backfill": lk.db.delivery_statuses.count_documents(
         {"order_id": {"$gt": ""}})}
-    seconds["measure"], metrics = timed(lambda: measure(lk.db))
-    seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
-    counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
-    if not validate_only:
+    if validation:
+        seconds["measure"], metrics = timed(lambda: measure(lk.db))
+        seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
+        counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
+    if backfill:
         seconds["rollback"] = timed(lambda: pipeline.rollback(lk, run_id))[0]
         counts["linked_after_rollback"] = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
     return {**seconds, **counts, "peak_rss_mb": peak_rss_mb()}
@@ -93,6 +96,7 @@ def main() -> None:
     parser.add_argument("work", type=Path)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--validate", action="store_true", help="only measure and judge (the data is already linked)")
+    mode.add_argument("--backfill-only", action="store_true", help="the backfill and its rollback, no validation")
     mode.add_argument("--migrate", action="store_true", help="one whole migration of both steps")
     mode.add_argument("--reconcile", action="store_true", help="one whole nightly reconciliation")
     args = parser.parse_args()
@@ -100,7 +104,7 @@ def main() -> None:
         result: dict[str, Any] = whole_run(args.uri, args.db, args.work,
                                            RunKind.MIGRATE if args.migrate else RunKind.RECONCILE)
     else:
-        result = run(args.uri, args.db, args.work, validate_only=args.validate)
+        result = run(args.uri, args.db, args.work, backfill=not args.validate, validation=not args.backfill_only)
     print(json.dumps(result))
 
 

@@ -13,9 +13,9 @@ process (`bench.engine_process`), so the peak RSS reported is the engine's alone
 and the largest size is backfilled once by each of them.
 
 Two runs come closer to production than the rest:
-- the latency run: the small size's backfill, raw ceiling and naive script
-  through `bench.proxy`, a local proxy adding 1 ms to each round trip (a typical
-  in-region network to a managed MongoDB);
+- the latency run: the small size's backfill, raw ceiling and naive script,
+  straight to the server and then through `bench.proxy`, a local proxy adding
+  1 ms to each round trip (a typical in-region network to a managed MongoDB);
 - the nightly reconciliation: the large database migrated whole, a night of ~1%
   app drift planted (`bench.data.drift`), then the reconcile, against a bare read
   of the link fields and against the full migrate; and the same reconcile at
@@ -193,26 +193,38 @@ def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Pat
 
 # -- the latency run (issue 14) --------------------------------------------------------------------------------
 
-def latency_run(uri: str, size: int, tmp: Path) -> dict[str, Any]:
-    """The small database's backfill (fresh process), raw ceiling and naive script, all through a proxy
-    adding LATENCY_MS to each round trip; its ping round trips (direct and through it) say what it added."""
-    with LatencyProxy(uri, LATENCY_MS) as proxy:
-        client: MongoClient = MongoClient(proxy.uri)
-        db = client[SMALL_DB]
-        raw = raw_ceiling(db, "delivery_statuses", "order_id", min(size, 50_000))
-        naive = naive_per_document(db, min(size, NAIVE_SAMPLE))
-        engine = engine_process(proxy.uri, SMALL_DB, tmp / "engine-latency")
+def over_route(uri: str, size: int, work: Path) -> dict[str, Any]:
+    """The small database's raw ceiling, naive script and backfill (fresh process, rolled back, no
+    validation) over one route to the server."""
+    client: MongoClient = MongoClient(uri)
+    try:
+        raw = raw_ceiling(client[SMALL_DB], "delivery_statuses", "order_id", min(size, 50_000))
+        naive = naive_per_document(client[SMALL_DB], min(size, NAIVE_SAMPLE))
+    finally:
         client.close()
+    engine = engine_process(uri, SMALL_DB, work, "--backfill-only")
     rate = size / engine["backfill"]
+    return {"backfill_vs_raw": round(rate / raw, 3), "backfill_vs_naive": round(rate * naive, 1),
+            "rates": {"backfill_docs_s": round(rate), "raw_ceiling_docs_s": round(raw),
+                      "naive_docs_s": round(1 / naive)},
+            "seconds": {"backfill": round(engine["backfill"], 2), "rollback": round(engine["rollback"], 2)},
+            "linked": engine["linked_after_backfill"], "restored": engine["linked_after_rollback"]}
+
+
+def latency_run(uri: str, size: int, tmp: Path) -> dict[str, Any]:
+    """The same measures straight to the server and then through a proxy adding LATENCY_MS to each round
+    trip, back to back, so the network is their only difference; ping round trips say what it added."""
+    with LatencyProxy(uri, LATENCY_MS) as proxy:
+        direct = over_route(uri, size, tmp / "latency-direct")
+        proxied = over_route(proxy.uri, size, tmp / "latency-proxied")
+    done = {route: {"linked": m.pop("linked"), "restored": m.pop("restored")}
+            for route, m in (("direct", direct), ("proxied", proxied))}
     return {"delay_ms": LATENCY_MS, "documents": size,
             "ping_ms": {"direct": round(proxy.direct_ms, 3), "proxied": round(proxy.proxied_ms, 3),
                         "added": round(proxy.added_ms, 3)},
-            "latency_backfill_vs_raw": round(rate / raw, 3), "latency_backfill_vs_naive": round(rate * naive, 1),
-            "rates": {"backfill_docs_s": round(rate), "raw_ceiling_docs_s": round(raw),
-                      "naive_docs_s": round(1 / naive)},
-            "seconds": {"backfill": round(engine["backfill"], 2), "validation": round(engine["measure"], 2),
-                        "rollback": round(engine["rollback"], 2)},
-            "linked": engine["linked_after_backfill"], "restored": engine["linked_after_rollback"]}
+            "latency_backfill_vs_raw": proxied.pop("backfill_vs_raw"),
+            "latency_backfill_vs_naive": proxied.pop("backfill_vs_naive"), **proxied,
+            "without_latency": direct, "done": done}
 
 
 def validation_rss(sizes: list[int], uri: str | None) -> dict[str, Any]:
@@ -287,7 +299,6 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         lk_small = pipeline.Linkage(lk.settings.model_copy(update={"db": SMALL_DB}), client)
         create_link_indexes(lk_small)  # as on the large database: every backfill runs with the engine's indexes
         raw_small = raw_ceiling(client[SMALL_DB], "delivery_statuses", "order_id", min(small, 50_000))
-        naive_small = naive_per_document(client[SMALL_DB], min(small, NAIVE_SAMPLE))
         engine_small = engine_process(server_uri, SMALL_DB, tmp / "engine-small")
         one_s, one_run = engine_step(lk_small, Step.ORDER_DELIVERY)
         pipeline.rollback(lk_small, one_run)
@@ -302,11 +313,8 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
     validation_s = engine_large["measure"]
     backfill_rate, rollback_rate, uc_rate = large / backfill_s, large / rollback_s, (large // 4) / uc_s
     floor_s = large / raw + input_read_s
-    small_rate = small / engine_small["backfill"]
-    latency["without_latency"] = {"backfill_vs_raw": round(small_rate / raw_small, 3),
-                                  "backfill_vs_naive": round(small_rate * naive_small, 1),
-                                  "naive_docs_s": round(1 / naive_small)}
     runs, expected = checked_runs(migrated, large, night, scaling)
+    latency_done = latency.pop("done")
     return {
         "sizes": {"small": small, "large": large, "user_customer_pairs": large // 4},
         "backfill_vs_raw": round(backfill_rate / raw, 3),
@@ -340,7 +348,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         "checks": {"large_linked": engine_large["linked_after_backfill"], "large_restored": engine_large[
             "linked_after_rollback"], "small_linked": engine_small["linked_after_backfill"],
                    "dangling_found": engine_large["dangling_found"],
-                   "latency_linked": latency.pop("linked"), "latency_restored": latency.pop("restored"),
+                   "latency": latency_done,
                    "runs": runs, "runs_expected": expected},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "server": "nx-27017 0.8.1 (embedded, SQLite)" if uri is None else "given by --mongo-uri"},
@@ -400,6 +408,7 @@ def table(result: dict[str, Any]) -> str:
     ]
     lines = [f"sizes: {r['sizes']}", f"{'measure':40s} {'ratio':>8s}  {'behind it':48s} target", "-" * 108]
     lines += [f"{a:40s} {b:>8s}  {c:48s} {d}" for a, b, c, d in rows]
+    lines.append(drift_line(r["reconcile"]["drift_levels"], r["sizes"]["small"]))
     lines.append(breakdown_line("reconcile at the large size", r["reconcile"]["large"]["breakdown"]))
     lines.append(breakdown_line("full migrate at the large size", r["reconcile"]["migrate"]["breakdown"]))
     lines.append(checks_line(r["checks"]))
@@ -427,7 +436,6 @@ def latency_rows(lat: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 def reconcile_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The nightly reconcile against a bare read of the link fields and a full migrate; its growth."""
     s, large = r["seconds"], r["reconcile"]["large"]
-    levels = ", ".join(f"{level} {seconds}s" for level, seconds in r["reconcile_drift_scaling"].items())
     return [
         (f"reconcile ({large['drift_fraction']:.0%} drift) / link-field read",
          f"{r['reconcile_vs_link_field_read']:.2f}x", f"{s['reconcile']}s vs {s['link_field_read']}s", "<= 2"),
@@ -435,8 +443,18 @@ def reconcile_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          "reported"),
         ("  reconcile large / small, same drift", f"{r['reconcile_size_growth']:.2f}x",
          f"{r['sizes']['large'] // r['sizes']['small']}x the documents", "reported"),
-        ("  reconcile by drift, small size", "", levels, "reported"),
     ]
+
+
+def steps_seconds(breakdown: dict[str, float | None]) -> float:
+    """The seconds of a whole run's steps (what the drift drives; the rest grows with the database)."""
+    return sum(breakdown.get(step) or 0.0 for step in Step)
+
+
+def drift_line(levels: dict[str, dict[str, Any]], size: int) -> str:
+    parts = [f"{level} {night['seconds']:.1f}s / {steps_seconds(night['breakdown']):.2f}s"
+             for level, night in levels.items()]
+    return f"reconcile by drift at {size:,} (whole run / its steps): " + ", ".join(parts)
 
 
 def breakdown_line(label: str, breakdown: dict[str, float | None]) -> str:
