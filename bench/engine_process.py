@@ -24,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pymongo import monitoring
 from pymongo.database import Database
 
 from linkage import pipeline
@@ -34,6 +35,33 @@ from linkage.validation.gate import validate
 from linkage.validation.metrics import measure
 
 DANGLING_ORDERS = "order_refs_dangling"
+
+
+class RoundTrips(monitoring.CommandListener):
+    """Commands this process sent: each is one round trip (pymongo sends one command at a time on a
+    connection), so their count times a network's latency is what that network adds to the work."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+ROUND_TRIPS = RoundTrips()
+
+
+def counted(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Seconds, round trips and result of fn."""
+    before = ROUND_TRIPS.count
+    seconds, result = timed(fn)
+    return seconds, ROUND_TRIPS.count - before, result
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -54,10 +82,13 @@ def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: boo
     linked = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
     if backfill:
         run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
-        seconds["backfill"] = timed(lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))[0]
+        seconds["backfill"], round_trips, _ = counted(
+            lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))
     # what was timed must also have been done: the counts go beside the seconds
     counts = {"linked_before": linked, "linked_after_backfill": lk.db.delivery_statuses.count_documents(
         {"order_id": {"$gt": ""}})}
+    if backfill:
+        counts["backfill_round_trips"] = round_trips
     if validation:
         seconds["measure"], metrics = timed(lambda: measure(lk.db))
         seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
@@ -77,12 +108,13 @@ def whole_run(uri: str, db: str, work: Path, kind: RunKind) -> dict[str, Any]:
     """One `pipeline.migrate` of both steps with default parameters, as the CLI and the DAGs run it
     (backup, indexes, the steps, validation, the verdict): what an operator waits for."""
     lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
-    seconds, report = timed(lambda: pipeline.migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
+    seconds, round_trips, report = counted(
+        lambda: pipeline.migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
     record = lk.record(report["run_id"])
     breakdown = {**(record.model_extra or {}).get("timings", {}),
                  **{step: part.get("seconds") for step, part in record.steps.items()}}
     drift = report["drift"] or {}
-    return {"seconds": seconds, "breakdown": breakdown, "state": report["state"],
+    return {"seconds": seconds, "round_trips": round_trips, "breakdown": breakdown, "state": report["state"],
             "linked": {step: counts["linked"] for step, counts in report["steps"].items()},
             "drift_found": drift.get("total", 0),
             "dangling_found": drift.get("by_expectation", {}).get(DANGLING_ORDERS, 0),
@@ -100,6 +132,7 @@ def main() -> None:
     mode.add_argument("--migrate", action="store_true", help="one whole migration of both steps")
     mode.add_argument("--reconcile", action="store_true", help="one whole nightly reconciliation")
     args = parser.parse_args()
+    monitoring.register(ROUND_TRIPS)  # before any client is made: it counts every command of this process
     if args.migrate or args.reconcile:
         result: dict[str, Any] = whole_run(args.uri, args.db, args.work,
                                            RunKind.MIGRATE if args.migrate else RunKind.RECONCILE)

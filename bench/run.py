@@ -54,8 +54,8 @@ NAIVE_SAMPLE = 100
 SMALL_DB, LARGE_DB = "bench_small", "bench_large"
 #: the night planted on the large database, and the levels the small size is reconciled at (fractions)
 NIGHTLY_DRIFT, DRIFT_LEVELS = 0.01, (0.0, 0.001, 0.01, 0.05)
-DRIFT_DBS = tuple(f"bench_drift_{i}" for i in range(len(DRIFT_LEVELS)))
-BENCH_DBS = (SMALL_DB, LARGE_DB, *DRIFT_DBS)
+DRIFT_DB = "bench_drift"  # one level at a time, dropped after each
+BENCH_DBS = (SMALL_DB, LARGE_DB, DRIFT_DB)
 #: what the latency run's proxy adds to each request -> response round trip
 LATENCY_MS = 1.0
 
@@ -172,23 +172,32 @@ def reconcile_night(db: Database, uri: str, work: Path, fraction: float, deliver
     read_s = projected_read(db, VALIDATION_FIELDS)
     night = engine_process(uri, db.name, work, "--reconcile")
     return {"drift_fraction": fraction, "planted": planted.as_dict(), "seconds": round(night["seconds"], 2),
+            "round_trips": night["round_trips"],
             "link_field_read": round(read_s, 2), "vs_link_field_read": round(night["seconds"] / read_s, 2),
             "breakdown": night["breakdown"], "peak_rss_mb": round(night["peak_rss_mb"], 1),
             "outcome": outcome(night), "expected": expected_night(planted)}
 
 
-def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Path) -> dict[str, dict[str, Any]]:
+def drift_levels(given: str) -> tuple[float, ...]:
+    """The drift levels to reconcile at (fractions, comma-separated), always with the nightly one, so the
+    reconcile's growth with the database's size is measured at the same drift."""
+    return tuple(sorted({float(level) for level in given.split(",") if level.strip()} | {NIGHTLY_DRIFT}))
+
+
+def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Path,
+                  levels: tuple[float, ...]) -> dict[str, dict[str, Any]]:
     """The same reconcile at each drift level, each on a fresh linked database of `size` deliveries (so the
     drift is the only difference); keyed by the level as a percentage."""
-    levels = {}
-    for name, fraction in zip(DRIFT_DBS, DRIFT_LEVELS, strict=True):
-        db = client[name]
+    nights = {}
+    for fraction in levels:
+        db = client[DRIFT_DB]
         data.deliveries(db, size, linked=True)
         data.accounts(db, size // 4, linked=True)
-        create_link_indexes(pipeline.Linkage(lk.settings.model_copy(update={"db": name}), client))
-        levels[f"{fraction:.1%}"] = reconcile_night(db, lk.settings.mongo_uri, tmp / name, fraction, size)
-        client.drop_database(name)
-    return levels
+        create_link_indexes(pipeline.Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
+        nights[f"{fraction:.1%}"] = reconcile_night(db, lk.settings.mongo_uri, tmp / f"drift-{fraction}", fraction,
+                                                    size)
+        client.drop_database(DRIFT_DB)
+    return nights
 
 
 # -- the latency run (issue 14) --------------------------------------------------------------------------------
@@ -208,6 +217,7 @@ def over_route(uri: str, size: int, work: Path) -> dict[str, Any]:
             "rates": {"backfill_docs_s": round(rate), "raw_ceiling_docs_s": round(raw),
                       "naive_docs_s": round(1 / naive)},
             "seconds": {"backfill": round(engine["backfill"], 2), "rollback": round(engine["rollback"], 2)},
+            "backfill_round_trips": engine["backfill_round_trips"],
             "linked": engine["linked_after_backfill"], "restored": engine["linked_after_rollback"]}
 
 
@@ -219,9 +229,15 @@ def latency_run(uri: str, size: int, tmp: Path) -> dict[str, Any]:
         proxied = over_route(proxy.uri, size, tmp / "latency-proxied")
     done = {route: {"linked": m.pop("linked"), "restored": m.pop("restored")}
             for route, m in (("direct", direct), ("proxied", proxied))}
+    round_trips = proxied["backfill_round_trips"]
     return {"delay_ms": LATENCY_MS, "documents": size,
             "ping_ms": {"direct": round(proxy.direct_ms, 3), "proxied": round(proxy.proxied_ms, 3),
                         "added": round(proxy.added_ms, 3)},
+            # what the network must add to the backfill (its round trips times the delay), and what it did add
+            "backfill_round_trips_per_1000_docs": round(round_trips * 1000 / size, 1),
+            "backfill_network_seconds": {"expected": round(round_trips * proxy.added_ms / 1000, 2),
+                                         "measured": round(proxied["seconds"]["backfill"] -
+                                                           direct["seconds"]["backfill"], 2)},
             "latency_backfill_vs_raw": proxied.pop("backfill_vs_raw"),
             "latency_backfill_vs_naive": proxied.pop("backfill_vs_naive"), **proxied,
             "without_latency": direct, "done": done}
@@ -265,7 +281,8 @@ print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
     return json.loads(line.removeprefix("RESULT "))
 
 
-def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[str, Any]:
+def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
+        levels: tuple[float, ...] = DRIFT_LEVELS) -> dict[str, Any]:
     small, large = sizes
     tmp = Path(tempfile.mkdtemp(prefix="linkage-bench-"))
     with server(uri, tmp) as server_uri:
@@ -305,7 +322,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         two_s, two_run = engine_step(lk_small, Step.ORDER_DELIVERY, parts=2)
         pipeline.rollback(lk_small, two_run)
         latency = latency_run(server_uri, small, tmp)
-        scaling = drift_scaling(client, lk, small, tmp)
+        scaling = drift_scaling(client, lk, small, tmp, levels)
         e2e_result = dag_end_to_end(server_uri, SMALL_DB, tmp) if e2e else None
         client.close()
 
@@ -374,7 +391,8 @@ def nightly_results(migrated: dict[str, Any], night: dict[str, Any],
         "reconcile_drift_scaling": {level: level_night["seconds"] for level, level_night in scaling.items()},
         "reconcile_size_growth": round(night["seconds"] / scaling[f"{NIGHTLY_DRIFT:.1%}"]["seconds"], 2),
         "reconcile": {"large": night, "drift_levels": scaling,
-                      "migrate": {"seconds": round(migrated["seconds"], 2), "breakdown": migrated["breakdown"],
+                      "migrate": {"seconds": round(migrated["seconds"], 2), "round_trips": migrated["round_trips"],
+                                  "breakdown": migrated["breakdown"],
                                   "peak_rss_mb": round(migrated["peak_rss_mb"], 1)}},
     }
 
@@ -422,6 +440,7 @@ def table(result: dict[str, Any]) -> str:
 def latency_rows(lat: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """The latency run beside the same measures without the proxy, at the same size."""
     rates, without, ping = lat["rates"], lat["without_latency"], lat["ping_ms"]
+    network = lat["backfill_network_seconds"]
     return [
         (f"through a {lat['delay_ms']:g} ms network: backfill vs raw", f"{lat['latency_backfill_vs_raw']:.2f}x",
          f"{rates['backfill_docs_s']:,} vs {rates['raw_ceiling_docs_s']:,} docs/s (without: "
@@ -430,6 +449,8 @@ def latency_rows(lat: dict[str, Any]) -> list[tuple[str, str, str, str]]:
          f"naive {rates['naive_docs_s']:,} docs/s (without: {without['backfill_vs_naive']:.0f}x)", ">= 20"),
         ("  ping round trip through the proxy", f"+{ping['added']:.2f}",
          f"ms: {ping['proxied']:.2f} vs {ping['direct']:.2f} ms direct, {lat['documents']:,} docs", "reported"),
+        ("  backfill round trips per 1,000 docs", f"{lat['backfill_round_trips_per_1000_docs']:.1f}",
+         f"network adds {network['expected']}s by count, {network['measured']}s measured", "reported"),
     ]
 
 
@@ -474,6 +495,8 @@ def main() -> None:
     parser.add_argument("--mongo-uri", help="benchmark this server instead of an embedded one "
                                             f"(its {SMALL_DB} and {LARGE_DB} databases are dropped)")
     parser.add_argument("--no-dag", action="store_true", help="skip the dag.test() end-to-end run")
+    parser.add_argument("--drift-levels", default=",".join(map(str, DRIFT_LEVELS)), metavar="F,F,...",
+                        help=f"drift fractions the small size is reconciled at ({NIGHTLY_DRIFT} is always one)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--validation-rss", metavar="SMALL,LARGE",
                         help="only measure validation's peak RSS on linked deliveries of these sizes")
@@ -484,7 +507,8 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(rss, indent=2))
         print(json.dumps(rss, indent=2))
         return
-    result = run([int(s) for s in args.sizes.split(",")], uri=args.mongo_uri, e2e=not args.no_dag)
+    result = run([int(s) for s in args.sizes.split(",")], uri=args.mongo_uri, e2e=not args.no_dag,
+                 levels=drift_levels(args.drift_levels))
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(table(result))
     print(f"\nwritten: {args.out}")
