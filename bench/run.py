@@ -493,7 +493,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="small,large (ten times apart)")
     parser.add_argument("--mongo-uri", help="benchmark this server instead of an embedded one "
-                                            f"(its {SMALL_DB} and {LARGE_DB} databases are dropped)")
+                                            f"(its {', '.join(BENCH_DBS)} databases are dropped)")
     parser.add_argument("--no-dag", action="store_true", help="skip the dag.test() end-to-end run")
     parser.add_argument("--drift-levels", default=",".join(map(str, DRIFT_LEVELS)), metavar="F,F,...",
                         help=f"drift fractions the small size is reconciled at ({NIGHTLY_DRIFT} is always one)")
