@@ -90,7 +90,7 @@ def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: boo
     if backfill:
         counts["backfill_round_trips"] = round_trips
     if validation:
-        seconds["measure"], metrics = timed(lambda: measure(lk.db))
+        seconds["measure"], (metrics, _) = timed(lambda: measure(lk.db))
         seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
         counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
     if backfill:

@@ -20,7 +20,7 @@ Runs migrations **002** (`delivery_statuses.order_id`) and **003**
 **Dry run** computes every count and the drift it finds and writes nothing: the write
 tasks show as *skipped*. **Retry or clear** a failed task to resume the same run from
 its journal. Undo a past run with the `linkage_rollback` DAG, or from the **Linkage**
-view (Browse → Linkage). Runbook: `docs/RUNBOOK.md`; contract: `docs/CONTRACT.md`.
+view (*Linkage* in the navigation bar). Runbook: `docs/RUNBOOK.md`; contract: `docs/CONTRACT.md`.
 """
 
 import pendulum

@@ -87,7 +87,11 @@ cmd_redis() {
     "$REDIS_PORT" "$(cat "$SECRETS/redis_password")" "$HOME_DIR/redis" | exec redis-server -
 }
 cmd_mongo() { exec "$BIN/linkage" serve-db --port "$MONGO_PORT" --data-dir "$HOME_DIR/mongo"; }
-cmd_smtp() { exec "$BIN/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$HOME_DIR/mail"; }
+# a maildir (tmp, new, cur) that every alert email lands in
+cmd_smtp() {
+  mkdir -p "$HOME_DIR/mail/tmp" "$HOME_DIR/mail/new" "$HOME_DIR/mail/cur"
+  exec "$BIN/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$HOME_DIR/mail"
+}
 cmd_apiserver() { exec airflow api-server --host 127.0.0.1 --port "$AIRFLOW_PORT"; }
 cmd_scheduler() { exec airflow scheduler --skip-serve-logs; }
 cmd_dag_processor() { exec airflow dag-processor; }

@@ -24,5 +24,7 @@ echo; echo "== migrate: backup, indexes, both backfills, validation"
 "$BIN/linkage" migrate --new
 echo; echo "== migrate again: a finished run changes nothing"
 "$BIN/linkage" migrate --new --quiet
+echo; echo "== reconcile: the nightly job, run by hand (repairs one-sided pairs, links what is new)"
+"$BIN/linkage" reconcile --quiet
 echo; echo "== status"
 "$BIN/linkage" status

@@ -78,6 +78,7 @@ def raw_pii(db: Database) -> list[str]:
     return values
 
 
+@pytest.mark.slow
 def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, smtp: Inbox, webhook: list[dict]) -> None:
     db.users.update_one({"role": "customer"},
@@ -115,6 +116,7 @@ def test_an_alert_masks_whatever_pii_reaches_its_reason() -> None:
     assert "linkage:***@db" in text and "What to do" not in text and "what to do:" in text
 
 
+@pytest.mark.slow
 def test_an_alert_with_no_channel_says_it_reached_only_the_log(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, caplog: pytest.LogCaptureFixture) -> None:
     run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0.999})

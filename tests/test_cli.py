@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from pymongo.database import Database
 
 from linkage.server import answers_ping, free_port
@@ -39,6 +40,7 @@ def test_seed_is_deterministic_and_refuses_to_overwrite(settings: Settings, db: 
         "linked", "ambiguous", "unmatched", "invalid", "already_linked", "dangling"}
 
 
+@pytest.mark.slow
 def test_migrate_reports_progress_on_stderr_and_json_last_on_stdout(settings: Settings, seeded: dict) -> None:
     done = run_cli(settings, "migrate", "--json", "--batch-size", "200", env={"LINKAGE_PROGRESS_INTERVAL": "0"})
     assert done.returncode == 0, done.stderr
@@ -61,6 +63,7 @@ def test_serve_db_answers_ping_and_stops_cleanly_on_sigterm(tmp_path: Path) -> N
         proc.kill()
 
 
+@pytest.mark.slow
 def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings, db: Database, seeded: dict) -> None:
     assert run_cli(settings, "migrate", "--quiet").returncode == 0
     db.users.update_one({"role": "customer", "customer_v2_id": {"$gt": ""}}, {"$unset": {"customer_v2_id": ""}})
@@ -77,6 +80,7 @@ def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings
     assert "DRY RUN" in line and "succeeded" in line
 
 
+@pytest.mark.slow
 def test_rollback_says_so_when_there_is_nothing_to_do(settings: Settings, db: Database, seeded: dict) -> None:
     migrated = last_json(run_cli(settings, "migrate", "--json", "--quiet").stdout)
     first = run_cli(settings, "rollback", "--run-id", migrated["run_id"], "--json")

@@ -90,6 +90,7 @@ def _reachable(down: dict[str, set[str]], start: str) -> set[str]:
     return seen
 
 
+@pytest.mark.slow
 def test_migration_dag_links_like_the_engine_records_the_run_and_notes_it(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     before = snapshot(db)
@@ -122,6 +123,7 @@ def test_migration_dag_links_like_the_engine_records_the_run_and_notes_it(
     assert "coverage delivery_statuses.order_id" in note and f"drift found: {record.drift['total']} items" in note
 
 
+@pytest.mark.slow
 def test_a_rolled_back_run_ends_its_dag_run_failed_with_the_reason_as_its_note(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     before = snapshot(db)
@@ -138,6 +140,7 @@ def test_a_rolled_back_run_ends_its_dag_run_failed_with_the_reason_as_its_note(
     assert lk.lock.find_one() is None
 
 
+@pytest.mark.slow
 def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     before, queue = snapshot(db), review_state(db, airflow_env)
@@ -154,6 +157,7 @@ def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
     assert alerts(db, airflow_env, record.id) == []  # a dry run reports drift in its record, it does not page
 
 
+@pytest.mark.slow
 def test_reconcile_dry_then_real_on_drifted_data(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
     assert pipeline.migrate(lk, MigrationParams(), "test")["state"] == "succeeded"
@@ -194,6 +198,7 @@ def test_reconcile_dry_then_real_on_drifted_data(
     assert "drift found" in note_of(real)
 
 
+@pytest.mark.slow
 def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_never_undoes_twice(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage,
         capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:

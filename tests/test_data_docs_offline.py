@@ -464,6 +464,7 @@ def assert_styled(state: dict, icons: bool = True, rules_readable: bool = True) 
     assert state["logo"] and state["logo"][0] and state["logo"][1] == 366, state
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_in_chromium_over_http_every_request_stays_on_the_host(browser, http_base: str, docs_dir: Path) -> None:  # type: ignore[no-untyped-def]
     targets = [validation_page(docs_dir), validation_page(docs_dir, "counts"),
@@ -495,6 +496,7 @@ def test_in_chromium_over_http_every_request_stays_on_the_host(browser, http_bas
             browser.save_screenshot("/tmp/docs_offline.png")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_in_chromium_from_file_urls(browser, docs_dir: Path) -> None:  # type: ignore[no-untyped-def]
     """Opened straight from disk (no crossorigin left to make file:// loads fail)."""

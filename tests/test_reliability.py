@@ -227,6 +227,7 @@ def test_live_app_traffic_survives_a_migration_and_its_rollback(
         assert db.delivery_statuses.find_one({"id": f"app-d-{n}"})["order_id"] == f"app-o-{n}"
 
 
+@pytest.mark.slow
 def test_two_migrations_started_together_exactly_one_proceeds(settings: Settings, db: Database, seeded: dict) -> None:
     env = cli_env(settings)
     procs = [subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--new", "--quiet", "--json"], env=env,
@@ -253,6 +254,7 @@ field_doc = lambda keys: st.fixed_dictionaries({}, optional={k: values for k in 
        deliveries=st.lists(field_doc(["id", "customer_id", "delivery_date", "order_id"]), max_size=8),
        customers=st.lists(field_doc(["id", "phone", "email", "user_id"]), max_size=6),
        users=st.lists(field_doc(["id", "role", "phone", "email", "customer_v2_id"]), max_size=6))
+@pytest.mark.slow
 def test_fuzzed_documents_never_crash_and_get_only_justified_links(
         client: MongoClient, tmp_path_factory: pytest.TempPathFactory, wire_server: EmbeddedServer,
         orders: list, deliveries: list, customers: list, users: list) -> None:
@@ -286,6 +288,7 @@ def test_fuzzed_documents_never_crash_and_get_only_justified_links(
 PASSWORD = "Pa55-W0rd-XYZ"
 
 
+@pytest.mark.slow
 @pytest.mark.airflow
 def test_full_runs_with_a_password_in_the_uri_leak_no_password_phone_or_email(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, capfd: pytest.CaptureFixture[str],
@@ -327,6 +330,7 @@ def json_dump(docs: list) -> str:
     return json.dumps(docs, default=str)
 
 
+@pytest.mark.slow
 @pytest.mark.airflow
 @pytest.mark.timeout(400)
 def test_a_dag_run_started_with_a_cli_run_waits_for_its_lock(

@@ -152,6 +152,7 @@ def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.L
     assert item and item["collection"] == "delivery_statuses" and item["document_id"] == "d1"
 
 
+@pytest.mark.slow
 def test_no_password_phone_or_email_in_output_records_or_reviews(
         settings: Settings, db: Database, lk: pipeline.Linkage, seeded: dict) -> None:
     raw_phones = {str(u["phone"]) for u in db.users.find() if u.get("phone")} | {
@@ -169,6 +170,7 @@ def test_no_password_phone_or_email_in_output_records_or_reviews(
     assert leaked == []
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
         settings: Settings, client, db: Database, tmp_path: Path) -> None:

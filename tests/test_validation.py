@@ -11,6 +11,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from linkage import pipeline
+from linkage.journal import Journal
 from linkage.models import MigrationParams
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
@@ -39,7 +40,8 @@ def migrated(wire_server: EmbeddedServer, client: MongoClient,
 
 def written(db: Database, run_id: str, coll: str) -> list[Any]:
     """Documents of `coll` this run wrote a link on."""
-    return [w["oid"] for doc in db.linkage_journal.find({"run_id": run_id}) for w in doc["writes"] if w["coll"] == coll]
+    journal = Journal(db.linkage_journal)
+    return [w.oid for record in journal.records(run_id) for w in record.writes if w.coll == coll]
 
 
 def run_linked_pair(db: Database, run_id: str) -> tuple[dict, dict]:

@@ -20,7 +20,7 @@ from linkage.settings import Settings
 
 from helpers import last_json, run_cli
 
-pytestmark = pytest.mark.airflow
+pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -145,7 +145,7 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
     lk = _linkage(args)
     try:
         params = _params(args, dry_run=True)
-        outcome = validate(measure(lk.db), params, lk.settings.docs_dir,
+        outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
                            f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
     finally:
         lk.close()

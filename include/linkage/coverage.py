@@ -23,6 +23,11 @@ class Relation(BaseModel):
     def name(self) -> str:
         return f"{self.collection}.{self.field}"
 
+    def total(self, db: Database) -> int:
+        """Documents in scope: from the collection's metadata when the scope is all of it (no scan)."""
+        coll = db[self.collection]
+        return coll.count_documents(self.scope) if self.scope else coll.estimated_document_count()
+
 
 RELATIONS = [
     Relation(collection=DELIVERIES, field=ORDER_LINK),
@@ -44,12 +49,15 @@ class Coverage(BaseModel):
         return {"total": self.total, "linked": self.linked, "ratio": self.ratio}
 
 
-def link_coverage(db: Database) -> dict[str, dict[str, float]]:
-    """Per relation: documents in scope, how many carry a link, and the ratio."""
+def link_coverage(db: Database, linked: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
+    """Per relation: documents in scope, how many carry a link, and the ratio.
+
+    `linked` gives the linked counts when a walk over the link fields already
+    counted them (validation does), so only the totals are asked for.
+    """
     coverage = {}
     for relation in RELATIONS:
-        coll = db[relation.collection]
-        counted = Coverage(total=coll.count_documents(relation.scope),
-                           linked=coll.count_documents({**relation.scope, relation.field: LINK_DOMAIN}))
-        coverage[relation.name] = counted.as_record()
+        count = linked[relation.name] if linked is not None else db[relation.collection].count_documents(
+            {**relation.scope, relation.field: LINK_DOMAIN})
+        coverage[relation.name] = Coverage(total=relation.total(db), linked=count).as_record()
     return coverage

@@ -23,6 +23,7 @@ from linkage.app_schema import LINK_DOMAIN
 from linkage.journal import BatchRecord, FieldWrite, Journal, apply_batch, batch_id
 from linkage.models import Category, Decision, Step
 from linkage.progress import Progress
+from linkage.readahead import InFlight, bounded, read_ahead
 from linkage.reviews import ReviewQueue
 
 ID = "_id"
@@ -130,7 +131,9 @@ class RunContext:
     """Everything a pass needs from the run it belongs to.
 
     A dry run journals its batches (counts, no writes) and writes nothing else:
-    not the app's collections, not the review queue.
+    not the app's collections, not the review queue. `in_flight` bounds the
+    batches read ahead and not yet settled; `most_in_flight` is the most there
+    ever were.
     """
 
     db: Database
@@ -142,6 +145,8 @@ class RunContext:
     guard: Callable[[], None] = lambda: None
     show_progress: bool = False
     progress_interval: float = 2.0
+    in_flight: int = 3
+    most_in_flight: int = 0
 
     def review(self, job: Pass, decisions: list[Decision]) -> None:
         if not self.dry_run:
@@ -160,8 +165,9 @@ def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> list[Fi
     dropped = apply_batch(ctx.db, record)
     if dropped:
         lost = len({w.group for w in dropped})
-        record.counts[Category.LINKED.value] = record.counts.get(Category.LINKED.value, 0) - lost
-        record.counts[unlanded.value] = record.counts.get(unlanded.value, 0) + lost
+        for counts in (record.counts, record.totals):
+            counts[Category.LINKED.value] = counts.get(Category.LINKED.value, 0) - lost
+            counts[unlanded.value] = counts.get(unlanded.value, 0) + lost
     ctx.journal.settle(record, rewrite=bool(dropped))
     return dropped
 
@@ -194,43 +200,56 @@ def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) 
 
 
 def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]:
-    """Run (or resume) one pass over one partition; return its counts."""
+    """Run (or resume) one pass over one partition; return its counts.
+
+    The next batches are read and planned in a thread of their own while this one
+    is journaled and written (at most `ctx.in_flight` read and not yet settled),
+    and handled strictly in order: a batch is journaled before its writes and
+    settled after them, and the checkpoint is the last settled batch, so a kill
+    loses at most the batches in flight, which a resume reads and plans again.
+    """
     totals: Counter[str] = Counter()
     seq, after = 0, None
     last = ctx.journal.last(ctx.run_id, job.step, job.phase, partition.index)
     if last is not None:
         if last.state == "pending":
             _settle(ctx, last, job.unlanded)
-        totals.update(ctx.journal.totals(ctx.run_id, job.step, phase=job.phase, partition=partition.index))
+        totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
     query = where(job.query, partition.bounds(job.walk, after))
     total = job.source.count_documents(query) if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress,
                         interval=ctx.progress_interval)
     cursor = job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
-    for batch in pages(cursor, ctx.batch_size, job.walk):
-        ctx.guard()
-        plan = job.plan(batch)
-        counts = Counter(d.category.value for d in plan.decisions)
-        counts.update(plan.extra)  # update, not +: extras may be negative
-        record = BatchRecord(
-            _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
-            run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
-            seq=seq, last_key=batch[-1][job.walk], counts=dict(counts),
-            writes=[] if ctx.dry_run else plan.writes,
-            state="dry" if ctx.dry_run else "pending",
-        )
-        # Review items first: they are idempotent, and a batch the journal calls applied
-        # must have them (validation treats reviewed violations as known, and a resumed
-        # run never plans an applied batch again).
-        ctx.review(job, plan.decisions)
-        ctx.journal.begin(record)
-        if not ctx.dry_run:
-            dropped = _settle(ctx, record, job.unlanded)
-            if dropped:
-                ctx.review(job, _downgraded(plan.decisions, dropped, job.unlanded))
-        totals.update(record.counts)
-        progress.advance(len(batch))
-        seq += 1
+    flight = InFlight(ctx.in_flight)
+    planned = ((batch, job.plan(batch)) for batch in bounded(pages(cursor, ctx.batch_size, job.walk), flight))
+    with read_ahead(planned, flight) as ahead:
+        for batch, plan in ahead:
+            try:
+                ctx.guard()
+                counts = Counter(d.category.value for d in plan.decisions)
+                counts.update(plan.extra)  # update, not +: extras may be negative
+                totals.update(counts)
+                record = BatchRecord(
+                    _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
+                    run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
+                    seq=seq, last_key=batch[-1][job.walk], counts=dict(counts), totals=dict(totals),
+                    writes=[] if ctx.dry_run else plan.writes,
+                    state="dry" if ctx.dry_run else "pending",
+                )
+                # Review items first: they are idempotent, and a batch the journal calls applied
+                # must have them (a resumed run never plans an applied batch again).
+                ctx.review(job, plan.decisions)
+                ctx.journal.begin(record)
+                if not ctx.dry_run:
+                    dropped = _settle(ctx, record, job.unlanded)
+                    if dropped:
+                        totals = Counter(record.totals)
+                        ctx.review(job, _downgraded(plan.decisions, dropped, job.unlanded))
+                progress.advance(len(batch))
+                seq += 1
+            finally:
+                flight.release()
+    ctx.most_in_flight = max(ctx.most_in_flight, flight.high_water)
     progress.finish()
     return dict(totals)

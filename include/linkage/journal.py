@@ -1,9 +1,10 @@
 """The write-ahead journal: one document per batch, written before the batch.
 
 Each journal document records, for every field the batch sets, the value it
-held before (the before-image) and the value the run writes; with it the batch's
-counts and the last key it covered, so the journal is also the checkpoint a
-resumed run continues from. A batch goes `pending` (written, app not yet
+held before (the before-image) and the value the run writes (stored compactly:
+`journal_codec`); with it the batch's counts, the partition's running totals and
+the last key it covered, so the journal is also the checkpoint a resumed run
+continues from. A batch goes `pending` (written, app not yet
 touched) -> `applied` (its entries are exactly the writes that landed). A dry
 run's batches are `dry` and carry no writes.
 
@@ -26,16 +27,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from linkage import journal_codec
 from linkage.app_schema import UNSET_VALUES
 
 __all__ = ["UNSET_VALUES", "BatchRecord", "FieldWrite", "Journal", "LinkValue", "Reverted", "apply_batch",
            "batch_id", "revert_batch"]
-
-
-def touched_key(oid: Any) -> str:
-    """A written document's `_id` as the journal indexes it: a typed string, which every server
-    matches inside an array (the embedded one cannot match an ObjectId there)."""
-    return f"{type(oid).__name__}:{oid}"
 
 
 def batch_id(run_id: str, step: str, phase: str, partition: int, seq: int) -> str:
@@ -100,14 +96,22 @@ class BatchRecord(BaseModel):
     at: float = Field(default_factory=time.time)
     last_key: Any = None
     counts: dict[str, int] = Field(default_factory=dict)
+    #: The partition's counts through this batch: a resumed pass starts from them, without re-reading.
+    totals: dict[str, int] = Field(default_factory=dict)
     writes: list[FieldWrite] = Field(default_factory=list)
     state: str = "pending"
 
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}
 
     def document(self) -> dict[str, Any]:
-        """As stored: with `touched`, the written documents' ids, for index-backed look-ups."""
-        return {**self.model_dump(by_alias=True), "touched": [touched_key(w.oid) for w in self.writes]}
+        """As stored: the writes packed by before-state, their documents' keys in `touched` (indexed)."""
+        packed, touched = journal_codec.pack([w.model_dump() for w in self.writes])
+        return {**self.model_dump(by_alias=True, exclude={"writes"}), "writes": packed, "touched": touched}
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> BatchRecord:
+        return cls.model_validate({**doc, "writes": journal_codec.unpack(doc.get("writes", []),
+                                                                         doc.get("touched", []))})
 
 
 class Reverted(NamedTuple):
@@ -138,7 +142,7 @@ class Journal:
             {"run_id": run_id, "step": step, "phase": phase, "partition": partition},
             sort=[("seq", DESCENDING)],
         )
-        return BatchRecord.model_validate(doc) if doc else None
+        return BatchRecord.from_document(doc) if doc else None
 
     def begin(self, record: BatchRecord) -> None:
         """Record the batch before its writes; a resumed run re-records the same batch."""
@@ -158,16 +162,8 @@ class Journal:
     def records(self, run_id: str, *, newest_first: bool = False) -> Iterator[BatchRecord]:
         """The run's batches in the order they were journaled (or the reverse)."""
         cursor = self.coll.find({"run_id": run_id}).sort([("at", DESCENDING if newest_first else 1)])
-        for doc in cursor.batch_size(4):  # a journal document holds a whole batch's writes
-            yield BatchRecord.model_validate(doc)
-
-    def totals(self, run_id: str, step: str, **where: Any) -> dict[str, int]:
-        """Counts summed over the step's batches (optionally one `phase`/`partition`)."""
-        totals: dict[str, int] = {}
-        for doc in self.coll.find({"run_id": run_id, "step": step, **where}, {"counts": 1}):
-            for key, value in doc.get("counts", {}).items():
-                totals[key] = totals.get(key, 0) + value
-        return totals
+        for doc in cursor.batch_size(16):  # a journal document holds a whole batch's writes
+            yield BatchRecord.from_document(doc)
 
     def written_by(self, run_id: str, values: list[LinkValue]) -> set[LinkValue]:
         """Which of these link values this run wrote and that are still the run's.
@@ -178,10 +174,11 @@ class Journal:
         if not values:
             return set()
         wanted = {(v.coll, v.oid, v.field, v.value): v for v in values if isinstance(v.value, str)}
-        keys = list({touched_key(v.oid) for v in values})
+        keys = list({journal_codec.id_key(v.oid) for v in values})
         found: set[LinkValue] = set()
-        for doc in self.coll.find({"run_id": run_id, "touched": {"$in": keys}}, {"writes": 1}).batch_size(4):
-            for write in doc.get("writes", []):
+        query = {"run_id": run_id, "touched": {"$in": keys}}
+        for doc in self.coll.find(query, {"writes": 1, "touched": 1}).batch_size(16):
+            for write in journal_codec.unpack(doc.get("writes", []), doc.get("touched", [])):
                 key = (write["coll"], write["oid"], write["field"], write["new"])
                 if key in wanted:
                     found.add(wanted[key])

@@ -34,6 +34,7 @@ from linkage.journal import Journal, LinkValue, Reverted, revert_batch
 from linkage.lock import Lease
 from linkage.masking import mask_uri
 from linkage.models import Decision, MigrationParams, RunKind, RunState, Step, empty_counts
+from linkage.readahead import InFlight, bounded, read_ahead
 from linkage.reviews import ReviewQueue
 from linkage.runs import AirflowRun, RunRecord, RunStore, new_run_id, run_slug
 from linkage.settings import Settings
@@ -111,7 +112,8 @@ class Linkage:
         params = self.params(run_id)
         return RunContext(db=self.db, run_id=run_id, journal=self.journal, reviews=self.reviews,
                           batch_size=params.batch_size, dry_run=params.dry_run, guard=guard,
-                          show_progress=show_progress, progress_interval=self.settings.progress_interval)
+                          show_progress=show_progress, progress_interval=self.settings.progress_interval,
+                          in_flight=self.settings.in_flight)
 
 
 # -- tasks ---------------------------------------------------------------------------------------------------
@@ -239,15 +241,20 @@ def claim_partition(lk: Linkage, run_id: str, step: Step, phase: str, index: int
 
 def run_phase(lk: Linkage, run_id: str, step: Step, phase: str, partition: Partition, guard: Guard,
               *, show_progress: bool = False) -> dict[str, int]:
-    return run_pass(lk.run_context(run_id, guard, show_progress=show_progress),
-                    phase_pass(lk, run_id, step, phase), partition)
+    """One pass over one partition; its totals go in the run record (the step's counts are their sum)."""
+    totals = run_pass(lk.run_context(run_id, guard, show_progress=show_progress),
+                      phase_pass(lk, run_id, step, phase), partition)
+    lk.runs.update(run_id, **{f"steps.{step}.passes.{phase}:{partition.index}": totals})
+    return totals
 
 
 def step_counts(lk: Linkage, run_id: str, step: Step) -> dict[str, int]:
-    """The step's counts by category, summed over its journal (all phases and partitions)."""
-    totals = lk.journal.totals(run_id, step)
+    """The step's counts by category: the sum of its passes' totals (every phase and partition)."""
     counts = empty_counts()
-    counts.update({k: v for k, v in totals.items() if k in counts})
+    for totals in lk.record(run_id).steps.get(step, {}).get("passes", {}).values():
+        for category, n in totals.items():
+            if category in counts:
+                counts[category] += n
     return counts
 
 
@@ -308,14 +315,14 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     def written_by_run(values: list[LinkValue]) -> set[LinkValue]:
         return lk.journal.written_by(run_id, values)
 
-    measured = measure(lk.db, attribute=written_by_run,
-                       on_drift=(lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id),
-                       backup_path=(run.backup or {}).get("path"))
+    on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id)
+    measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift,
+                                       backup_path=(run.backup or {}).get("path"))
     outcome = validate(measured, run.params, lk.settings.docs_dir, run_id)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
     drift = {"total": outcome.drift, "by_expectation": {e.name: e.drift for e in outcome.expectations if e.drift}}
-    lk.runs.update(run_id, validation=outcome.as_record(), drift=drift, coverage_after=link_coverage(lk.db))
+    lk.runs.update(run_id, validation=outcome.as_record(), drift=drift, coverage_after=coverage_after)
     return outcome
 
 
@@ -370,7 +377,8 @@ def finalize(lk: Linkage, run_id: str, state: RunState = RunState.SUCCEEDED,
 
 
 def rollback(lk: Linkage, run_id: str, guard: Guard = no_guard) -> dict[str, Any]:
-    """Undo a run through its journal, newest batch first, and close it `rolled_back`.
+    """Undo a run through its journal, newest batch first (the next read while one is reverted), and close it
+    `rolled_back`.
 
     Only fields that still hold the value the run wrote are restored; a field the
     app changed since keeps the app's value (`kept`). A run already rolled back
@@ -382,10 +390,15 @@ def rollback(lk: Linkage, run_id: str, guard: Guard = no_guard) -> dict[str, Any
     if run.state == RunState.ROLLED_BACK:
         return {**(run.rollback or {}), "already_rolled_back": True}
     undone = Reverted()
+    flight = InFlight(lk.settings.in_flight)  # the next batches are read while this one is reverted
     try:
-        for record in lk.journal.records(run_id, newest_first=True):
-            guard()
-            undone += revert_batch(lk.db, record)
+        with read_ahead(bounded(lk.journal.records(run_id, newest_first=True), flight), flight) as records:
+            for record in records:
+                try:
+                    guard()
+                    undone += revert_batch(lk.db, record)
+                finally:
+                    flight.release()
     except Exception as exc:
         lk.runs.update(run_id, rollback={**undone._asdict(), "error": str(exc)[:500]})
         lk.runs.finish(run_id, RunState.ROLLBACK_FAILED, f"rollback failed: {exc}"[:500])

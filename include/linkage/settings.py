@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "progress_interval": "LINKAGE_PROGRESS_INTERVAL",
     "alert_emails": "LINKAGE_ALERT_EMAILS",
     "conn_id": "LINKAGE_CONN_ID",
+    "in_flight": "LINKAGE_IN_FLIGHT",
 }
 
 
@@ -57,6 +58,8 @@ class Settings(BaseModel):
     progress_interval: float = Field(default=2.0, ge=0)
     alert_emails: str | None = None
     conn_id: str = "mongo_default"
+    #: Batches a pass (or a rollback) reads ahead of the one it is writing, at most, in flight together.
+    in_flight: int = Field(default=3, ge=1, le=64)
 
     @field_validator("timezone")
     @classmethod

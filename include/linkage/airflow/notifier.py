@@ -19,6 +19,7 @@ from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id
 from linkage.airflow.urls import docs_link
 from linkage.alerts import Alert, Event, post_webhook
+from linkage.masking import redact
 from linkage.runs import RunRecord
 from linkage.settings import Settings
 
@@ -73,26 +74,41 @@ class LinkageAlertNotifier(BaseNotifier):
             if run and run.validation:
                 where["data_docs"] = docs_link(run.validation.data_docs)
             alert = Alert.from_run(self.event, run, **where)
-            delivered = ["log"] + self._deliver(alert, lk.settings)
-            undelivered = None if len(delivered) > 1 else (
-                f"no {SMTP_CONN} connection with recipients and no {WEBHOOK_CONN} connection: "
-                "this alert reached the task log and linkage_alerts only")
-            lk.alerts.record(alert, delivered, undelivered)
+            delivered, failures = self._deliver(alert, lk.settings)
+            if failures:
+                undelivered: str | None = "; ".join(failures)
+            elif not delivered:
+                undelivered = (f"no {SMTP_CONN} connection with recipients and no {WEBHOOK_CONN} connection: "
+                               "this alert reached the task log and linkage_alerts only")
+            else:
+                undelivered = None
+            lk.alerts.record(alert, ["log", *delivered], undelivered)
 
-    def _deliver(self, alert: Alert, settings: Settings) -> list[str]:
-        delivered = []
+    def _deliver(self, alert: Alert, settings: Settings) -> tuple[list[str], list[str]]:
+        """Each configured channel in turn; one that fails is reported, never fails the task that alerts."""
+        delivered, failures = [], []
         smtp = _connection(SMTP_CONN)
         recipients = (smtp.extra_dejson.get("to") if smtp else None) or settings.alert_emails
         if smtp and recipients:
-            from airflow.providers.smtp.hooks.smtp import SmtpHook
-
-            with SmtpHook(smtp_conn_id=SMTP_CONN) as hook:
-                hook.send_email_smtp(to=recipients, subject=alert.subject, mime_subtype="alternative",
-                                     html_content=f"<pre>{alert.text()}</pre>",
-                                     from_email=smtp.extra_dejson.get("from_email", "linkage@localhost"))
-            delivered.append("email")
+            try:
+                _send_email(alert, smtp, recipients)
+                delivered.append("email")
+            except Exception as error:  # noqa: BLE001 - a mail outage is reported, not raised
+                failures.append(f"email failed: {redact(str(error))[:200]}")
         webhook = _connection(WEBHOOK_CONN)
         if webhook:
-            post_webhook(alert, webhook_url(webhook))
-            delivered.append("webhook")
-        return delivered
+            try:
+                post_webhook(alert, webhook_url(webhook))
+                delivered.append("webhook")
+            except Exception as error:  # noqa: BLE001 - likewise for the webhook
+                failures.append(f"webhook failed: {redact(str(error))[:200]}")
+        return delivered, failures
+
+
+def _send_email(alert: Alert, smtp: Any, recipients: str) -> None:
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=SMTP_CONN) as hook:
+        hook.send_email_smtp(to=recipients, subject=alert.subject, mime_subtype="alternative",
+                             html_content=f"<pre>{alert.text()}</pre>",
+                             from_email=smtp.extra_dejson.get("from_email", "linkage@localhost"))

@@ -14,7 +14,7 @@ validate`) every finding counts.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
@@ -29,14 +29,15 @@ from linkage.app_schema import (
     CUSTOMER_LINK,
     CUSTOMERS,
     DELIVERIES,
+    LINK_DOMAIN,
     ORDER_LINK,
     ORDERS,
     UNSET_VALUES,
     USER_LINK,
     USERS,
 )
-from linkage.coverage import ORDER_RELATION, USER_RELATION, link_coverage
-from linkage.engine import linked, not_by_string, pages
+from linkage.coverage import ORDER_RELATION, RELATIONS, USER_RELATION, link_coverage
+from linkage.engine import not_by_string, pages
 from linkage.journal import LinkValue
 from linkage.lookups import DENSE_PER_KEY, by_keys
 from linkage.models import Category, Decision, Step
@@ -84,12 +85,20 @@ class Measured(BaseModel):
     note: str | None = None
 
 
+class Measurement(NamedTuple):
+    """What validation measured: an observation per rule, and the link coverage it counted on the way."""
+
+    measured: dict[str, Measured]
+    coverage: dict[str, dict[str, float]]
+
+
 class Tallies:
-    """Counts per rule, split into the run's violations and drift."""
+    """Counts per rule, split into the run's violations and drift; and the links each walk saw."""
 
     def __init__(self, attribute: Attribution, on_drift: DriftSink) -> None:
         self.attribute, self.on_drift = attribute, on_drift
         self.measured: dict[str, Measured] = {}
+        self.linked: Counter[str] = Counter()
 
     def add(self, findings: list[Finding]) -> None:
         ours = self.attribute([v for f in findings for v in f.values]) if self.attribute and findings else None
@@ -113,10 +122,17 @@ def _value(coll: str, doc: dict[str, Any], field: str) -> LinkValue:
     return LinkValue(coll, doc["_id"], field, doc.get(field))
 
 
-def order_findings(db: Database) -> Iterator[list[Finding]]:
+def _walk(db: Database, source: str, field: str, projection: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """The documents holding a link in `field`, in its order, a chunk at a time (every document sharing a
+    value in one chunk)."""
+    cursor = db[source].find({field: LINK_DOMAIN}, projection).sort(field, 1).batch_size(CHUNK)
+    return pages(cursor, CHUNK, field)
+
+
+def order_findings(db: Database, linked: Counter[str]) -> Iterator[list[Finding]]:
     """Every set `order_id` is one string naming an existing order."""
-    cursor = db[DELIVERIES].find(linked(ORDER_LINK), {"id": 1, ORDER_LINK: 1}).sort(ORDER_LINK, 1).batch_size(CHUNK)
-    for chunk in pages(cursor, CHUNK, ORDER_LINK):
+    for chunk in _walk(db, DELIVERIES, ORDER_LINK, {"id": 1, ORDER_LINK: 1}):
+        linked[ORDER_RELATION] += len(chunk)
         named = {d[ORDER_LINK] for d in chunk}
         existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"id": 1},
                                              range_limit=DENSE_PER_KEY * len(named))}
@@ -136,7 +152,8 @@ def _grouped(chunk: list[dict[str, Any]], field: str) -> dict[str, list[dict[str
     return groups
 
 
-def _pair_findings(db: Database, source: str, field: str, target: str, back: str) -> Iterator[list[Finding]]:
+def _pair_findings(db: Database, source: str, field: str, target: str, back: str,
+                   linked: Counter[str]) -> Iterator[list[Finding]]:
     """Documents of `source` linking to `target` through `field`; `back` is the target's field naming them.
 
     Reports, per document: a value shared with another document (duplicate), a
@@ -144,8 +161,9 @@ def _pair_findings(db: Database, source: str, field: str, target: str, back: str
     (disagree: one-sided when the target's side is unset).
     """
     side = "user" if source == USERS else "customer"
-    cursor = db[source].find(linked(field), {"id": 1, field: 1}).sort(field, 1).batch_size(CHUNK)
-    for chunk in pages(cursor, CHUNK, field):
+    relation = next(r for r in RELATIONS if r.collection == source)
+    for chunk in _walk(db, source, field, {"id": 1, field: 1, **dict.fromkeys(relation.scope, 1)}):
+        linked[relation.name] += sum(all(d.get(k) == v for k, v in relation.scope.items()) for d in chunk)
         groups = _grouped(chunk, field)
         targets = {t["id"]: t for t in by_keys(db[target], "id", groups, {"id": 1, back: 1},
                                                 range_limit=DENSE_PER_KEY * len(groups))}
@@ -192,23 +210,28 @@ def lost_findings(db: Database, backup_path: str | None) -> Iterator[list[Findin
                    for oid in wanted if oid not in present]
 
 
-def coverage(db: Database) -> dict[str, Measured]:
-    cov = link_coverage(db)
-    return {name: Measured(value=cov[relation]["ratio"], note=f"{cov[relation]['linked']}/{cov[relation]['total']}")
-            for name, relation in (("order_coverage", ORDER_RELATION), ("user_coverage", USER_RELATION))}
+def coverage(cov: dict[str, dict[str, float]]) -> dict[str, Measured]:
+    def measured(relation: str) -> Measured:
+        counts = cov[relation]
+        return Measured(value=counts["ratio"], note=f"{counts['linked']:.0f}/{counts['total']:.0f}")
+    return {"order_coverage": measured(ORDER_RELATION), "user_coverage": measured(USER_RELATION)}
 
 
 def measure(db: Database, *, attribute: Attribution = None, on_drift: DriftSink = lambda findings: None,
-            backup_path: str | None = None) -> dict[str, Measured]:
-    """Every observation the rules judge, with each violation attributed to the run or to drift."""
+            backup_path: str | None = None) -> Measurement:
+    """Every observation the rules judge, with each violation attributed to the run or to drift.
+
+    One walk per link field: the same walk counts the links for the coverage.
+    """
     tallies = Tallies(attribute, on_drift)
-    for findings in chain(order_findings(db),
-                          _pair_findings(db, USERS, USER_LINK, CUSTOMERS, CUSTOMER_LINK),
-                          _pair_findings(db, CUSTOMERS, CUSTOMER_LINK, USERS, USER_LINK),
+    for findings in chain(order_findings(db, tallies.linked),
+                          _pair_findings(db, USERS, USER_LINK, CUSTOMERS, CUSTOMER_LINK, tallies.linked),
+                          _pair_findings(db, CUSTOMERS, CUSTOMER_LINK, USERS, USER_LINK, tallies.linked),
                           lost_findings(db, backup_path)):
         tallies.add(findings)
     measured = {rule.name: tallies.measured.get(rule.name, Measured(value=0)) for rule in RULES}
-    measured.update(coverage(db))
+    covered = link_coverage(db, {r.name: tallies.linked[r.name] for r in RELATIONS})
+    measured.update(coverage(covered))
     if not backup_path:
         measured["documents_lost"].note = "no backup for this run (a dry run or a plain validation): nothing to check"
-    return measured
+    return Measurement(measured, covered)
