@@ -1,11 +1,17 @@
 """The engine's side of a benchmark, run in a fresh process so its peak RSS is the engine's own.
 
-    python -m bench.engine_process URI DB WORKDIR            # backfill, validation, rollback
-    python -m bench.engine_process URI DB WORKDIR --validate # validation only (linked data)
+    python -m bench.engine_process URI DB WORKDIR                  # backfill, validation, rollback
+    python -m bench.engine_process URI DB WORKDIR --validate       # validation only (linked data)
+    python -m bench.engine_process URI DB WORKDIR --backfill-only  # backfill and rollback, no validation
+    python -m bench.engine_process URI DB WORKDIR --migrate        # one whole migration, as the CLI runs it
+    python -m bench.engine_process URI DB WORKDIR --reconcile      # one whole nightly reconciliation
 
 Prints one JSON line: the seconds of each part and the process's peak RSS in MB.
 Validation is timed in two parts: `measure` (the reads the database answers,
 what the bare projected read is compared with) and `gate` (GX judging them).
+A whole run is timed as one (`seconds`), with the run record's own timings
+beside it (`breakdown`) and what it did (`linked`, `drift_found`, what is left
+unlinked), so the bench can check that the timed work was done.
 """
 
 from __future__ import annotations
@@ -18,11 +24,44 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pymongo import monitoring
+from pymongo.database import Database
+
 from linkage import pipeline
-from linkage.models import MigrationParams, Step
+from linkage.app_schema import LINK_FIELDS, UNSET_VALUES
+from linkage.models import MigrationParams, RunKind, Step
 from linkage.settings import Settings
 from linkage.validation.gate import validate
 from linkage.validation.metrics import measure
+
+DANGLING_ORDERS = "order_refs_dangling"
+
+
+class RoundTrips(monitoring.CommandListener):
+    """Commands this process sent: each is one round trip (pymongo sends one command at a time on a
+    connection), so their count times a network's latency is what that network adds to the work."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+ROUND_TRIPS = RoundTrips()
+
+
+def counted(fn: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Seconds, round trips and result of fn."""
+    before = ROUND_TRIPS.count
+    seconds, result = timed(fn)
+    return seconds, ROUND_TRIPS.count - before, result
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -35,24 +74,51 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(uri: str, db: str, work: Path, *, validate_only: bool = False) -> dict[str, float]:
+def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: bool = True) -> dict[str, float]:
+    """The order-delivery backfill (then rolled back) and/or validation, each timed on its own."""
     lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
     params = MigrationParams(steps=[Step.ORDER_DELIVERY], min_user_coverage=0)
     seconds: dict[str, float] = {}
     linked = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
-    if not validate_only:
+    if backfill:
         run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
-        seconds["backfill"] = timed(lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))[0]
+        seconds["backfill"], round_trips, _ = counted(
+            lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))
     # what was timed must also have been done: the counts go beside the seconds
     counts = {"linked_before": linked, "linked_after_backfill": lk.db.delivery_statuses.count_documents(
         {"order_id": {"$gt": ""}})}
-    seconds["measure"], (metrics, _) = timed(lambda: measure(lk.db))
-    seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
-    counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
-    if not validate_only:
+    if backfill:
+        counts["backfill_round_trips"] = round_trips
+    if validation:
+        seconds["measure"], (metrics, _) = timed(lambda: measure(lk.db))
+        seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
+        counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
+    if backfill:
         seconds["rollback"] = timed(lambda: pipeline.rollback(lk, run_id))[0]
         counts["linked_after_rollback"] = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
     return {**seconds, **counts, "peak_rss_mb": peak_rss_mb()}
+
+
+def unlinked(db: Database) -> int:
+    """Documents whose link field is unset, over the three link fields (0: everything is linked)."""
+    return sum(db[name].count_documents({field: {"$in": UNSET_VALUES}}) for name, field in LINK_FIELDS.items())
+
+
+def whole_run(uri: str, db: str, work: Path, kind: RunKind) -> dict[str, Any]:
+    """One `pipeline.migrate` of both steps with default parameters, as the CLI and the DAGs run it
+    (backup, indexes, the steps, validation, the verdict): what an operator waits for."""
+    lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
+    seconds, round_trips, report = counted(
+        lambda: pipeline.migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
+    record = lk.record(report["run_id"])
+    breakdown = {**(record.model_extra or {}).get("timings", {}),
+                 **{step: part.get("seconds") for step, part in record.steps.items()}}
+    drift = report["drift"] or {}
+    return {"seconds": seconds, "round_trips": round_trips, "breakdown": breakdown, "state": report["state"],
+            "linked": {step: counts["linked"] for step, counts in report["steps"].items()},
+            "drift_found": drift.get("total", 0),
+            "dangling_found": drift.get("by_expectation", {}).get(DANGLING_ORDERS, 0),
+            "unlinked_after": unlinked(lk.db), "peak_rss_mb": peak_rss_mb()}
 
 
 def main() -> None:
@@ -60,9 +126,19 @@ def main() -> None:
     parser.add_argument("uri")
     parser.add_argument("db")
     parser.add_argument("work", type=Path)
-    parser.add_argument("--validate", action="store_true", help="only measure and judge (the data is already linked)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--validate", action="store_true", help="only measure and judge (the data is already linked)")
+    mode.add_argument("--backfill-only", action="store_true", help="the backfill and its rollback, no validation")
+    mode.add_argument("--migrate", action="store_true", help="one whole migration of both steps")
+    mode.add_argument("--reconcile", action="store_true", help="one whole nightly reconciliation")
     args = parser.parse_args()
-    print(json.dumps(run(args.uri, args.db, args.work, validate_only=args.validate)))
+    monitoring.register(ROUND_TRIPS)  # before any client is made: it counts every command of this process
+    if args.migrate or args.reconcile:
+        result: dict[str, Any] = whole_run(args.uri, args.db, args.work,
+                                           RunKind.MIGRATE if args.migrate else RunKind.RECONCILE)
+    else:
+        result = run(args.uri, args.db, args.work, backfill=not args.validate, validation=not args.backfill_only)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

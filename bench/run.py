@@ -10,7 +10,16 @@ stdout and bench/results/latest.json.
 
 The engine's backfill, validation and rollback at each size run in a fresh
 process (`bench.engine_process`), so the peak RSS reported is the engine's alone
-and the largest size is migrated once.
+and the largest size is backfilled once by each of them.
+
+Two runs come closer to production than the rest:
+- the latency run: the small size's backfill, raw ceiling and naive script,
+  straight to the server and then through `bench.proxy`, a local proxy adding
+  1 ms to each round trip (a typical in-region network to a managed MongoDB);
+- the nightly reconciliation: the large database migrated whole, a night of ~1%
+  app drift planted (`bench.data.drift`), then the reconcile, against a bare read
+  of the link fields and against the full migrate; and the same reconcile at
+  several drift levels on the small size, for how its cost grows with the drift.
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from pymongo.database import Database
 
 from bench import data
 from bench.engine_process import timed
+from bench.proxy import LatencyProxy
 from linkage import pipeline
 from linkage.models import MigrationParams, Step
 from linkage.server import EmbeddedServer, free_port
@@ -40,7 +50,14 @@ from linkage.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 BATCH = 1000
+NAIVE_SAMPLE = 100
 SMALL_DB, LARGE_DB = "bench_small", "bench_large"
+#: the night planted on the large database, and the levels the small size is reconciled at (fractions)
+NIGHTLY_DRIFT, DRIFT_LEVELS = 0.01, (0.0, 0.001, 0.01, 0.05)
+DRIFT_DB = "bench_drift"  # one level at a time, dropped after each
+BENCH_DBS = (SMALL_DB, LARGE_DB, DRIFT_DB)
+#: what the latency run's proxy adds to each request -> response round trip
+LATENCY_MS = 1.0
 
 
 @contextmanager
@@ -52,11 +69,11 @@ def server(uri: str | None, tmp: Path) -> Iterator[str]:
         return
     client: MongoClient = MongoClient(uri)
     try:
-        for name in (SMALL_DB, LARGE_DB):
+        for name in BENCH_DBS:
             client.drop_database(name)
         yield uri
     finally:
-        for name in (SMALL_DB, LARGE_DB):
+        for name in BENCH_DBS:
             client.drop_database(name)
         client.close()
 
@@ -108,13 +125,122 @@ def engine_step(lk: pipeline.Linkage, step: Step, parts: int = 1) -> tuple[float
     return timed(lambda: pipeline.run_step(lk, run_id, step, pipeline.no_guard))[0], run_id
 
 
-def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, float]:
+def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, Any]:
     """`bench.engine_process` in a fresh interpreter; its JSON result."""
     out = subprocess.run([sys.executable, "-m", "bench.engine_process", uri, db_name, str(work), *extra],
                          capture_output=True, text=True, cwd=ROOT, check=False)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def create_link_indexes(lk: pipeline.Linkage) -> None:
+    """The engine's indexes, untimed (a run records them; this one is only for that)."""
+    pipeline.create_indexes(lk, pipeline.start_run(lk, MigrationParams(), "bench", new=True)[0])
+
+
+# -- what a whole run must have done, checked beside its seconds ----------------------------------------------
+
+#: the parts of a whole run's result that say what it did (bench.engine_process.whole_run)
+OUTCOME = ("state", "linked", "drift_found", "dangling_found", "unlinked_after")
+
+
+def expected_outcome(deliveries: int, accounts: int, deleted_orders: int = 0) -> dict[str, Any]:
+    """A run that linked exactly these deliveries and account pairs, found exactly the orders deleted under
+    linked deliveries as drift, kept its work and left nothing unlinked."""
+    return {"state": "succeeded", "linked": {"order_delivery": deliveries, "user_customer": accounts},
+            "drift_found": deleted_orders, "dangling_found": deleted_orders, "unlinked_after": 0}
+
+
+def outcome(result: dict[str, Any]) -> dict[str, Any]:
+    return {key: result[key] for key in OUTCOME}
+
+
+def expected_night(planted: data.Drift) -> dict[str, Any]:
+    """A reconcile of exactly `planted`: its new deliveries and pairs linked, its one-sided pairs repaired."""
+    repaired = planted.one_sided_from_users + planted.one_sided_from_customers
+    return expected_outcome(planted.deliveries, planted.pairs + repaired, planted.deleted_orders)
+
+
+# -- the nightly reconciliation (issue 11) ---------------------------------------------------------------------
+
+def reconcile_night(db: Database, uri: str, work: Path, fraction: float, deliveries: int) -> dict[str, Any]:
+    """Plant a night of app drift in a linked database, read its link fields bare (the comparison, on the
+    very data the reconcile meets), then time the reconcile in a fresh process."""
+    pairs = deliveries // 4
+    planted = data.drift(db, data.Drift.of(fraction, deliveries, pairs), deliveries, pairs)
+    read_s = projected_read(db, VALIDATION_FIELDS)
+    night = engine_process(uri, db.name, work, "--reconcile")
+    return {"drift_fraction": fraction, "planted": planted.as_dict(), "seconds": round(night["seconds"], 2),
+            "round_trips": night["round_trips"],
+            "link_field_read": round(read_s, 2), "vs_link_field_read": round(night["seconds"] / read_s, 2),
+            "breakdown": night["breakdown"], "peak_rss_mb": round(night["peak_rss_mb"], 1),
+            "outcome": outcome(night), "expected": expected_night(planted)}
+
+
+def drift_levels(given: str) -> tuple[float, ...]:
+    """The drift levels to reconcile at (fractions, comma-separated), always with the nightly one, so the
+    reconcile's growth with the database's size is measured at the same drift."""
+    return tuple(sorted({float(level) for level in given.split(",") if level.strip()} | {NIGHTLY_DRIFT}))
+
+
+def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Path,
+                  levels: tuple[float, ...]) -> dict[str, dict[str, Any]]:
+    """The same reconcile at each drift level, each on a fresh linked database of `size` deliveries (so the
+    drift is the only difference); keyed by the level as a percentage."""
+    nights = {}
+    for fraction in levels:
+        db = client[DRIFT_DB]
+        data.deliveries(db, size, linked=True)
+        data.accounts(db, size // 4, linked=True)
+        create_link_indexes(pipeline.Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
+        nights[f"{fraction:.1%}"] = reconcile_night(db, lk.settings.mongo_uri, tmp / f"drift-{fraction}", fraction,
+                                                    size)
+        client.drop_database(DRIFT_DB)
+    return nights
+
+
+# -- the latency run (issue 14) --------------------------------------------------------------------------------
+
+def over_route(uri: str, size: int, work: Path) -> dict[str, Any]:
+    """The small database's raw ceiling, naive script and backfill (fresh process, rolled back, no
+    validation) over one route to the server."""
+    client: MongoClient = MongoClient(uri)
+    try:
+        raw = raw_ceiling(client[SMALL_DB], "delivery_statuses", "order_id", min(size, 50_000))
+        naive = naive_per_document(client[SMALL_DB], min(size, NAIVE_SAMPLE))
+    finally:
+        client.close()
+    engine = engine_process(uri, SMALL_DB, work, "--backfill-only")
+    rate = size / engine["backfill"]
+    return {"backfill_vs_raw": round(rate / raw, 3), "backfill_vs_naive": round(rate * naive, 1),
+            "rates": {"backfill_docs_s": round(rate), "raw_ceiling_docs_s": round(raw),
+                      "naive_docs_s": round(1 / naive)},
+            "seconds": {"backfill": round(engine["backfill"], 2), "rollback": round(engine["rollback"], 2)},
+            "backfill_round_trips": engine["backfill_round_trips"],
+            "linked": engine["linked_after_backfill"], "restored": engine["linked_after_rollback"]}
+
+
+def latency_run(uri: str, size: int, tmp: Path) -> dict[str, Any]:
+    """The same measures straight to the server and then through a proxy adding LATENCY_MS to each round
+    trip, back to back, so the network is their only difference; ping round trips say what it added."""
+    with LatencyProxy(uri, LATENCY_MS) as proxy:
+        direct = over_route(uri, size, tmp / "latency-direct")
+        proxied = over_route(proxy.uri, size, tmp / "latency-proxied")
+    done = {route: {"linked": m.pop("linked"), "restored": m.pop("restored")}
+            for route, m in (("direct", direct), ("proxied", proxied))}
+    round_trips = proxied["backfill_round_trips"]
+    return {"delay_ms": LATENCY_MS, "documents": size,
+            "ping_ms": {"direct": round(proxy.direct_ms, 3), "proxied": round(proxy.proxied_ms, 3),
+                        "added": round(proxy.added_ms, 3)},
+            # what the network must add to the backfill (its round trips times the delay), and what it did add
+            "backfill_round_trips_per_1000_docs": round(round_trips * 1000 / size, 1),
+            "backfill_network_seconds": {"expected": round(round_trips * proxy.added_ms / 1000, 2),
+                                         "measured": round(proxied["seconds"]["backfill"] -
+                                                           direct["seconds"]["backfill"], 2)},
+            "latency_backfill_vs_raw": proxied.pop("backfill_vs_raw"),
+            "latency_backfill_vs_naive": proxied.pop("backfill_vs_naive"), **proxied,
+            "without_latency": direct, "done": done}
 
 
 def validation_rss(sizes: list[int], uri: str | None) -> dict[str, Any]:
@@ -155,7 +281,8 @@ print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
     return json.loads(line.removeprefix("RESULT "))
 
 
-def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[str, Any]:
+def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
+        levels: tuple[float, ...] = DRIFT_LEVELS) -> dict[str, Any]:
     small, large = sizes
     tmp = Path(tempfile.mkdtemp(prefix="linkage-bench-"))
     with server(uri, tmp) as server_uri:
@@ -164,10 +291,10 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         seed_s = timed(lambda: (data.deliveries(db, large), data.accounts(db, large // 4)))[0]
         lk = pipeline.Linkage(Settings(mongo_uri=server_uri, db=LARGE_DB, home=tmp / "linkage"), client)
         lk.ensure_bookkeeping()
-        pipeline.create_indexes(lk, pipeline.start_run(lk, MigrationParams(), "bench", new=True)[0])
+        create_link_indexes(lk)
 
         raw = raw_ceiling(db, "delivery_statuses", "order_id", min(large, 50_000))
-        naive = naive_per_document(db, min(large, 100))
+        naive = naive_per_document(db, min(large, NAIVE_SAMPLE))
         input_read_s = projected_read(db, BACKFILL_INPUT_FIELDS)
         engine_large = engine_process(server_uri, LARGE_DB, tmp / "engine-large")
         read_s = projected_read(db, VALIDATION_FIELDS)
@@ -175,18 +302,27 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
         uc_raw_users = raw_ceiling(db, "users", "customer_v2_id", min(large // 4, 25_000))
         uc_raw_customers = raw_ceiling(db, "customers_v2", "user_id", min(large // 4, 25_000))
         uc_raw_pairs = 1 / (1 / uc_raw_users + 1 / uc_raw_customers)
-        uc_s, _ = engine_step(lk, Step.USER_CUSTOMER)
+        uc_s, uc_run = engine_step(lk, Step.USER_CUSTOMER)
+        pipeline.rollback(lk, uc_run)  # untimed: the full migrate below starts from unlinked data
+
+        # the nightly reconcile at the large size: a full migrate (timed, and it links the database),
+        # a night of drift, the reconcile
+        migrated = engine_process(server_uri, LARGE_DB, tmp / "migrate-large", "--migrate")
+        night = reconcile_night(db, server_uri, tmp / "reconcile-large", NIGHTLY_DRIFT, large)
 
         # the small database: peak RSS for comparison, and 1 vs 2 partitions (at the small size,
         # so that `make bench` migrates its million documents once)
         data.deliveries(client[SMALL_DB], small)
+        lk_small = pipeline.Linkage(lk.settings.model_copy(update={"db": SMALL_DB}), client)
+        create_link_indexes(lk_small)  # as on the large database: every backfill runs with the engine's indexes
         raw_small = raw_ceiling(client[SMALL_DB], "delivery_statuses", "order_id", min(small, 50_000))
         engine_small = engine_process(server_uri, SMALL_DB, tmp / "engine-small")
-        lk_small = pipeline.Linkage(lk.settings.model_copy(update={"db": SMALL_DB}), client)
         one_s, one_run = engine_step(lk_small, Step.ORDER_DELIVERY)
         pipeline.rollback(lk_small, one_run)
         two_s, two_run = engine_step(lk_small, Step.ORDER_DELIVERY, parts=2)
         pipeline.rollback(lk_small, two_run)
+        latency = latency_run(server_uri, small, tmp)
+        scaling = drift_scaling(client, lk, small, tmp, levels)
         e2e_result = dag_end_to_end(server_uri, SMALL_DB, tmp) if e2e else None
         client.close()
 
@@ -194,6 +330,8 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
     validation_s = engine_large["measure"]
     backfill_rate, rollback_rate, uc_rate = large / backfill_s, large / rollback_s, (large // 4) / uc_s
     floor_s = large / raw + input_read_s
+    runs, expected = checked_runs(migrated, large, night, scaling)
+    latency_done = latency.pop("done")
     return {
         "sizes": {"small": small, "large": large, "user_customer_pairs": large // 4},
         "backfill_vs_raw": round(backfill_rate / raw, 3),
@@ -217,14 +355,45 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True) -> dict[s
                     "small_backfill": round(engine_small["backfill"], 2),
                     "small_rollback": round(engine_small["rollback"], 2),
                     "small_validation": round(engine_small["measure"], 2),
-                    "small_backfill_1_partition": round(one_s, 2), "small_backfill_2_partitions": round(two_s, 2)},
+                    "small_backfill_1_partition": round(one_s, 2), "small_backfill_2_partitions": round(two_s, 2),
+                    "migrate": round(migrated["seconds"], 2), "reconcile": night["seconds"],
+                    "link_field_read": night["link_field_read"]},
         "peak_rss_mb": {"small": round(engine_small["peak_rss_mb"], 1), "large": round(engine_large["peak_rss_mb"], 1)},
+        **nightly_results(migrated, night, scaling),
+        "latency": latency,
         "dag_test": e2e_result,
         "checks": {"large_linked": engine_large["linked_after_backfill"], "large_restored": engine_large[
             "linked_after_rollback"], "small_linked": engine_small["linked_after_backfill"],
-                   "dangling_found": engine_large["dangling_found"]},
+                   "dangling_found": engine_large["dangling_found"],
+                   "latency": latency_done,
+                   "runs": runs, "runs_expected": expected},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "server": "nx-27017 0.8.1 (embedded, SQLite)" if uri is None else "given by --mongo-uri"},
+    }
+
+
+def checked_runs(migrated: dict[str, Any], large: int, night: dict[str, Any],
+                 scaling: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What each whole run did, and what it had to do (equal when the timed work was the work planted)."""
+    nights = {"reconcile": night, **{f"reconcile at {level}": level_night for level, level_night in scaling.items()}}
+    done = {"migrate": outcome(migrated), **{name: n.pop("outcome") for name, n in nights.items()}}
+    expected = {"migrate": expected_outcome(large, large // 4),
+                **{name: n.pop("expected") for name, n in nights.items()}}
+    return done, expected
+
+
+def nightly_results(migrated: dict[str, Any], night: dict[str, Any],
+                    scaling: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The reconcile's ratios (issue 11) and what is behind them."""
+    return {
+        "reconcile_vs_link_field_read": night["vs_link_field_read"],
+        "reconcile_vs_migrate": round(night["seconds"] / migrated["seconds"], 3),
+        "reconcile_drift_scaling": {level: level_night["seconds"] for level, level_night in scaling.items()},
+        "reconcile_size_growth": round(night["seconds"] / scaling[f"{NIGHTLY_DRIFT:.1%}"]["seconds"], 2),
+        "reconcile": {"large": night, "drift_levels": scaling,
+                      "migrate": {"seconds": round(migrated["seconds"], 2), "round_trips": migrated["round_trips"],
+                                  "breakdown": migrated["breakdown"],
+                                  "peak_rss_mb": round(migrated["peak_rss_mb"], 1)}},
     }
 
 
@@ -252,9 +421,15 @@ def table(result: dict[str, Any]) -> str:
         ("peak RSS large / small", f"{r['rss_growth']:.2f}x", f"{rss['large']} vs {rss['small']} MB", "<= 1.1"),
         ("2 partitions vs 1 (speed-up, small)", f"{r['parallel_2_vs_1']:.2f}x",
          f"{s['small_backfill_2_partitions']}s vs {s['small_backfill_1_partition']}s", "reported"),
+        *latency_rows(r["latency"]),
+        *reconcile_rows(r),
     ]
     lines = [f"sizes: {r['sizes']}", f"{'measure':40s} {'ratio':>8s}  {'behind it':48s} target", "-" * 108]
     lines += [f"{a:40s} {b:>8s}  {c:48s} {d}" for a, b, c, d in rows]
+    lines.append(drift_line(r["reconcile"]["drift_levels"], r["sizes"]["small"]))
+    lines.append(breakdown_line("reconcile at the large size", r["reconcile"]["large"]["breakdown"]))
+    lines.append(breakdown_line("full migrate at the large size", r["reconcile"]["migrate"]["breakdown"]))
+    lines.append(checks_line(r["checks"]))
     if r.get("dag_test"):
         tasks = r["dag_test"]["tasks"]
         lines.append(f"dag.test() linkage_migration at {r['sizes']['small']:,}: {r['dag_test']['state']}; " +
@@ -262,12 +437,66 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def latency_rows(lat: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The latency run beside the same measures without the proxy, at the same size."""
+    rates, without, ping = lat["rates"], lat["without_latency"], lat["ping_ms"]
+    network = lat["backfill_network_seconds"]
+    return [
+        (f"through a {lat['delay_ms']:g} ms network: backfill vs raw", f"{lat['latency_backfill_vs_raw']:.2f}x",
+         f"{rates['backfill_docs_s']:,} vs {rates['raw_ceiling_docs_s']:,} docs/s (without: "
+         f"{without['backfill_vs_raw']:.2f}x)", "reported"),
+        ("  backfill vs naive, through it", f"{lat['latency_backfill_vs_naive']:.0f}x",
+         f"naive {rates['naive_docs_s']:,} docs/s (without: {without['backfill_vs_naive']:.0f}x)", ">= 20"),
+        ("  ping round trip through the proxy", f"+{ping['added']:.2f}",
+         f"ms: {ping['proxied']:.2f} vs {ping['direct']:.2f} ms direct, {lat['documents']:,} docs", "reported"),
+        ("  backfill round trips per 1,000 docs", f"{lat['backfill_round_trips_per_1000_docs']:.1f}",
+         f"network adds {network['expected']}s by count, {network['measured']}s measured", "reported"),
+    ]
+
+
+def reconcile_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """The nightly reconcile against a bare read of the link fields and a full migrate; its growth."""
+    s, large = r["seconds"], r["reconcile"]["large"]
+    return [
+        (f"reconcile ({large['drift_fraction']:.0%} drift) / link-field read",
+         f"{r['reconcile_vs_link_field_read']:.2f}x", f"{s['reconcile']}s vs {s['link_field_read']}s", "<= 2"),
+        ("  reconcile vs full migrate", f"{r['reconcile_vs_migrate']:.2f}x", f"{s['reconcile']}s vs {s['migrate']}s",
+         "reported"),
+        ("  reconcile large / small, same drift", f"{r['reconcile_size_growth']:.2f}x",
+         f"{r['sizes']['large'] // r['sizes']['small']}x the documents", "reported"),
+    ]
+
+
+def steps_seconds(breakdown: dict[str, float | None]) -> float:
+    """The seconds of a whole run's steps (what the drift drives; the rest grows with the database)."""
+    return sum(breakdown.get(step) or 0.0 for step in Step)
+
+
+def drift_line(levels: dict[str, dict[str, Any]], size: int) -> str:
+    parts = [f"{level} {night['seconds']:.1f}s / {steps_seconds(night['breakdown']):.2f}s"
+             for level, night in levels.items()]
+    return f"reconcile by drift at {size:,} (whole run / its steps): " + ", ".join(parts)
+
+
+def breakdown_line(label: str, breakdown: dict[str, float | None]) -> str:
+    return f"{label}: " + ", ".join(f"{k}={v:.1f}s" for k, v in breakdown.items() if v is not None)
+
+
+def checks_line(checks: dict[str, Any]) -> str:
+    """Whether every whole run did exactly the work planted for it (else which did not)."""
+    wrong = [name for name, done in checks["runs"].items() if done != checks["runs_expected"][name]]
+    return ("whole runs did exactly the planted work: " +
+            ("yes" if not wrong else "NO: " + ", ".join(wrong) + " (see checks in the JSON)"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000", help="small,large (ten times apart)")
     parser.add_argument("--mongo-uri", help="benchmark this server instead of an embedded one "
-                                            f"(its {SMALL_DB} and {LARGE_DB} databases are dropped)")
+                                            f"(its {', '.join(BENCH_DBS)} databases are dropped)")
     parser.add_argument("--no-dag", action="store_true", help="skip the dag.test() end-to-end run")
+    parser.add_argument("--drift-levels", default=",".join(map(str, DRIFT_LEVELS)), metavar="F,F,...",
+                        help=f"drift fractions the small size is reconciled at ({NIGHTLY_DRIFT} is always one)")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--validation-rss", metavar="SMALL,LARGE",
                         help="only measure validation's peak RSS on linked deliveries of these sizes")
@@ -278,7 +507,8 @@ def main() -> None:
         Path(args.out).write_text(json.dumps(rss, indent=2))
         print(json.dumps(rss, indent=2))
         return
-    result = run([int(s) for s in args.sizes.split(",")], uri=args.mongo_uri, e2e=not args.no_dag)
+    result = run([int(s) for s in args.sizes.split(",")], uri=args.mongo_uri, e2e=not args.no_dag,
+                 levels=drift_levels(args.drift_levels))
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(table(result))
     print(f"\nwritten: {args.out}")
