@@ -7,8 +7,10 @@
     python -m bench.engine_process URI DB WORKDIR --reconcile      # one whole nightly reconciliation
 
 Prints one JSON line: the seconds of each part and the process's peak RSS in MB.
-Validation is timed in two parts: `measure` (the reads the database answers,
-what the bare projected read is compared with) and `gate` (GX judging them).
+Validation is timed in three parts: `gx_startup` (importing GX and building its
+context and suites, once per process; a whole run overlaps it with the
+backfills), `measure` (the reads the database answers) and `gate` (GX judging
+this run and writing its Data Docs). A run's validation is measure + gate.
 A whole run is timed as one (`seconds`), with the run record's own timings
 beside it (`breakdown`) and what it did (`linked`, `drift_found`, what is left
 unlinked), so the bench can check that the timed work was done.
@@ -31,7 +33,7 @@ from linkage import pipeline
 from linkage.app_schema import LINK_FIELDS, UNSET_VALUES
 from linkage.models import MigrationParams, RunKind, Step
 from linkage.settings import Settings
-from linkage.validation.gate import validate
+from linkage.validation.gate import gate, validate
 from linkage.validation.metrics import measure
 
 DANGLING_ORDERS = "order_refs_dangling"
@@ -90,6 +92,7 @@ def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: boo
     if backfill:
         counts["backfill_round_trips"] = round_trips
     if validation:
+        seconds["gx_startup"] = timed(gate)[0]
         seconds["measure"], (metrics, _) = timed(lambda: measure(lk.db))
         seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
         counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)

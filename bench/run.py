@@ -327,7 +327,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
         client.close()
 
     backfill_s, rollback_s = engine_large["backfill"], engine_large["rollback"]
-    validation_s = engine_large["measure"]
+    validation_s = engine_large["measure"] + engine_large["gate"]  # what a run's validate step pays, GX included
     backfill_rate, rollback_rate, uc_rate = large / backfill_s, large / rollback_s, (large // 4) / uc_s
     floor_s = large / raw + input_read_s
     runs, expected = checked_runs(migrated, large, night, scaling)
@@ -351,6 +351,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
                   "raw_pairs_s": round(uc_raw_pairs), "rollback_docs_s": round(rollback_rate)},
         "seconds": {"seed": round(seed_s, 1), "backfill": round(backfill_s, 2), "input_read": round(input_read_s, 2),
                     "validation": round(validation_s, 2), "validation_gate": round(engine_large["gate"], 2),
+                    "gx_startup": round(engine_large["gx_startup"], 2),
                     "bare_read": round(read_s, 2), "rollback": round(rollback_s, 2), "user_customer": round(uc_s, 2),
                     "small_backfill": round(engine_small["backfill"], 2),
                     "small_rollback": round(engine_small["rollback"], 2),
@@ -417,7 +418,9 @@ def table(result: dict[str, Any]) -> str:
          vs("user_customer_pairs_s", "raw_pairs_s", "pairs/s"), ">= 0.6"),
         ("rollback vs raw", f"{r['rollback_vs_raw']:.2f}x", f"{rates['rollback_docs_s']:,} docs/s", ">= 0.6"),
         ("validation / bare projected read", f"{r['validation_vs_read']:.2f}x",
-         f"{s['validation']}s vs {s['bare_read']}s (+ GX {s['validation_gate']}s)", "<= 2"),
+         f"{s['validation']}s (GX {s['validation_gate']}s of it) vs {s['bare_read']}s", "<= 1.5"),
+        ("  GX import and context, once a process", f"{s['gx_startup']:.2f}s", "overlaps the backfills in a run",
+         "reported"),
         ("peak RSS large / small", f"{r['rss_growth']:.2f}x", f"{rss['large']} vs {rss['small']} MB", "<= 1.1"),
         ("2 partitions vs 1 (speed-up, small)", f"{r['parallel_2_vs_1']:.2f}x",
          f"{s['small_backfill_2_partitions']}s vs {s['small_backfill_1_partition']}s", "reported"),
