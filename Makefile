@@ -50,7 +50,7 @@ test: lint system-deps
 	$(BIN)/pytest
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
-# bench-quick takes ~2 minutes, bench ~45 on the embedded server (BENCH_ARGS="--mongo-uri ..." for a real one).
+# bench-quick takes ~5 minutes, bench ~90 on the embedded server (BENCH_ARGS="--mongo-uri ..." for a real one).
 bench-quick: install
 	$(BIN)/python -m bench.run --sizes 5000,50000 $(BENCH_ARGS)
 
