@@ -3,7 +3,11 @@ expectation; the same violation in a document the run did not write is drift, an
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -177,3 +181,20 @@ def test_a_run_that_fails_validation_is_rolled_back_and_recorded(lk: pipeline.Li
     kept = pipeline.migrate(lk, MigrationParams(min_order_coverage=0.999, rollback_on_failure=False), "test", new=True)
     assert kept["state"] == "failed" and db.users.count_documents({"customer_v2_id": {"$gt": ""}}) > len(
         [u for u in before.values() if u.get("customer_v2_id")])
+
+
+def test_the_gate_logs_nothing_of_gx_below_a_warning(tmp_path: Path) -> None:
+    """A person reads the validate log: GX's INFO chatter (temporary directories, stores) must not be in it."""
+    script = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr);"
+              "from linkage.models import MigrationParams; from linkage.validation.gate import validate;"
+              "from linkage.validation.metrics import Measured;"
+              "from linkage.validation.rules import RULES;"
+              "validate({r.name: Measured(value=1.0 if r.kind == 'coverage' else 0) for r in RULES},"
+              f" MigrationParams(), __import__('pathlib').Path({str(tmp_path)!r}), 'run-1')")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    chatter = [line for line in done.stderr.splitlines()
+               if "great_expectations" in line and not line.startswith(("WARNING", "ERROR", "CRITICAL"))]
+    assert chatter == []
+    assert (tmp_path / "run-1" / "index.html").is_file()

@@ -32,9 +32,11 @@ DRIFT = "__drift"
 
 
 def _quiet_gx() -> None:
-    """GX's own logging is noise at INFO: keep warnings and errors only."""
+    """GX's own logging is noise at INFO: keep warnings and errors only (some GX modules set INFO on
+    their own loggers when imported, so this runs again once GX is)."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    for name in ("great_expectations", "great_expectations.core", "great_expectations.data_context"):
+    names = [name for name in logging.root.manager.loggerDict if name.startswith("great_expectations")]
+    for name in ["great_expectations", *names]:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -47,6 +49,8 @@ class Gate:
         import great_expectations.expectations as gxe
         from great_expectations.data_context.types.base import ProgressBarsConfig
         from great_expectations.expectations.metadata_types import FailureSeverity
+
+        _quiet_gx()
 
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
