@@ -245,9 +245,9 @@ def latency_run(uri: str, size: int, tmp: Path) -> dict[str, Any]:
 
 def validation_rss(sizes: list[int], uri: str | None) -> dict[str, Any]:
     """Peak RSS of a fresh process validating `small` and `large` linked deliveries (issue 4)."""
-    tmp = Path(tempfile.mkdtemp(prefix="linkage-bench-rss-"))
     result: dict[str, Any] = {}
-    with server(uri, tmp) as server_uri:
+    with tempfile.TemporaryDirectory(prefix="linkage-bench-rss-") as scratch, server(uri, Path(scratch)) as server_uri:
+        tmp = Path(scratch)
         client: MongoClient = MongoClient(server_uri)
         for label, name, size in zip(("small", "large"), (SMALL_DB, LARGE_DB), sizes, strict=True):
             data.deliveries(client[name], size, linked=True)
@@ -284,8 +284,8 @@ print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
 def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
         levels: tuple[float, ...] = DRIFT_LEVELS) -> dict[str, Any]:
     small, large = sizes
-    tmp = Path(tempfile.mkdtemp(prefix="linkage-bench-"))
-    with server(uri, tmp) as server_uri:
+    with tempfile.TemporaryDirectory(prefix="linkage-bench-") as scratch, server(uri, Path(scratch)) as server_uri:
+        tmp = Path(scratch)  # the embedded server's data and every engine process's work: gone afterwards
         client: MongoClient = MongoClient(server_uri)
         db = client[LARGE_DB]
         seed_s = timed(lambda: (data.deliveries(db, large), data.accounts(db, large // 4)))[0]

@@ -11,17 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import pipeline
+from linkage import backup, pipeline
 from linkage.journal import Journal
 from linkage.models import MigrationParams
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
 from linkage.validation.gate import _outcome
-from linkage.validation.metrics import Measured
+from linkage.validation.metrics import CHUNK, Measured, _id_key, lost_findings
 from linkage.validation.rules import RULES
 
 Corruption = Callable[[Database, str], Callable[[], Any]]
@@ -198,3 +199,29 @@ def test_the_gate_logs_nothing_of_gx_below_a_warning(tmp_path: Path) -> None:
                if "great_expectations" in line and not line.startswith(("WARNING", "ERROR", "CRITICAL"))]
     assert chatter == []
     assert (tmp_path / "run-1" / "index.html").is_file()
+
+
+def test_documents_lost_are_exactly_the_backed_up_documents_deleted_since(db: Database, tmp_path: Path) -> None:
+    """`_id`s of three types, deletes at the ends of a chunk, app inserts and replacements among the backed-up
+    ids: the lost documents are exactly the deleted ones. (nx cannot query booleans, binary data or subdocuments
+    as `_id`s, so they are left out; `_id_key` keeps them apart on a real MongoDB.)"""
+    oids = sorted(ObjectId() for _ in range(2 * CHUNK + 3))
+    ids: list[Any] = [*oids, *(f"k{i:05}" for i in range(40)), *range(-20, 20)]
+    db.things.insert_many({"_id": oid, "n": i} for i, oid in enumerate(ids))
+    backup.dump(db, ["things"], tmp_path / "b", "run-1")
+    deleted = [oids[0], oids[CHUNK - 1], oids[CHUNK], oids[-1], "k00000", "k00039", -20, 19]
+    for oid in deleted:
+        assert db.things.delete_one({"_id": oid}).deleted_count == 1
+    db.things.insert_many([{"_id": f"k00010-{i:03}"} for i in range(200)])  # the app goes on writing,
+    for i in range(20, 39):  # and replaces documents (which puts them last in a scan, after its inserts)
+        doc = db.things.find_one_and_delete({"_id": f"k{i:05}"})
+        db.things.insert_one(doc)
+    db.things.insert_many([{"_id": 100}, {"_id": ObjectId()}])
+    findings = [f for chunk in lost_findings(db, str(tmp_path / "b")) for f in chunk]
+    assert sorted(map(repr, (f.oid for f in findings))) == sorted(map(repr, deleted))
+    assert {f.rule for f in findings} == {"documents_lost"}
+
+
+def test_id_keys_keep_apart_what_python_would_merge() -> None:
+    """What nx cannot store but a real MongoDB can: `True` and `1` are two `_id`s, a subdocument is one."""
+    assert len({_id_key(True), _id_key(1), _id_key(1.5), _id_key({"a": 1}), _id_key({"a": 1})}) == 4
