@@ -17,12 +17,13 @@ from pymongo.database import Database
 
 from linkage import backup, pipeline
 from linkage.journal import Journal
+from linkage.journal_codec import id_key
 from linkage.models import MigrationParams
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
 from linkage.validation.gate import _outcome
-from linkage.validation.metrics import CHUNK, Measured, _id_key, lost_findings
+from linkage.validation.metrics import CHUNK, Measured, lost_findings
 from linkage.validation.rules import RULES
 
 Corruption = Callable[[Database, str], Callable[[], Any]]
@@ -223,5 +224,6 @@ def test_documents_lost_are_exactly_the_backed_up_documents_deleted_since(db: Da
 
 
 def test_id_keys_keep_apart_what_python_would_merge() -> None:
-    """What nx cannot store but a real MongoDB can: `True` and `1` are two `_id`s, a subdocument is one."""
-    assert len({_id_key(True), _id_key(1), _id_key(1.5), _id_key({"a": 1}), _id_key({"a": 1})}) == 4
+    """What `documents_lost` keys ids by (nx cannot store these, a real MongoDB can): `True` and `1` are two
+    `_id`s, and a subdocument is one, hashable."""
+    assert len({id_key(True), id_key(1), id_key(1.5), id_key({"a": 1}), id_key({"a": 1})}) == 4

@@ -15,12 +15,11 @@ validate`) every finding counts.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Iterator
 from itertools import chain
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import bson
 from pydantic import BaseModel, Field
 from pymongo.database import Database
 
@@ -39,6 +38,7 @@ from linkage.app_schema import (
 from linkage.coverage import ORDER_RELATION, RELATIONS, USER_RELATION, link_coverage
 from linkage.engine import not_by_string, pages
 from linkage.journal import LinkValue
+from linkage.journal_codec import id_key
 from linkage.lookups import DENSE_PER_KEY, by_keys
 from linkage.models import Category, Decision, Step
 from linkage.validation.rules import RULES
@@ -194,11 +194,6 @@ def _pair_findings(db: Database, source: str, field: str, target: str, back: str
         yield findings
 
 
-def _id_key(oid: Any) -> Hashable:
-    """An `_id` as a set member: typed (True is not 1), a subdocument by its BSON (a dict cannot be one)."""
-    return (type(oid), oid) if isinstance(oid, Hashable) else bson.encode({"_id": oid})
-
-
 def lost_findings(db: Database, backup_path: str | None) -> Iterator[list[Finding]]:
     """Documents in the run's backup that no longer exist (documents the app inserts meanwhile are fine)."""
     if not backup_path:
@@ -209,10 +204,10 @@ def lost_findings(db: Database, backup_path: str | None) -> Iterator[list[Findin
         ids = (backup.document_id(raw) for raw in backup.documents(root, entry, manifest.gzip))
         for chunk in pages(({"_id": oid} for oid in ids), CHUNK):
             wanted = [d["_id"] for d in chunk]
-            present = {_id_key(d["_id"]) for d in db[name].find({"_id": {"$in": wanted}}, {"_id": 1})}
+            present = {id_key(d["_id"]) for d in db[name].find({"_id": {"$in": wanted}}, {"_id": 1})}
             yield [Finding("documents_lost", Step.USER_CUSTOMER if name != DELIVERIES else Step.ORDER_DELIVERY,
                            name, oid, None, (), Category.DANGLING, "deleted since the run's backup")
-                   for oid in wanted if _id_key(oid) not in present]
+                   for oid in wanted if id_key(oid) not in present]
 
 
 def coverage(cov: dict[str, dict[str, float]]) -> dict[str, Measured]:
