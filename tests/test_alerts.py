@@ -93,6 +93,8 @@ def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
     body = decoded(failed)
     assert failed.rcpt_tos == ["oncall@example.org"]
     assert linkage_run in body and "user_coverage" in body and "observed" in body and "task log:" in body
+    docs = db[airflow_env.collection("runs")].find_one({"_id": linkage_run})["validation"]["data_docs"]
+    assert f"/linkage/docs/{docs}" in body  # the run's own Data Docs, its run id unmasked
 
     events = [hook["linkage"]["event"] for hook in webhook]
     assert "validation_failed" in events and "rolled_back" in events
@@ -114,6 +116,16 @@ def test_an_alert_masks_whatever_pii_reaches_its_reason() -> None:
     text = alert.text() + json.dumps(alert.webhook_payload())
     assert "S3cret" not in text and "asha@example.com" not in text and "98765 43210" not in text
     assert "linkage:***@db" in text and "What to do" not in text and "what to do:" in text
+
+
+def test_a_run_id_in_a_link_is_not_taken_for_a_phone() -> None:
+    """An Airflow run id's microseconds and UTC offset (`.507346-00-00`) look like a phone to a digit
+    pattern; the alert's Data Docs link must survive masking whole, and a phone beside it must not."""
+    link = "http://localhost:8080/linkage/docs/linkage_migration-manual__2026-11-26T15-11-01.507346-00-00/index.html"
+    alert = Alert(event=Event.VALIDATION_FAILED, dag_id="linkage_migration", run_id="linkage_migration:x",
+                  data_docs=link, reason="user 98765-43210 has no customer")
+    text = alert.text() + json.dumps(alert.webhook_payload())
+    assert text.count(link) == 3 and "98765-43210" not in text  # the text, the posted text, the posted field
 
 
 @pytest.mark.slow

@@ -92,9 +92,9 @@ class Alert(BaseModel):
         return redact(f"[linkage] {HEADLINES[self.event]}: {self.dag_id or 'cli'} run {self.run_id or self.dag_run_id}")
 
     def text(self) -> str:
-        lines = [self.subject, "",
-                 f"DAG: {self.dag_id}  Airflow run: {self.dag_run_id}  task: {self.task_id}",
-                 f"linkage run: {self.run_id}"]
+        where = "  ".join(f"{label}: {value}" for label, value in
+                          (("DAG", self.dag_id), ("Airflow run", self.dag_run_id), ("task", self.task_id)) if value)
+        lines = [self.subject, "", *([where] if where else []), f"linkage run: {self.run_id}"]
         if self.reason:
             lines.append(f"reason: {self.reason}")
         if self.failing and self.event != Event.DRIFT_FOUND:

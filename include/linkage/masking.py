@@ -12,7 +12,9 @@ from typing import Any
 
 _URI_PASSWORD = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]+:)([^@\s]+)(@)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w-])\+?\d[\d \-]{8,}\d(?![\w-])")
+#: A run of 10+ digits, spaces and dashes standing alone. Not after a dot: that is a decimal fraction or the
+#: microseconds of an Airflow run id in a link (`...T15-11-01.507346-00-00/index.html`), never a phone.
+_PHONE = re.compile(r"(?<![\w.-])\+?\d[\d \-]{8,}\d(?![\w-])")
 
 
 def mask_uri(uri: str) -> str:
