@@ -88,13 +88,16 @@ def _print_report(result: dict[str, Any], docs_dir: Path) -> None:
     print(f"run {result['run_id']}: {result['state']}{' (dry run)' if result.get('dry_run') else ''}")
     for step, counts in result.get("steps", {}).items():
         print(f"  {step:16s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in COUNT_KEYS))
+    dry = bool(result.get("dry_run"))
     validation = result.get("validation")
     if validation:
         verdict = "passed" if validation["success"] else "FAILED: " + ", ".join(validation.get("failed", []))
-        print(f"  validation: {verdict} (data docs: {docs_dir / validation['data_docs']})")
+        label = "validation of the data as it stands (a dry run links nothing)" if dry else "validation"
+        print(f"  {label}: {verdict} (data docs: {docs_dir / validation['data_docs']})")
     drift = result.get("drift") or {}
     if drift.get("total"):
-        print(f"  drift found (not caused by this run, now review items): {drift['by_expectation']}")
+        kept = "a real run records it as review items" if dry else "now review items"
+        print(f"  drift found (not caused by this run; {kept}): {drift['by_expectation']}")
     for key in ("backup", "rollback", "error"):
         if result.get(key):
             print(f"  {key}: {result[key]}")

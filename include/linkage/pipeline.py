@@ -423,7 +423,10 @@ def report(lk: Linkage, run_id: str) -> dict[str, Any]:
 
 def raise_alert(lk: Linkage, event: Event, run_id: str, **where: Any) -> Alert:
     """An alert from the run record, logged and kept (the CLI's only channel; Airflow adds email and webhooks)."""
-    alert = Alert.from_run(event, lk.record(run_id), **where)
+    run = lk.record(run_id)
+    if run.validation and run.validation.data_docs:  # where a person at this machine opens them
+        where.setdefault("data_docs", str(lk.settings.docs_dir / run.validation.data_docs))
+    alert = Alert.from_run(event, run, **where)
     lk.alerts.record(alert, ["log"])
     return alert
 
