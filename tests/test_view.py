@@ -130,3 +130,21 @@ def test_the_rollback_form_is_filled_in_with_the_run(airflow_api: Any, migrated:
     assert f'value="{migrated["run_id"]}"' in form and "linkage_rollback" in form
     unknown = airflow_api.get("/linkage/rollback", params={"run_id": "nope"}).text
     assert "No linkage run" in unknown
+
+
+def test_the_chart_draws_each_run_as_a_dot_so_a_first_run_shows() -> None:
+    """One real run is a dot per relation (a line of one point draws nothing); dry runs are not plotted."""
+    from linkage.airflow.view import coverage_chart
+    from linkage.coverage import RELATIONS
+    from linkage.reports import RunRow
+
+    def row(run_id: str, ratio: float, dry_run: bool = False) -> RunRow:
+        return RunRow(run_id=run_id, kind="migrate", dry_run=dry_run, state="succeeded", linked={}, drift=0,
+                      validated=True, data_docs=None, backup=None, dag_id=None, dag_run_id=None,
+                      coverage={r.name: ratio for r in RELATIONS}, error=None)
+    names = [r.name for r in RELATIONS]
+    one = coverage_chart([row("dry", 0.1, dry_run=True), row("first", 0.5)])  # newest first, as the history lists
+    assert one["runs"] == 1 and [len(one["points"][n]) for n in names] == [1, 1, 1]
+    two = coverage_chart([row("second", 1.0), row("first", 0.5)])
+    top, bottom = two["pad"], two["height"] - two["pad"]
+    assert [y for _, y in two["points"][names[0]]] == [(top + bottom) / 2, top]  # oldest on the left, 100% on top

@@ -75,16 +75,18 @@ def delivery_channels() -> dict[str, bool]:
 
 
 def coverage_chart(rows: list[reports.RunRow]) -> dict[str, Any]:
-    """Polylines of coverage per relation over the runs (oldest on the left), as SVG points."""
+    """Coverage per relation over the runs (oldest on the left): each run a dot, joined by a line (one run
+    alone is a dot, not an invisible line of one point)."""
     runs = [row for row in reversed(rows) if row.coverage and not row.dry_run]
     width, height, pad = CHART["width"], CHART["height"], CHART["pad"]
     step = (width - 2 * pad) / max(1, len(runs) - 1)
-    lines = {}
-    for relation in RELATIONS:
-        points = [(pad + i * step, pad + (1 - row.coverage[relation.name]) * (height - 2 * pad))
-                  for i, row in enumerate(runs) if relation.name in row.coverage]
-        lines[relation.name] = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-    return {**CHART, "lines": lines, "runs": len(runs)}
+    def y(ratio: float) -> float:
+        return round(pad + (1 - ratio) * (height - 2 * pad), 1)
+    points = {relation.name: [(round(pad + i * step, 1), y(row.coverage[relation.name]))
+                              for i, row in enumerate(runs) if relation.name in row.coverage]
+              for relation in RELATIONS}
+    lines = {name: " ".join(f"{x},{y}" for x, y in dots) for name, dots in points.items()}
+    return {**CHART, "lines": lines, "points": points, "runs": len(runs)}
 
 
 def _render(template: str, **values: Any) -> HTMLResponse:
