@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,7 +29,9 @@ from helpers import ROOT, last_json
 from local_airflow import LocalAirflow
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
-SCREENSHOTS = ROOT / "docs" / "images"
+#: What the browser saw, for a person to look at; tests never write into the repository's tracked files
+#: (`LINKAGE_SCREENSHOTS=docs/images make test` refreshes the README's pictures on purpose).
+SCREENSHOTS = Path(os.environ.get("LINKAGE_SCREENSHOTS", ROOT / "var" / "screenshots"))
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +58,7 @@ def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """A browser signed in to the local Airflow, as a person signs in."""
     from selenium.webdriver.common.by import By
 
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with chromium(tmp_path_factory.mktemp("profile")) as driver:
         driver.get(f"{airflow.base}/")
         wait_for(lambda: driver.find_elements(By.NAME, "username"))
@@ -124,6 +129,7 @@ def test_the_view_shows_coverage_runs_and_queue_as_linkage_status_does(
 
 def test_the_review_queue_exports_as_the_database_holds_it(
         page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -131,7 +137,16 @@ def test_the_review_queue_exports_as_the_database_holds_it(
     Select(page.find_element(By.NAME, "step")).select_by_value("user_customer")
     Select(page.find_element(By.NAME, "category")).select_by_value("conflict")
     page.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
-    link = wait_for(lambda: page.find_elements(By.ID, "export-csv"))[0].get_attribute("href")
+
+    def filtered_export() -> str | None:
+        """The export link of the filtered page, once it has loaded (the old page's link goes stale)."""
+        try:
+            links = page.find_elements(By.ID, "export-csv")
+            href = links[0].get_attribute("href") if links else None
+        except StaleElementReferenceException:
+            return None
+        return href if href and "category=conflict" in href else None
+    link = wait_for(filtered_export)
     assert "step=user_customer" in link and "category=conflict" in link
     exported = list(csv.DictReader(io.StringIO(fetch(page, link)["text"])))
     in_db = linkage_db(airflow).linkage_review.find({"step": "user_customer", "category": "conflict", "status": "open"})
