@@ -170,8 +170,7 @@ class Journal:
         """How many link values the run wrote (and that landed), per `collection.field`."""
         written: Counter[str] = Counter()
         for doc in self.coll.find({"run_id": run_id}, {"writes": 1}).batch_size(64):
-            for entry in doc.get("writes", []):
-                written[f"{entry['c']}.{entry['f']}"] += len(entry["n"])
+            written += journal_codec.written_per_field(doc.get("writes", []))
         return written
 
     def written_by(self, run_id: str, values: list[LinkValue]) -> set[LinkValue]:

@@ -13,6 +13,7 @@ stores, and a rollback reads back, proportionally faster.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from bson import ObjectId
@@ -64,6 +65,14 @@ def pack(writes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]
                 entry.setdefault("o", {})[str(index)] = w["oid"]
         entries.append(entry)
     return entries, keys
+
+
+def written_per_field(entries: list[dict[str, Any]]) -> Counter[str]:
+    """How many values compact groups write, per `collection.field`, without unpacking them."""
+    written: Counter[str] = Counter()
+    for entry in entries:
+        written[f"{entry['c']}.{entry['f']}"] += len(entry["n"])
+    return written
 
 
 def unpack(entries: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
