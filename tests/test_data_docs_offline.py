@@ -26,16 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from linkage.validation.offline import (
-    ASSETS_DIRNAME,
-    PACKAGE_ASSETS,
-    OfflineError,
-    load_manifest,
-    make_offline,
-    rewrite_css,
-    rewrite_html,
-    sync_assets,
-)
+from linkage.validation.offline import ASSETS_DIRNAME, make_offline, sync_assets
+from linkage.validation.rewrite import PACKAGE_ASSETS, OfflineError, load_manifest, rewrite_css, rewrite_html
 
 from browser import chromium, load
 
