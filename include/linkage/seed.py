@@ -1,12 +1,10 @@
 """Realistic, deterministic dirty demo data with every category planted.
 
-Each customer profile gets a *scenario* for its account (linked by phone, by
-email, ambiguous, in conflict, ...) and each of its deliveries one for the
-order link. Phones and emails are written in the many shapes the app stored
-(integers, `+91` prefixes, spaces, capitals), dates as strings, ISO datetimes
-and BSON datetimes across the midnight of the business timezone. What was
-planted is counted as it is generated, so the counts are the ground truth a
-migration must reproduce.
+Each customer profile gets a *scenario* for its account (linked by phone, by email, ambiguous, in
+conflict, ...) and each of its deliveries one for the order link. Phones and emails are written in the
+many shapes the app stored (integers, `+91` prefixes, spaces, capitals), dates as strings, ISO datetimes
+and BSON datetimes across the midnight of the business timezone. What was planted is counted as it is
+generated, so the counts are the ground truth a migration must reproduce.
 """
 
 from __future__ import annotations
@@ -21,7 +19,9 @@ from pymongo.database import Database
 
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.errors import LinkageError
-from linkage.models import Category, Step
+from linkage.models import Category
+from linkage.steps.order_delivery import STEP as ORDER_DELIVERY
+from linkage.steps.user_customer.sides import STEP as USER_CUSTOMER
 
 #: Account scenarios per customer profile, with their weights.
 USER_SCENARIOS = {
@@ -29,6 +29,8 @@ USER_SCENARIOS = {
     "phone_email_disagree": 1, "two_accounts": 2, "profile_taken": 1, "invalid": 2,
     "already_linked": 6, "one_sided_user": 2, "one_sided_customer": 1, "dangling": 1, "no_account": 8,
 }
+#: The account scenarios whose pair the app already (half) linked.
+LINKED_SCENARIOS = frozenset({"already_linked", "one_sided_user", "one_sided_customer", "dangling"})
 #: Delivery scenarios per delivered order, with their weights.
 DELIVERY_SCENARIOS = {
     "linked": 78, "two_orders_same_day": 3, "only_cancelled": 2, "cancelled_and_live": 2, "no_order": 3,
@@ -48,7 +50,7 @@ class Seeder:
         self.rng = random.Random(seed)
         self.customers = customers
         self.docs: dict[str, list[dict[str, Any]]] = {name: [] for name in APP_COLLECTIONS}
-        self.planted: dict[str, Counter[str]] = {Step.ORDER_DELIVERY: Counter(), Step.USER_CUSTOMER: Counter()}
+        self.planted: dict[str, Counter[str]] = {ORDER_DELIVERY: Counter(), USER_CUSTOMER: Counter()}
         self.bad_inputs: Counter[str] = Counter()
         self._serial = 0
         self.delivery_boys: list[str] = []
@@ -100,13 +102,19 @@ class Seeder:
         return doc
 
     def plant_user(self, category: Category, n: int = 1) -> None:
-        self.planted[Step.USER_CUSTOMER][category.value] += n
+        self.planted[USER_CUSTOMER][category.value] += n
 
     def account_scenario(self, scenario: str) -> dict[str, Any]:
         """Create one profile (plus accounts and extra profiles) per the scenario."""
         phone, email = self.fresh_phone(), self.fresh_email(self.name())
         c_phone = self.styled_phone(phone) if self.rng.random() > 0.05 else int(phone)
         c_email = self.styled_email(email) if self.rng.random() > 0.1 else None
+        if scenario in LINKED_SCENARIOS:
+            return self.linked_account(scenario, phone, c_phone, c_email)
+        return self.unlinked_account(scenario, phone, email, c_phone, c_email)
+
+    def unlinked_account(self, scenario: str, phone: str, email: str, c_phone: Any, c_email: Any) -> dict[str, Any]:
+        """A profile and the accounts the linking rules will judge (no link set yet)."""
         if scenario == "by_phone":
             customer = self.customer(c_phone, c_email)
             self.user(self.styled_phone(phone), self.styled_email(email) if c_email else None)
@@ -152,7 +160,13 @@ class Seeder:
             self.user(self.rng.choice(BAD_PHONES), self.rng.choice(BAD_EMAILS))
             self.bad_inputs["users.phone+email"] += 1
             self.plant_user(Category.INVALID)
-        elif scenario == "already_linked":
+        else:  # no_account: a profile nobody has logged in with yet
+            customer = self.customer(c_phone, c_email)
+        return customer
+
+    def linked_account(self, scenario: str, phone: str, c_phone: Any, c_email: Any) -> dict[str, Any]:
+        """A profile whose pair the app already linked, wholly, on one side, or to nothing."""
+        if scenario == "already_linked":
             customer = self.customer(c_phone, c_email)
             user = self.user(self.styled_phone(phone), None, customer_v2_id=customer["id"])
             customer["user_id"] = user["id"]
@@ -165,12 +179,10 @@ class Seeder:
             user = self.user(self.styled_phone(phone), None, customer_v2_id=self.rng.choice([None, ""]))
             customer = self.customer(c_phone, c_email, user_id=user["id"])
             self.plant_user(Category.ONE_SIDED)
-        elif scenario == "dangling":
+        else:  # dangling
             customer = self.customer(c_phone, c_email)
             self.user(self.styled_phone(self.fresh_phone()), None, customer_v2_id=self.uid())
             self.plant_user(Category.DANGLING)
-        else:  # no_account: a profile nobody has logged in with yet
-            customer = self.customer(c_phone, c_email)
         return customer
 
     def staff(self, count: int) -> None:
@@ -218,7 +230,7 @@ class Seeder:
             day = base + timedelta(days=offset)
             scenario = self._pick(self.rng, DELIVERY_SCENARIOS)
             category = self.delivery_scenario(scenario, customer_id, day)
-            self.planted[Step.ORDER_DELIVERY][category.value] += 1
+            self.planted[ORDER_DELIVERY][category.value] += 1
         spare = base + timedelta(days=days[-1])
         self.order(customer_id, spare, self.rng.choice(["pending", "confirmed", "out_for_delivery"]))
 
