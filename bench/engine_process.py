@@ -29,10 +29,14 @@ from typing import Any
 from pymongo import monitoring
 from pymongo.database import Database
 
-from linkage import pipeline
 from linkage.app_schema import LINK_FIELDS, UNSET_VALUES
-from linkage.models import MigrationParams, RunKind, Step
+from linkage.backfill import run_step
+from linkage.handle import Linkage
+from linkage.models import RunKind
+from linkage.params import MigrationParams
+from linkage.runner import migrate, undo_run
 from linkage.settings import Settings
+from linkage.stages import start_run
 from linkage.validation.gate import gate, validate
 from linkage.validation.metrics import measure
 
@@ -78,14 +82,14 @@ def peak_rss_mb() -> float:
 
 def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: bool = True) -> dict[str, float]:
     """The order-delivery backfill (then rolled back) and/or validation, each timed on its own."""
-    lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
-    params = MigrationParams(steps=[Step.ORDER_DELIVERY], min_user_coverage=0)
+    lk = Linkage(Settings(mongo_uri=uri, db=db, home=work))
+    params = MigrationParams(steps=["order_delivery"], min_user_coverage=0)
     seconds: dict[str, float] = {}
     linked = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
     if backfill:
-        run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
-        seconds["backfill"], round_trips, _ = counted(
-            lambda: pipeline.run_step(lk, run_id, Step.ORDER_DELIVERY, pipeline.no_guard))
+        run_id, _ = start_run(lk, params, "bench", new=True)
+        with lk.hold(run_id):
+            seconds["backfill"], round_trips, _ = counted(lambda: run_step(lk, run_id, "order_delivery"))
     # what was timed must also have been done: the counts go beside the seconds
     counts = {"linked_before": linked, "linked_after_backfill": lk.db.delivery_statuses.count_documents(
         {"order_id": {"$gt": ""}})}
@@ -97,7 +101,7 @@ def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: boo
         seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
         counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
     if backfill:
-        seconds["rollback"] = timed(lambda: pipeline.rollback(lk, run_id))[0]
+        seconds["rollback"] = timed(lambda: undo_run(lk, run_id))[0]
         counts["linked_after_rollback"] = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
     return {**seconds, **counts, "peak_rss_mb": peak_rss_mb()}
 
@@ -108,19 +112,18 @@ def unlinked(db: Database) -> int:
 
 
 def whole_run(uri: str, db: str, work: Path, kind: RunKind) -> dict[str, Any]:
-    """One `pipeline.migrate` of both steps with default parameters, as the CLI and the DAGs run it
+    """One `migrate` of both steps with default parameters, as the CLI and the DAGs run it
     (backup, indexes, the steps, validation, the verdict): what an operator waits for."""
-    lk = pipeline.Linkage(Settings(mongo_uri=uri, db=db, home=work))
+    lk = Linkage(Settings(mongo_uri=uri, db=db, home=work))
     seconds, round_trips, report = counted(
-        lambda: pipeline.migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
-    record = lk.record(report["run_id"])
-    breakdown = {**(record.model_extra or {}).get("timings", {}),
-                 **{step: part.get("seconds") for step, part in record.steps.items()}}
-    drift = report["drift"] or {}
-    return {"seconds": seconds, "round_trips": round_trips, "breakdown": breakdown, "state": report["state"],
-            "linked": {step: counts["linked"] for step, counts in report["steps"].items()},
-            "drift_found": drift.get("total", 0),
-            "dangling_found": drift.get("by_expectation", {}).get(DANGLING_ORDERS, 0),
+        lambda: migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
+    record = lk.record(report.run_id)
+    breakdown = {**{name: t for name, t in record.timings.items() if not name.startswith("backfill_")},
+                 **{step: part.seconds for step, part in record.steps.items()}}
+    return {"seconds": seconds, "round_trips": round_trips, "breakdown": breakdown, "state": report.state.value,
+            "linked": {step: counts["linked"] for step, counts in report.steps.items()},
+            "drift_found": report.drift.total if report.drift else 0,
+            "dangling_found": report.drift.by_expectation.get(DANGLING_ORDERS, 0) if report.drift else 0,
             "unlinked_after": unlinked(lk.db), "peak_rss_mb": peak_rss_mb()}
 
 

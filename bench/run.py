@@ -42,10 +42,14 @@ from pymongo.database import Database
 from bench import data
 from bench.engine_process import timed
 from bench.proxy import LatencyProxy
-from linkage import pipeline
-from linkage.models import MigrationParams, Step
+from linkage.backfill import run_step
+from linkage.handle import Linkage
+from linkage.params import MigrationParams
+from linkage.runner import undo_run
 from linkage.server import EmbeddedServer, free_port
 from linkage.settings import Settings
+from linkage.stages import create_indexes, start_run
+from linkage.steps import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -117,12 +121,13 @@ BACKFILL_INPUT_FIELDS = {"delivery_statuses": {"customer_id": 1, "delivery_date"
                          "orders": {"id": 1, "customer_id": 1, "delivery_date": 1, "status": 1}}
 
 
-def engine_step(lk: pipeline.Linkage, step: Step, parts: int = 1) -> tuple[float, str]:
+def engine_step(lk: Linkage, step: str, parts: int = 1) -> tuple[float, str]:
     """Seconds for one backfill step (journal and checkpoints included) and its run id;
     `parts` partitions run at once, one thread each, as Airflow's mapped tasks would."""
     params = MigrationParams(steps=[step], batch_size=BATCH, partitions=parts)
-    run_id, _ = pipeline.start_run(lk, params, "bench", new=True)
-    return timed(lambda: pipeline.run_step(lk, run_id, step, pipeline.no_guard))[0], run_id
+    run_id, _ = start_run(lk, params, "bench", new=True)
+    with lk.hold(run_id):
+        return timed(lambda: run_step(lk, run_id, step))[0], run_id
 
 
 def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, Any]:
@@ -134,9 +139,11 @@ def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str,
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def create_link_indexes(lk: pipeline.Linkage) -> None:
+def create_link_indexes(lk: Linkage) -> None:
     """The engine's indexes, untimed (a run records them; this one is only for that)."""
-    pipeline.create_indexes(lk, pipeline.start_run(lk, MigrationParams(), "bench", new=True)[0])
+    run_id, _ = start_run(lk, MigrationParams(), "bench", new=True)
+    with lk.hold(run_id):
+        create_indexes(lk, run_id)
 
 
 # -- what a whole run must have done, checked beside its seconds ----------------------------------------------
@@ -184,7 +191,7 @@ def drift_levels(given: str) -> tuple[float, ...]:
     return tuple(sorted({float(level) for level in given.split(",") if level.strip()} | {NIGHTLY_DRIFT}))
 
 
-def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Path,
+def drift_scaling(client: MongoClient, lk: Linkage, size: int, tmp: Path,
                   levels: tuple[float, ...]) -> dict[str, dict[str, Any]]:
     """The same reconcile at each drift level, each on a fresh linked database of `size` deliveries (so the
     drift is the only difference); keyed by the level as a percentage."""
@@ -193,7 +200,7 @@ def drift_scaling(client: MongoClient, lk: pipeline.Linkage, size: int, tmp: Pat
         db = client[DRIFT_DB]
         data.deliveries(db, size, linked=True)
         data.accounts(db, size // 4, linked=True)
-        create_link_indexes(pipeline.Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
+        create_link_indexes(Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
         nights[f"{fraction:.1%}"] = reconcile_night(db, lk.settings.mongo_uri, tmp / f"drift-{fraction}", fraction,
                                                     size)
         client.drop_database(DRIFT_DB)
@@ -289,7 +296,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
         client: MongoClient = MongoClient(server_uri)
         db = client[LARGE_DB]
         seed_s = timed(lambda: (data.deliveries(db, large), data.accounts(db, large // 4)))[0]
-        lk = pipeline.Linkage(Settings(mongo_uri=server_uri, db=LARGE_DB, home=tmp / "linkage"), client)
+        lk = Linkage(Settings(mongo_uri=server_uri, db=LARGE_DB, home=tmp / "linkage"), client)
         lk.ensure_bookkeeping()
         create_link_indexes(lk)
 
@@ -302,8 +309,8 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
         uc_raw_users = raw_ceiling(db, "users", "customer_v2_id", min(large // 4, 25_000))
         uc_raw_customers = raw_ceiling(db, "customers_v2", "user_id", min(large // 4, 25_000))
         uc_raw_pairs = 1 / (1 / uc_raw_users + 1 / uc_raw_customers)
-        uc_s, uc_run = engine_step(lk, Step.USER_CUSTOMER)
-        pipeline.rollback(lk, uc_run)  # untimed: the full migrate below starts from unlinked data
+        uc_s, uc_run = engine_step(lk, "user_customer")
+        undo_run(lk, uc_run)  # untimed: the full migrate below starts from unlinked data
 
         # the nightly reconcile at the large size: a full migrate (timed, and it links the database),
         # a night of drift, the reconcile
@@ -313,14 +320,14 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
         # the small database: peak RSS for comparison, and 1 vs 2 partitions (at the small size,
         # so that `make bench` migrates its million documents once)
         data.deliveries(client[SMALL_DB], small)
-        lk_small = pipeline.Linkage(lk.settings.model_copy(update={"db": SMALL_DB}), client)
+        lk_small = Linkage(lk.settings.model_copy(update={"db": SMALL_DB}), client)
         create_link_indexes(lk_small)  # as on the large database: every backfill runs with the engine's indexes
         raw_small = raw_ceiling(client[SMALL_DB], "delivery_statuses", "order_id", min(small, 50_000))
         engine_small = engine_process(server_uri, SMALL_DB, tmp / "engine-small")
-        one_s, one_run = engine_step(lk_small, Step.ORDER_DELIVERY)
-        pipeline.rollback(lk_small, one_run)
-        two_s, two_run = engine_step(lk_small, Step.ORDER_DELIVERY, parts=2)
-        pipeline.rollback(lk_small, two_run)
+        one_s, one_run = engine_step(lk_small, "order_delivery")
+        undo_run(lk_small, one_run)
+        two_s, two_run = engine_step(lk_small, "order_delivery", parts=2)
+        undo_run(lk_small, two_run)
         latency = latency_run(server_uri, small, tmp)
         scaling = drift_scaling(client, lk, small, tmp, levels)
         e2e_result = dag_end_to_end(server_uri, SMALL_DB, tmp) if e2e else None
@@ -472,7 +479,7 @@ def reconcile_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 def steps_seconds(breakdown: dict[str, float | None]) -> float:
     """The seconds of a whole run's steps (what the drift drives; the rest grows with the database)."""
-    return sum(breakdown.get(step) or 0.0 for step in Step)
+    return sum(breakdown.get(step) or 0.0 for step in REGISTRY)
 
 
 def drift_line(levels: dict[str, dict[str, Any]], size: int) -> str:

@@ -27,7 +27,8 @@ import pendulum
 
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
-from linkage.models import MigrationParams, RunKind
+from linkage.models import RunKind
+from linkage.params import MigrationParams
 
 build_pipeline_dag(
     kind=RunKind.MIGRATE,

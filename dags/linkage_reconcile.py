@@ -22,7 +22,8 @@ from airflow.sdk import Asset
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
 from linkage.airflow.schedule import LocalCronTimetable
-from linkage.models import MigrationParams, RunKind
+from linkage.models import RunKind
+from linkage.params import MigrationParams
 
 LINKS = Asset("linkage://app/links")
 NIGHTLY = LocalCronTimetable("30 2 * * *", timezone="Asia/Kolkata")

@@ -16,7 +16,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage.pipeline import Linkage
+from linkage.handle import Linkage
 from linkage.seed import seed
 from linkage.server import EmbeddedServer, free_port
 from linkage.settings import Settings

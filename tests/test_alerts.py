@@ -13,9 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from pymongo.database import Database
 
-from linkage.alerts import Alert, Event
+from linkage.alerts import Alert
+from linkage.events import Event
+from linkage.seed import seed
 from linkage.server import free_port
 from linkage.settings import Settings
+
+from helpers import last_json, run_cli
 
 pytestmark = pytest.mark.airflow
 
@@ -105,7 +109,8 @@ def test_a_failed_validation_emails_and_posts_the_alert_without_pii(
     everything = json.dumps(webhook) + "".join(decoded(m) for m in smtp.messages)
     assert [v for v in raw_pii(db) if v in everything] == []
     stored = list(db[airflow_env.collection("alerts")].find({"run_id": linkage_run}))
-    assert {a["event"] for a in stored} == {"drift_found", "validation_failed", "rolled_back"}  # no "a task failed"
+    # no "a task failed", and no "drift found": drift pages only a run that is kept (the failure alerts list it)
+    assert {a["event"] for a in stored} == {"validation_failed", "rolled_back"}
     assert all(a["delivered"] == ["log", "email", "webhook"] and a["undelivered"] is None for a in stored)
     assert "http://localhost:8080/linkage/docs/" in body  # the run's Data Docs, served by the plugin
 
@@ -137,3 +142,29 @@ def test_an_alert_with_no_channel_says_it_reached_only_the_log(
     errors = [r for r in caplog.records if r.name == "linkage.alerts" and r.levelname == "ERROR"]
     assert any(r.getMessage().startswith("ALERT [linkage] validation failed") for r in errors)
     assert any("ALERT NOT DELIVERED beyond the log" in r.getMessage() for r in errors)
+
+
+def events_in_order(db: Database, settings: Settings, run_id: str) -> list[str]:
+    return [a["event"] for a in db[settings.collection("alerts")].find({"run_id": run_id}).sort("at", 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("conf", "expected"), [
+    ({"min_user_coverage": 0.999}, ["validation_failed", "rolled_back"]),
+    ({}, ["drift_found"]),
+], ids=["rolled-back", "kept-with-drift"])
+def test_the_cli_and_a_dag_run_send_the_same_alerts_in_the_same_order(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, client: Any, conf: dict,
+        expected: list[str]) -> None:
+    """The stages raise the events, in one place for both executors: the same run, the same alerts, in order."""
+    twin = airflow_env.model_copy(update={"db": f"{db.name}_cli"})
+    seed(client[twin.db], customers=600, seed_value=11)  # the `seeded` fixture's data, again
+    try:
+        flags = [arg for name, value in conf.items() for arg in (f"--{name.replace('_', '-')}", str(value))]
+        done = run_cli(twin, "migrate", "--json", "--quiet", *flags)
+        cli_run = last_json(done.stdout)["run_id"]
+        dag_run = dagbag.get_dag("linkage_migration").test(run_conf=conf)
+        from_dag = events_in_order(db, airflow_env, f"linkage_migration:{dag_run.run_id}")
+        assert events_in_order(client[twin.db], twin, cli_run) == from_dag == expected
+    finally:
+        client.drop_database(twin.db)

@@ -209,9 +209,9 @@ def assert_run_record_is_complete(cluster: Cluster, db: Database, run_id: str, p
     assert record["backup"]["verified"] and (backup / "manifest.json").is_file()
     assert backup.is_relative_to(cluster.home / "backups")
     assert (cluster.home / "gx_docs" / record["validation"]["data_docs"]).is_file()
-    for phases in record["partitions"].values():
-        for phase, bounds in phases.items():
-            assert len(bounds) == partitions, phase
+    for step in record["steps"].values():
+        for phase, stored in step["phases"].items():
+            assert len(stored["partitions"]) == partitions, phase
     journal = list(db.linkage_journal.find({"run_id": linkage_run}, {"writes": 0}))
     assert journal and all(batch["state"] == "applied" for batch in journal)
     seqs = Counter((b["step"], b["phase"], b["partition"], b["seq"]) for b in journal)

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from linkage import pipeline
-from linkage.models import MigrationParams, Step
+from linkage.handle import Linkage
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.settings import Settings
+from linkage.steps import REGISTRY
 
 from helpers import review_state, snapshot
 from oracle import expected_order_links, expected_user_links
@@ -58,7 +60,7 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
             param = dag.params.get_param(name)
             assert param.schema.get("title") and len(param.description or "") > 20, (dag_id, name)
     steps = dagbag.get_dag("linkage_migration").params.get_param("steps").schema
-    assert steps["type"] == "array" and steps["examples"] == [s.value for s in Step]  # the form's multi-select
+    assert steps["type"] == "array" and steps["examples"] == list(REGISTRY)  # the form's multi-select
     assert dagbag.get_dag("linkage_migration").timetable.__class__.__name__ == "NullTimetable"  # manual only
     nightly = dagbag.get_dag("linkage_reconcile").timetable
     assert nightly.summary == "30 2 * * * (Asia/Kolkata)"
@@ -92,7 +94,7 @@ def _reachable(down: dict[str, set[str]], start: str) -> set[str]:
 
 @pytest.mark.slow
 def test_migration_dag_links_like_the_engine_records_the_run_and_notes_it(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
     before = snapshot(db)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"partitions": 2})
     got = states(run)
@@ -112,20 +114,20 @@ def test_migration_dag_links_like_the_engine_records_the_run_and_notes_it(
     assert record.state == "succeeded" and record.triggered_by == f"airflow:linkage_migration/{run.run_id}"
     assert record.airflow and record.airflow.dag_run_id == run.run_id
     assert record.params.partitions == 2 and record.validation and record.validation.success
-    assert record.backup and record.backup["verified"]
+    assert record.backup and record.backup.verified
     for step, planted in seeded["planted"].items():
         assert {k: v for k, v in record.counts()[step].items() if v} == planted
-    assert len(record.model_extra["partitions"]["order_delivery"]["link"]) == 2
+    assert len(record.step("order_delivery").phases["link"].partitions or []) == 2
     assert lk.lock.find_one() is None
     note = note_of(run)
     linked = seeded["planted"]["order_delivery"]["linked"]
     assert note == record.summary() and note.startswith(f"linked order_delivery {linked:,}, user_customer ")
-    assert "coverage delivery_statuses.order_id" in note and f"drift found: {record.drift['total']} items" in note
+    assert "coverage delivery_statuses.order_id" in note and f"drift found: {record.drift_total} items" in note
 
 
 @pytest.mark.slow
 def test_a_rolled_back_run_ends_its_dag_run_failed_with_the_reason_as_its_note(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
     before = snapshot(db)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"min_order_coverage": 0.999})
     got = states(run)
@@ -136,13 +138,13 @@ def test_a_rolled_back_run_ends_its_dag_run_failed_with_the_reason_as_its_note(
     assert record.state == "rolled_back" and record.validation
     observed = record.validation.failed[0].observed
     assert note_of(run) == f"rolled back: order_coverage observed {observed}, expected >= 0.999"
-    assert alerts(db, airflow_env, record.id) == ["drift_found", "rolled_back", "validation_failed"]
+    assert alerts(db, airflow_env, record.id) == ["rolled_back", "validation_failed"]  # drift pages kept runs only
     assert lk.lock.find_one() is None
 
 
 @pytest.mark.slow
 def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
     before, queue = snapshot(db), review_state(db, airflow_env)
     run = dagbag.get_dag("linkage_migration").test(run_conf={"dry_run": True})
     got = states(run)
@@ -159,8 +161,8 @@ def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
 
 @pytest.mark.slow
 def test_reconcile_dry_then_real_on_drifted_data(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> None:
-    assert pipeline.migrate(lk, MigrationParams(), "test")["state"] == "succeeded"
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
+    assert migrate(lk, MigrationParams(), "test").state == "succeeded"
     # a day of app writes: a new linkable pair, a delivery with one order, a one-sided pair, a deleted order
     db.orders.insert_one({"id": "new-order", "customer_id": "new-cust", "delivery_date": "2026-05-05",
                           "status": "delivered"})
@@ -180,7 +182,7 @@ def test_reconcile_dry_then_real_on_drifted_data(
     assert got["backfill_user_customer.repair_from_customers"] == "success" and str(dry.state) == "success"
     assert snapshot(db) == before and review_state(db, airflow_env) == queue
     dry_record = lk.record(linkage_run("linkage_reconcile", dry))
-    assert dry_record.drift and dry_record.drift["by_expectation"]["order_refs_dangling"] >= 1
+    assert dry_record.drift and dry_record.drift.by_expectation["order_refs_dangling"] >= 1
 
     real = dag.test(run_conf={"dry_run": False})  # as a person would, switching dry run off in the form
     got = states(real)
@@ -200,7 +202,7 @@ def test_reconcile_dry_then_real_on_drifted_data(
 
 @pytest.mark.slow
 def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_never_undoes_twice(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage,
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage,
         capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     dag = dagbag.get_dag("linkage_rollback")
     unknown = dag.test(run_conf={"run_id": "manual__nope"})
@@ -209,8 +211,8 @@ def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_n
     assert str(unknown.state) == "failed"
     out, err = capfd.readouterr()
     assert "unknown run id 'manual__nope'" in out + err
-    planned = pipeline.migrate(lk, MigrationParams(dry_run=True), "test")
-    refused = dag.test(run_conf={"run_id": planned["run_id"]})
+    planned = migrate(lk, MigrationParams(dry_run=True), "test")
+    refused = dag.test(run_conf={"run_id": planned.run_id})
     assert states(refused)["check_run"] == "failed"
     assert "was a dry run: it wrote nothing to roll back" in "".join(capfd.readouterr())
     assert list(db[airflow_env.collection("alerts")].find({"event": "rollback_failed"})) == []
@@ -223,7 +225,7 @@ def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_n
     assert snapshot(db) == before
     run_id = linkage_run("linkage_migration", migration)
     record = lk.record(run_id)
-    assert record.state == "rolled_back" and record.rollback and record.rollback["kept"] == 0
+    assert record.state == "rolled_back" and record.rollback and record.rollback.kept == 0
     assert alerts(db, airflow_env, run_id).count("rolled_back") == 1
 
     again = dag.test(run_conf={"run_id": run_id})

@@ -11,14 +11,18 @@ import pytest
 from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
-from linkage import pipeline
-from linkage.engine import by_string, not_by_string, pages, split, where
+from linkage.backfill import claimed
+from linkage.engine import by_string, not_by_string, pages, where
 from linkage.errors import LockLostError
+from linkage.handle import Linkage
 from linkage.journal import BatchRecord, FieldWrite, apply_batch, revert_batch
 from linkage.lock import LOCK_ID, Lease
 from linkage.lookups import by_keys
-from linkage.models import MigrationParams, Step
+from linkage.params import MigrationParams
+from linkage.partitions import split
+from linkage.runner import migrate
 from linkage.server import EmbeddedServer
+from linkage.stages import start_run
 
 
 def test_keyed_batches_never_split_a_customer_and_leave_non_strings_out() -> None:
@@ -92,14 +96,14 @@ def test_a_dense_key_range_is_read_once_and_a_sparse_one_by_in(watched: tuple[Da
 
 
 def test_a_sparse_batch_links_its_customers_orders_not_the_range_between_them(
-        lk: pipeline.Linkage, db: Database) -> None:
+        lk: Linkage, db: Database) -> None:
     db.orders.insert_many([{"id": f"m{i}", "customer_id": f"m{i:03d}", "delivery_date": "2026-03-01",
                             "status": "delivered"} for i in range(50)]
                           + [{"id": f"o{c}", "customer_id": c, "delivery_date": "2026-03-01", "status": "delivered"}
                              for c in "az"])
     db.delivery_statuses.insert_many([{"id": f"d{c}", "customer_id": c, "delivery_date": "2026-03-01"} for c in "az"])
-    result = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY], min_order_coverage=0), "test")
-    assert result["steps"]["order_delivery"]["linked"] == 2
+    result = migrate(lk, MigrationParams(steps=["order_delivery"], min_order_coverage=0), "test")
+    assert result.steps["order_delivery"]["linked"] == 2
     assert {d["id"]: d["order_id"] for d in db.delivery_statuses.find()} == {"da": "oa", "dz": "oz"}
 
 
@@ -156,13 +160,15 @@ def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_
         one.guard()
 
 
-def test_a_newer_try_of_a_partition_stops_the_older_one_at_its_next_batch(lk: pipeline.Linkage, db: Database) -> None:
-    run_id, _ = pipeline.start_run(lk, MigrationParams(), "test")
-    first = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 1, "worker-1:41:try 1")
-    first()
-    other = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 2, "worker-1:42:try 1")
-    retry = pipeline.claim_partition(lk, run_id, Step.ORDER_DELIVERY, "link", 1, "worker-2:7:try 2")
-    retry()
-    other()  # another partition's claim is its own
-    with pytest.raises(LockLostError, match="partition 1 of order_delivery/link .* taken over by a newer try"):
-        first()
+def test_a_newer_try_of_a_partition_stops_the_older_one_at_its_next_batch(lk: Linkage, db: Database) -> None:
+    run_id, _ = start_run(lk, MigrationParams(), "test")
+    first = claimed(lk, run_id, "order_delivery", "link", 1, "worker-1:41:try 1")
+    with lk.hold(run_id), first:
+        lk.guard()
+        with claimed(lk, run_id, "order_delivery", "link", 2, "worker-1:42:try 1"):
+            lk.guard()  # another partition's claim is its own
+        with claimed(lk, run_id, "order_delivery", "link", 1, "worker-2:7:try 2"):
+            with pytest.raises(LockLostError, match="partition 1 of order_delivery/link .* taken over by a newer"):
+                lk.guard()  # the older try's guard is still held alongside: it fails
+        with pytest.raises(LockLostError, match="partition 1 of order_delivery/link .* taken over by a newer try"):
+            lk.app.delivery_statuses.update_one({"_id": 1}, {"$set": {"order_id": "x"}})  # any write, guarded

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pymongo.database import Database
 
-from linkage import pipeline
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.coverage import link_coverage
-from linkage.indexes import SPECS
-from linkage.models import MigrationParams, Step
+from linkage.handle import Linkage
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.settings import Settings
+from linkage.stages import start_run
+from linkage.steps import REGISTRY
 
 from helpers import last_json, raw_bytes, run_cli, snapshot, without_links
 from oracle import expected_order_links, expected_user_links
@@ -51,17 +53,17 @@ def test_migrate_counts_equal_what_seed_planted_and_every_link_is_justified(
             assert without_links(name, doc) == without_links(name, before[name][oid])
 
 
-def test_second_migrate_links_nothing_and_modifies_nothing(lk: pipeline.Linkage, db: Database, seeded: dict) -> None:
-    pipeline.migrate(lk, MigrationParams(), "test")
+def test_second_migrate_links_nothing_and_modifies_nothing(lk: Linkage, db: Database, seeded: dict) -> None:
+    migrate(lk, MigrationParams(), "test")
     between = snapshot(db)
-    again = pipeline.migrate(lk, MigrationParams(), "test", new=True)
-    assert again["state"] == "succeeded"
-    assert all(counts["linked"] == 0 for counts in again["steps"].values())
+    again = migrate(lk, MigrationParams(), "test", new=True)
+    assert again.state == "succeeded"
+    assert all(counts["linked"] == 0 for counts in again.steps.values())
     assert snapshot(db) == between
 
 
 def test_plan_reports_the_real_runs_counts_and_writes_nothing_but_its_own_record(
-        lk: pipeline.Linkage, settings: Settings, db: Database, seeded: dict) -> None:
+        lk: Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     raw_before = raw_bytes(db)
     planned = run_cli(settings, "plan", "--json", "--quiet")
     assert planned.returncode == 0, planned.stderr
@@ -74,29 +76,29 @@ def test_plan_reports_the_real_runs_counts_and_writes_nothing_but_its_own_record
     assert holding == {settings.collection("runs"), settings.collection("journal")}  # no review items, no scratch
     assert plan["drift"]["total"] > 0  # what it found is in its own record (the seed plants dangling links)
 
-    real = pipeline.migrate(lk, MigrationParams(), "test")
-    assert plan["steps"] == real["steps"]
-    assert plan["drift"] == real["drift"]
+    real = migrate(lk, MigrationParams(), "test")
+    assert plan["steps"] == real.steps
+    assert plan["drift"] == real.as_json()["drift"]
 
 
 def test_resume_picks_up_the_unfinished_run_and_finished_runs_are_not_resumed(
-        lk: pipeline.Linkage, db: Database, seeded: dict) -> None:
-    run_id, resumed = pipeline.start_run(lk, MigrationParams(), "test")
+        lk: Linkage, db: Database, seeded: dict) -> None:
+    run_id, resumed = start_run(lk, MigrationParams(), "test")
     assert not resumed
-    again, resumed = pipeline.start_run(lk, MigrationParams(), "test")
+    again, resumed = start_run(lk, MigrationParams(), "test")
     assert (again, resumed) == (run_id, True)
-    result = pipeline.migrate(lk, MigrationParams(), "test")
-    assert result["run_id"] == run_id and result["state"] == "succeeded"
+    result = migrate(lk, MigrationParams(), "test")
+    assert result.run_id == run_id and result.state == "succeeded"
     assert lk.runs.get(run_id)["attempts"] == 3
-    fresh = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY]), "test")
-    assert fresh["run_id"] != run_id
+    fresh = migrate(lk, MigrationParams(steps=["order_delivery"]), "test")
+    assert fresh.run_id != run_id
 
 
-def test_run_record_is_complete(lk: pipeline.Linkage, seeded: dict) -> None:
-    found = link_coverage(lk.db)
-    result = pipeline.migrate(lk, MigrationParams(batch_size=250), "cli:tester@host")
-    run = lk.runs.get(result["run_id"])
-    assert run["coverage_before"] == found and run["coverage_after"] == link_coverage(lk.db)
+def test_run_record_is_complete(lk: Linkage, seeded: dict) -> None:
+    found = link_coverage(lk.db, REGISTRY.relations())
+    result = migrate(lk, MigrationParams(batch_size=250), "cli:tester@host")
+    run = lk.runs.get(result.run_id)
+    assert run["coverage_before"] == found and run["coverage_after"] == link_coverage(lk.db, REGISTRY.relations())
     assert run["coverage_after"] != found  # the run linked something
     assert run["triggered_by"] == "cli:tester@host"
     assert run["params"]["batch_size"] == 250
@@ -105,5 +107,6 @@ def test_run_record_is_complete(lk: pipeline.Linkage, seeded: dict) -> None:
     assert all(step["seconds"] >= 0 for step in run["steps"].values())
     assert {"backup", "create_indexes"} <= set(run["timings"])
     assert run["backup"]["verified"] is True
-    assert run["indexes"]["created"] + run["indexes"]["exists"] + len(run["indexes"]["fallbacks"]) == len(SPECS)
+    indexes = run["indexes"]
+    assert indexes["created"] + indexes["exists"] + len(indexes["fallbacks"]) == len(REGISTRY.indexes())
     assert run["indexes"]["created"] + len(run["indexes"]["fallbacks"]) > 0  # a fresh database had none of them

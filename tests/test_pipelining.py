@@ -20,13 +20,19 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import pipeline
-from linkage.engine import Partition, run_pass
+from linkage.backfill import phase_pass
+from linkage.engine import run_pass
+from linkage.handle import Linkage
 from linkage.journal import BatchRecord, Journal
-from linkage.models import MigrationParams, RunState, Step
+from linkage.models import RunState
+from linkage.params import MigrationParams
+from linkage.partitions import Partition
 from linkage.readahead import InFlight, bounded, read_ahead
+from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.settings import Settings
+from linkage.stages import start_run
+from linkage.writer import LiveWriter
 
 from helpers import ROOT, cli_env, raw_bytes
 
@@ -38,8 +44,10 @@ PARAMS = MigrationParams(batch_size=20, min_order_coverage=0, min_user_coverage=
 KILLER = textwrap.dedent("""
     import os, signal, sys, time
     from pymongo import MongoClient
-    from linkage import engine, journal, pipeline
-    from linkage.models import MigrationParams
+    from linkage import engine, journal, rollback, writer
+    from linkage.handle import Linkage
+    from linkage.params import MigrationParams
+    from linkage.runner import migrate, undo_run
     from linkage.settings import Settings
 
     action, step, phase, moment, at, target = sys.argv[1:7]
@@ -71,15 +79,15 @@ KILLER = textwrap.dedent("""
             return result
         return hooked
 
-    engine.InFlight = pipeline.InFlight = Watched
-    engine.apply_batch = watching(journal.apply_batch)
-    pipeline.revert_batch = watching(journal.revert_batch)
+    engine.InFlight = rollback.InFlight = Watched
+    writer.apply_batch = watching(journal.apply_batch)
+    rollback.revert_batch = watching(journal.revert_batch)
     settings = Settings.from_env()
-    lk = pipeline.Linkage(settings, MongoClient(settings.mongo_uri))
+    lk = Linkage(settings, MongoClient(settings.mongo_uri))
     if action == "migrate":
-        pipeline.migrate(lk, MigrationParams.model_validate_json(target), "killer")
+        migrate(lk, MigrationParams.model_validate_json(target), "killer")
     else:
-        pipeline.rollback(lk, target, lambda: None)
+        undo_run(lk, target)
     print("finished without being killed", flush=True)
 """)
 
@@ -95,8 +103,8 @@ def killed(settings: Settings, action: str, target: str, step: str, phase: str, 
     return proc.stdout.strip()
 
 
-def with_in_flight(lk: pipeline.Linkage, k: int) -> pipeline.Linkage:
-    return pipeline.Linkage(lk.settings.model_copy(update={"in_flight": k}), lk.client)
+def with_in_flight(lk: Linkage, k: int) -> Linkage:
+    return Linkage(lk.settings.model_copy(update={"in_flight": k}), lk.client)
 
 
 @pytest.mark.parametrize(("step", "phase", "moment"), [
@@ -106,7 +114,7 @@ def with_in_flight(lk: pipeline.Linkage, k: int) -> pipeline.Linkage:
 ])
 @pytest.mark.slow
 def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_run(
-        settings: Settings, lk: pipeline.Linkage, db: Database, step: str, phase: str, moment: str) -> None:
+        settings: Settings, lk: Linkage, db: Database, step: str, phase: str, moment: str) -> None:
     seed(db, customers=300, seed_value=5)
     before = raw_bytes(db)
 
@@ -116,34 +124,34 @@ def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_ru
     pending = list(db[settings.collection("journal")].find({"state": "pending"}, {"step": 1, "phase": 1}))
     assert run["state"] == RunState.RUNNING and [(p["step"], p["phase"]) for p in pending] == [(step, phase)]
 
-    resumed = pipeline.migrate(with_in_flight(lk, K), PARAMS, "test")
-    assert resumed["run_id"] == run["_id"] and resumed["state"] == RunState.SUCCEEDED
+    resumed = migrate(with_in_flight(lk, K), PARAMS, "test")
+    assert resumed.run_id == run["_id"] and resumed.state == RunState.SUCCEEDED
     assert lk.record(run["_id"]).attempts == 2
     pipelined = raw_bytes(db)
 
     # The same data, migrated serially and never killed, ends byte for byte the same, with the same counts.
-    pipeline.rollback(lk, run["_id"], lambda: None)
+    undo_run(lk, run["_id"])
     assert raw_bytes(db) == before
-    serial = pipeline.migrate(with_in_flight(lk, 1), PARAMS, "test", new=True)
-    assert serial["state"] == RunState.SUCCEEDED and serial["run_id"] != run["_id"]
+    serial = migrate(with_in_flight(lk, 1), PARAMS, "test", new=True)
+    assert serial.state == RunState.SUCCEEDED and serial.run_id != run["_id"]
     assert raw_bytes(db) == pipelined
-    assert serial["steps"] == resumed["steps"]
+    assert serial.steps == resumed.steps
 
 
 @pytest.mark.slow
 def test_rollback_under_pipelining_is_byte_exact_even_killed_with_k_batches_in_flight(
-        settings: Settings, lk: pipeline.Linkage, db: Database) -> None:
+        settings: Settings, lk: Linkage, db: Database) -> None:
     seed(db, customers=300, seed_value=6)
     before = raw_bytes(db)
-    run_id = pipeline.migrate(with_in_flight(lk, K), PARAMS, "test")["run_id"]
+    run_id = migrate(with_in_flight(lk, K), PARAMS, "test").run_id
     batches = sum(1 for record in lk.journal.records(run_id) if record.writes)
     assert batches > 4 * K  # enough batches that the reader runs ahead the whole time
 
     assert killed(settings, "rollback", run_id, "*", "*", "after-writes", at=4) == f"in flight at the kill: {K}"
     assert raw_bytes(db) != before  # killed halfway: some batches reverted, the rest not yet
-    outcome = pipeline.rollback(with_in_flight(lk, K), run_id, lambda: None)
+    outcome = undo_run(with_in_flight(lk, K), run_id)
     assert raw_bytes(db) == before
-    assert outcome["kept"] == 0 and outcome["already"] > 0 and lk.record(run_id).state == RunState.ROLLED_BACK
+    assert outcome.kept == 0 and outcome.already > 0 and lk.record(run_id).state == RunState.ROLLED_BACK
 
 
 class CountingJournal(Journal):
@@ -162,10 +170,11 @@ class CountingJournal(Journal):
 
 @pytest.mark.parametrize("k", [1, 2, 5])
 def test_the_reader_never_holds_more_than_k_batches_and_does_fill_them(
-        lk: pipeline.Linkage, db: Database, k: int) -> None:
+        lk: Linkage, db: Database, k: int) -> None:
     seed(db, customers=200, seed_value=8)
-    run_id, _ = pipeline.start_run(lk, PARAMS, "test")
-    job = pipeline.phase_pass(lk, run_id, Step.ORDER_DELIVERY, "link")
+    run_id, _ = start_run(lk, PARAMS, "test")
+    run = lk.record(run_id)
+    job = phase_pass(lk, run, "order_delivery", "link")
     planned = [0]
 
     def plan(batch: list[dict[str, Any]]) -> Any:
@@ -173,8 +182,10 @@ def test_the_reader_never_holds_more_than_k_batches_and_does_fill_them(
         return job.plan(batch)
 
     journal = CountingJournal(lk.journal, planned)
-    ctx = dataclasses.replace(lk.run_context(run_id, lambda: None), journal=journal, in_flight=k)
-    run_pass(ctx, dataclasses.replace(job, plan=plan), Partition())
+    ctx = dataclasses.replace(lk.run_context(run), journal=journal, in_flight=k,
+                              writer=LiveWriter(run_id, journal, lk.app, lk.reviews))
+    with lk.hold(run_id):
+        run_pass(ctx, dataclasses.replace(job, plan=plan), Partition())
     assert journal.settled > 3 * k
     assert journal.most_ahead == k and ctx.most_in_flight == k
 
@@ -208,10 +219,10 @@ def test_a_stopped_consumer_stops_the_reader_and_a_reader_error_reaches_the_cons
             flight.release()
 
 
-def test_a_serial_and_a_pipelined_dry_run_agree_and_write_nothing(lk: pipeline.Linkage, db: Database,
+def test_a_serial_and_a_pipelined_dry_run_agree_and_write_nothing(lk: Linkage, db: Database,
                                                                   client: MongoClient) -> None:
     seed(db, customers=150, seed_value=9)
     before = raw_bytes(db)
     dry = PARAMS.model_copy(update={"dry_run": True})
-    counts = [pipeline.migrate(with_in_flight(lk, k), dry, "test", new=True)["steps"] for k in (1, K)]
+    counts = [migrate(with_in_flight(lk, k), dry, "test", new=True).steps for k in (1, K)]
     assert counts[0] == counts[1] and raw_bytes(db) == before

@@ -22,8 +22,10 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import pipeline
-from linkage.models import MigrationParams, RunKind
+from linkage.handle import Linkage
+from linkage.models import RunKind
+from linkage.params import MigrationParams
+from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
@@ -119,7 +121,7 @@ def links(db: Database) -> dict[str, dict[Any, Any]]:
                                 ("customers_v2", "user_id"))}
 
 
-def queue(lk: pipeline.Linkage) -> list[tuple]:
+def queue(lk: Linkage) -> list[tuple]:
     """The review queue by what a person sees (no ObjectIds, which differ between the two databases)."""
     return sorted((i["step"], i["collection"], str(i["document_id"]), i["category"], i["reason"], i["status"],
                    str(i["candidate"])) for i in lk.reviews.coll.find())
@@ -131,29 +133,30 @@ def by_id(db: Database, collection: str, app_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 def nightly(wire_server: EmbeddedServer, client: MongoClient, db_name: str,
-            tmp_path: Path) -> Iterator[tuple[pipeline.Linkage, pipeline.Linkage]]:
+            tmp_path: Path) -> Iterator[tuple[Linkage, Linkage]]:
     """The main database and its control, seeded alike and migrated once."""
     handles = []
     for name in (db_name, f"{db_name}_ctl"):
         client.drop_database(name)
         seed(client[name], customers=300, seed_value=29)
-        lk = pipeline.Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path / name), client)
-        assert pipeline.migrate(lk, PARAMS, "day 0")["state"] == "succeeded"
+        lk = Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path / name), client)
+        assert migrate(lk, PARAMS, "day 0").state == "succeeded"
         handles.append(lk)
     yield handles[0], handles[1]
     for lk in handles:
         client.drop_database(lk.db.name)
 
 
-def reconcile(lk: pipeline.Linkage, *, dry_run: bool = False) -> dict[str, Any]:
-    return pipeline.migrate(lk, PARAMS.model_copy(update={"dry_run": dry_run}), "nightly", kind=RunKind.RECONCILE,
-                            new=True)
+def reconcile(lk: Linkage, *, dry_run: bool = False) -> dict[str, Any]:
+    """A nightly run's report as `linkage reconcile --json` prints it."""
+    return migrate(lk, PARAMS.model_copy(update={"dry_run": dry_run}), "nightly", kind=RunKind.RECONCILE,
+                   new=True).as_json()
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_six_nights_of_app_drift_each_with_a_dry_run_then_the_real_run(
-        nightly: tuple[pipeline.Linkage, pipeline.Linkage]) -> None:
+        nightly: tuple[Linkage, Linkage]) -> None:
     lk, control = nightly
     db = lk.db
     days: list[Day] = []
@@ -182,14 +185,14 @@ def test_six_nights_of_app_drift_each_with_a_dry_run_then_the_real_run(
 
         if night % 2 == 0:  # roll the night back: exactly the data it found; then the same night again
             after = snapshot(db)
-            undone = pipeline.rollback(lk, real["run_id"])
-            assert undone["kept"] == 0 and snapshot(db) == before
+            undone = undo_run(lk, real["run_id"])
+            assert undone.kept == 0 and snapshot(db) == before
             again = reconcile(lk)
             assert again["state"] == "succeeded" and again["steps"] == real["steps"]
             assert snapshot(db) == after
 
 
-def check_day(lk: pipeline.Linkage, day: Day) -> None:
+def check_day(lk: Linkage, day: Day) -> None:
     db = lk.db
     for user_id, customer_id in day.pairs + day.one_sided:
         assert by_id(db, "users", user_id).get("customer_v2_id") == customer_id, user_id
@@ -208,7 +211,7 @@ def check_day(lk: pipeline.Linkage, day: Day) -> None:
     assert open_item(lk, "customers_v2", customer)["category"] == "dangling"
 
 
-def open_item(lk: pipeline.Linkage, collection: str, app_id: str) -> dict[str, Any]:
+def open_item(lk: Linkage, collection: str, app_id: str) -> dict[str, Any]:
     item = lk.reviews.coll.find_one({"collection": collection, "document_id": app_id, "status": "open"})
     assert item is not None, f"no open review item for {collection} {app_id}"
     return item

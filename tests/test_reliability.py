@@ -22,12 +22,18 @@ from hypothesis import strategies as st
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import pipeline
 from linkage.app_schema import APP_COLLECTIONS
-from linkage.models import MigrationParams, RunKind, RunState, Step
+from linkage.backfill import run_step
+from linkage.handle import Linkage
+from linkage.judge import validate_run
+from linkage.models import RunKind, RunState
+from linkage.params import MigrationParams
+from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.server import EmbeddedServer, free_port
 from linkage.settings import Settings
+from linkage.stages import create_indexes, start_run
+from linkage.steps import REGISTRY
 
 from helpers import ROOT, by_app_id, cli_env, last_json, run_cli, snapshot
 from oracle import expected_order_links, expected_user_links
@@ -85,24 +91,24 @@ def test_sigkill_anywhere_then_resume_ends_like_an_uninterrupted_run(
     before = by_app_id(db)
     rng = random.Random(20261126)
     try:
-        ref = pipeline.migrate(pipeline.Linkage(settings.model_copy(update={"db": reference.name}), client),
+        ref = migrate(Linkage(settings.model_copy(update={"db": reference.name}), client),
                                MigrationParams(batch_size=25, min_order_coverage=0, min_user_coverage=0), "reference")
-        assert ref["state"] == "succeeded"
+        assert ref.state == "succeeded"
 
-        migrate = ["migrate", "--batch-size", "25", "--quiet", "--min-order-coverage", "0", "--min-user-coverage", "0"]
-        landed = kill_and_resume(settings, db, migrate, CHAOS_KILLS, rng, (0.5, 1.6))
+        command = ["migrate", "--batch-size", "25", "--quiet", "--min-order-coverage", "0", "--min-user-coverage", "0"]
+        landed = kill_and_resume(settings, db, command, CHAOS_KILLS, rng, (0.5, 1.6))
         runs = list(db[settings.collection("runs")].find())
         assert len(runs) == 1, "every killed attempt must be resumed, never restarted"
         run = runs[0]
         assert run["state"] == "succeeded" and run["attempts"] == len(landed) + 1
-        assert {step: data["counts"] for step, data in run["steps"].items()} == ref["steps"]
+        assert {step: data["counts"] for step, data in run["steps"].items()} == ref.steps
         assert by_app_id(db) == by_app_id(reference)
         assert db[settings.collection("journal")].count_documents({"state": "pending"}) == 0
         assert len(landed) == CHAOS_KILLS, landed
         # where kills land depends on the machine's speed; require a spread, including a backfill
         assert len(set(landed)) >= 2 and {"order_delivery", "user_customer"} & set(landed), landed
 
-        undo = kill_and_resume(settings, db, ["rollback", "--run-id", run["_id"], "--quiet"], 3, rng, (0.5, 1.2))
+        undo = kill_and_resume(settings, db, ["rollback", "--run-id", run["_id"]], 3, rng, (0.5, 1.2))
         assert by_app_id(db) == before
         assert db[settings.collection("runs")].find_one({"_id": run["_id"]})["state"] == "rolled_back", undo
     finally:
@@ -153,7 +159,7 @@ def test_losing_the_database_mid_backfill_fails_clearly_and_resumes_after_restar
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_live_app_traffic_survives_a_migration_and_its_rollback(
-        settings: Settings, lk: pipeline.Linkage, db: Database) -> None:
+        settings: Settings, lk: Linkage, db: Database) -> None:
     seed(db, customers=600, seed_value=9)
     before = snapshot(db)
     rng = random.Random(7)
@@ -196,8 +202,8 @@ def test_live_app_traffic_survives_a_migration_and_its_rollback(
     writer = threading.Thread(target=app)
     writer.start()
     try:
-        result = pipeline.migrate(lk, MigrationParams(batch_size=50, rollback_on_failure=False), "test")
-        pipeline.rollback(lk, result["run_id"])
+        result = migrate(lk, MigrationParams(batch_size=50, rollback_on_failure=False), "test")
+        undo_run(lk, result.run_id)
     finally:
         stop.set()
         writer.join()
@@ -218,11 +224,12 @@ def test_live_app_traffic_survives_a_migration_and_its_rollback(
                 assert doc.get(field) == before[name][oid].get(field), (name, oid)
 
     # the app's deletes left dangling order_ids the run did not cause: drift, reported; the run is kept
-    reconciled = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY], min_order_coverage=0,
+    reconciled = migrate(lk, MigrationParams(steps=["order_delivery"], min_order_coverage=0,
                                                       min_user_coverage=0), "test", kind=RunKind.RECONCILE)
-    assert reconciled["state"] == "succeeded" and deliveries
-    assert reconciled["validation"]["success"] and reconciled["drift"]["by_expectation"]["order_refs_dangling"] > 0
-    assert lk.alerts.coll.count_documents({"run_id": reconciled["run_id"], "event": "drift_found"}) == 1
+    assert reconciled.state == "succeeded" and deliveries
+    assert reconciled.validation and reconciled.validation.success
+    assert reconciled.drift and reconciled.drift.by_expectation["order_refs_dangling"] > 0
+    assert lk.alerts.coll.count_documents({"run_id": reconciled.run_id, "event": "drift_found"}) == 1
     for n in deliveries:  # what the app created meanwhile is linked by the nightly job
         assert db.delivery_statuses.find_one({"id": f"app-d-{n}"})["order_id"] == f"app-o-{n}"
 
@@ -266,13 +273,14 @@ def test_fuzzed_documents_never_crash_and_get_only_justified_links(
             if docs:
                 db[coll].insert_many([dict(d) for d in docs])
         before = snapshot(db)
-        lk = pipeline.Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path_factory.mktemp("f")), client)
-        run_id, _ = pipeline.start_run(lk, MigrationParams(batch_size=3, min_order_coverage=0, min_user_coverage=0),
+        lk = Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path_factory.mktemp("f")), client)
+        run_id, _ = start_run(lk, MigrationParams(batch_size=3, min_order_coverage=0, min_user_coverage=0),
                                        "fuzz", new=True)
-        pipeline.create_indexes(lk, run_id)
-        counts = {step: pipeline.run_step(lk, run_id, step, pipeline.no_guard) for step in Step}
-        assert sum(counts[Step.ORDER_DELIVERY].values()) == len(deliveries), "every delivery is categorised"
-        outcome = pipeline.validate_run(lk, run_id)  # whatever the data held is drift; what the run wrote is sound
+        with lk.hold(run_id):
+            create_indexes(lk, run_id)
+            counts = {step: run_step(lk, run_id, step) for step in REGISTRY}
+        assert sum(counts["order_delivery"].values()) == len(deliveries), "every delivery is categorised"
+        outcome = validate_run(lk, run_id)  # whatever the data held is drift; what the run wrote is sound
         assert outcome.success, [(e.name, e.examples) for e in outcome.failed]
         after = snapshot(db)
         order_links = expected_order_links(list(before["delivery_statuses"].values()), list(before["orders"].values()))
@@ -334,7 +342,7 @@ def json_dump(docs: list) -> str:
 @pytest.mark.airflow
 @pytest.mark.timeout(400)
 def test_a_dag_run_started_with_a_cli_run_waits_for_its_lock(
-        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage,
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage,
         capfd: pytest.CaptureFixture[str]) -> None:
     env = cli_env(airflow_env)
     cli = subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--quiet", "--batch-size", "20"], env=env,

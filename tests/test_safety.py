@@ -16,21 +16,25 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
-from linkage import backup, pipeline
+from linkage import backup
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.errors import LinkageError, LockHeldError
+from linkage.handle import Linkage
 from linkage.lock import LOCK_ID, Lease
-from linkage.models import MigrationParams, RunState, Step
+from linkage.models import RunState
+from linkage.params import MigrationParams
+from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.settings import Settings
+from linkage.stages import start_run, take_backup
 
 from helpers import ROOT, cli_env, last_json, run_cli, snapshot
 
 
 def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
-        lk: pipeline.Linkage, settings: Settings, db: Database, seeded: dict) -> None:
+        lk: Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     before = snapshot(db)
-    result = pipeline.migrate(lk, MigrationParams(), "test")
+    result = migrate(lk, MigrationParams(), "test")
     unlinked = [oid for oid, d in before["delivery_statuses"].items() if d.get("order_id") in (None, "")]
     linked_ds = db.delivery_statuses.find_one({"order_id": {"$gt": ""}, "_id": {"$in": unlinked}})
     linked_user = next(u for u in db.users.find({"customer_v2_id": {"$gt": ""}})
@@ -39,16 +43,16 @@ def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
     db.delivery_statuses.update_one({"_id": linked_ds["_id"]}, {"$set": {"order_id": "fixed-by-support"}})
     db.users.update_one({"_id": linked_user["_id"]}, {"$set": {"name": "Renamed By App"}})
 
-    done = run_cli(settings, "rollback", "--run-id", result["run_id"], "--json")
+    done = run_cli(settings, "rollback", "--run-id", result.run_id, "--json")
     assert done.returncode == 0, done.stderr
     report = last_json(done.stdout)
     assert report["state"] == "rolled_back"
-    written = sum(len(record.writes) for record in lk.journal.records(result["run_id"]))
+    written = sum(len(record.writes) for record in lk.journal.records(result.run_id))
     assert report["rollback"] == {"restored": written - 1, "already": 0, "kept": 1, "already_rolled_back": False}
 
-    again = run_cli(settings, "rollback", "--run-id", result["run_id"])
+    again = run_cli(settings, "rollback", "--run-id", result.run_id)
     assert again.returncode == 0, again.stderr
-    assert f"run {result['run_id']} was already rolled back: nothing to do" in again.stdout
+    assert f"run {result.run_id} was already rolled back: nothing to do" in again.stdout
     after = snapshot(db)
     for name in APP_COLLECTIONS:
         for oid, doc in after[name].items():
@@ -67,7 +71,7 @@ def test_rollback_of_an_unknown_run_fails_with_a_clear_message(settings: Setting
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_a_second_migrate_fails_fast_naming_the_holder(lk: pipeline.Linkage, settings: Settings, seeded: dict) -> None:
+def test_a_second_migrate_fails_fast_naming_the_holder(lk: Linkage, settings: Settings, seeded: dict) -> None:
     held = Lease.acquire(lk.lock, "migrate-holder", "airflow:linkage_migration/manual__1", 60)
     try:
         started = time.monotonic()
@@ -79,7 +83,7 @@ def test_a_second_migrate_fails_fast_naming_the_holder(lk: pipeline.Linkage, set
         held.release()
 
 
-def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: pipeline.Linkage, db: Database) -> None:
+def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: Linkage, db: Database) -> None:
     lease = Lease.acquire(lk.lock, "run-a", "a", 60)
     with pytest.raises(LockHeldError, match="run-a"):
         Lease.acquire(lk.lock, "run-b", "b", 60)
@@ -114,11 +118,11 @@ def test_a_dumped_documents_id_is_read_exactly_whatever_its_type_or_place(doc: d
 
 
 def test_backup_is_mongodump_layout_verified_and_restores_identically(
-        lk: pipeline.Linkage, db: Database, client, seeded: dict) -> None:
+        lk: Linkage, db: Database, client, seeded: dict) -> None:
     before = snapshot(db)
-    run_id, _ = pipeline.start_run(lk, MigrationParams(), "test")
-    record = pipeline.take_backup(lk, run_id)
-    root = Path(record["path"])
+    run_id, _ = start_run(lk, MigrationParams(), "test")
+    record = take_backup(lk, run_id)
+    root = Path(record.path)
     for name in ("delivery_statuses", "users", "customers_v2"):
         assert (root / db.name / f"{name}.bson.gz").exists()
         assert (root / db.name / f"{name}.metadata.json.gz").exists()
@@ -140,7 +144,7 @@ def test_backup_is_mongodump_layout_verified_and_restores_identically(
         backup.verify(root)
 
 
-def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.Linkage, db: Database) -> None:
+def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: Linkage, db: Database) -> None:
     db.orders.insert_many([{"id": "o1", "customer_id": "c1", "delivery_date": "2026-02-01", "status": "delivered"}])
     bad_dates = [{"id": "d1", "customer_id": "c1", "delivery_date": v} for v in
                  ["2026-02-31", "01/02/2026", 20260201, None, [], {"d": 1}, "x" * 100_000, "２０２６-02-01", True]]
@@ -154,9 +158,9 @@ def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.L
                     ("١٢٣٤٥٦٧٨٩٠", None)]
     db.users.insert_many([{"id": f"u{i}", "role": "customer", "phone": p, "email": e}
                           for i, (p, e) in enumerate(bad_contacts)])
-    result = pipeline.migrate(lk, MigrationParams(min_order_coverage=0, min_user_coverage=0), "test")
-    assert result["state"] == "succeeded"
-    od, uc = result["steps"]["order_delivery"], result["steps"]["user_customer"]
+    result = migrate(lk, MigrationParams(min_order_coverage=0, min_user_coverage=0), "test")
+    assert result.state == "succeeded"
+    od, uc = result.steps["order_delivery"], result.steps["user_customer"]
     assert od["invalid"] == len(bad_dates) + len(bad_customers) + len(neither)
     assert od["dangling"] == len(not_single) and od["linked"] == 0
     assert uc["invalid"] == len(bad_contacts) and uc["linked"] == 0
@@ -167,7 +171,7 @@ def test_bad_documents_are_categorised_never_linked_never_a_crash(lk: pipeline.L
 
 @pytest.mark.slow
 def test_no_password_phone_or_email_in_output_records_or_reviews(
-        settings: Settings, db: Database, lk: pipeline.Linkage, seeded: dict) -> None:
+        settings: Settings, db: Database, lk: Linkage, seeded: dict) -> None:
     raw_phones = {str(u["phone"]) for u in db.users.find() if u.get("phone")} | {
         str(c["phone"]) for c in db.customers_v2.find()}
     raw_emails = {u["email"].strip() for u in db.users.find() if isinstance(u.get("email"), str) and "@" in u["email"]}
@@ -210,9 +214,9 @@ def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
         assert report["run_id"] == killed_run and report["state"] == "succeeded"
 
         ref_settings = Settings(mongo_uri=settings.mongo_uri, db=reference.name, home=tmp_path / "ref")
-        uninterrupted = pipeline.migrate(pipeline.Linkage(ref_settings, client), MigrationParams(batch_size=100),
+        uninterrupted = migrate(Linkage(ref_settings, client), MigrationParams(batch_size=100),
                                          "test")
-        assert report["steps"] == uninterrupted["steps"]
+        assert report["steps"] == uninterrupted.steps
         strip = lambda d: {k: v for k, v in d.items() if k != "_id"}  # noqa: E731  (same seed, other ObjectIds)
         for name in APP_COLLECTIONS:
             key = lambda d: d["id"] if isinstance(d.get("id"), str) else repr(sorted(strip(d).items(), key=str))  # noqa: E731
@@ -226,7 +230,7 @@ def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
 
 
 def test_a_link_the_app_sets_between_plan_and_write_is_kept_and_not_journaled(
-        lk: pipeline.Linkage, db: Database, seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+        lk: Linkage, db: Database, seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     from linkage.steps import order_delivery
 
     planner, raced = order_delivery.plan_batch, []
@@ -239,13 +243,13 @@ def test_a_link_the_app_sets_between_plan_and_write_is_kept_and_not_journaled(
         return plan
 
     monkeypatch.setattr(order_delivery, "plan_batch", plan_then_app_writes)
-    result = pipeline.migrate(lk, MigrationParams(steps=[Step.ORDER_DELIVERY], min_user_coverage=0), "test")
+    result = migrate(lk, MigrationParams(steps=["order_delivery"], min_user_coverage=0), "test")
     planted = seeded["planted"]["order_delivery"]
-    counts = result["steps"]["order_delivery"]
+    counts = result.steps["order_delivery"]
     assert counts["linked"] == planted["linked"] - 1
     assert counts["already_linked"] == planted["already_linked"] + 1
     assert db.delivery_statuses.find_one({"_id": raced[0]})["order_id"] == "set-by-app"
-    journaled = [w.oid for record in lk.journal.records(result["run_id"]) for w in record.writes]
+    journaled = [w.oid for record in lk.journal.records(result.run_id) for w in record.writes]
     assert raced[0] not in journaled
-    pipeline.rollback(lk, result["run_id"])
+    undo_run(lk, result.run_id)
     assert db.delivery_statuses.find_one({"_id": raced[0]})["order_id"] == "set-by-app"

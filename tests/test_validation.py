@@ -15,32 +15,35 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import backup, pipeline
+from linkage import backup
+from linkage.handle import Linkage
 from linkage.journal import Journal
 from linkage.journal_codec import id_key
-from linkage.models import MigrationParams
+from linkage.judge import validate_run
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
+from linkage.steps import REGISTRY
 from linkage.validation.gate import _outcome
 from linkage.validation.metrics import CHUNK, Measured, lost_findings
-from linkage.validation.rules import RULES
 
 Corruption = Callable[[Database, str], Callable[[], Any]]
 
 
 @pytest.fixture(scope="module")
 def migrated(wire_server: EmbeddedServer, client: MongoClient,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[pipeline.Linkage, str, dict[str, int]]]:
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Linkage, str, dict[str, int]]]:
     """A migrated database, its run, and the drift the seed's dirty data shows before any corruption."""
     settings = Settings(mongo_uri=wire_server.uri, db="validation_suite", home=tmp_path_factory.mktemp("validation"))
     client.drop_database(settings.db)
     seed(client[settings.db], customers=600, seed_value=21)
-    lk = pipeline.Linkage(settings, client)
-    result = pipeline.migrate(lk, MigrationParams(), "test")
-    assert result["state"] == "succeeded", result
-    baseline = {e.name: e.drift for e in pipeline.validate_run(lk, result["run_id"]).expectations}
-    yield lk, result["run_id"], baseline
+    lk = Linkage(settings, client)
+    result = migrate(lk, MigrationParams(), "test")
+    assert result.state == "succeeded", result
+    baseline = {e.name: e.drift for e in validate_run(lk, result.run_id).expectations}
+    yield lk, result.run_id, baseline
     client.drop_database(settings.db)
 
 
@@ -105,12 +108,12 @@ def deleted_document(db: Database, run_id: str) -> Callable[[], Any]:
     (one_sided("run"), "links_disagree", 1),
 ], ids=["dangling-order", "duplicated-link", "one-sided"])
 def test_a_violation_in_a_link_the_run_wrote_fails_exactly_its_expectation(
-        migrated: tuple[pipeline.Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
+        migrated: tuple[Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
         count: int) -> None:
     lk, run_id, baseline = migrated
     undo = corrupt(lk.db, run_id)
     try:
-        outcome = pipeline.validate_run(lk, run_id)
+        outcome = validate_run(lk, run_id)
     finally:
         undo()
     assert [e.name for e in outcome.failed] == [expectation] and not outcome.success
@@ -128,12 +131,12 @@ def test_a_violation_in_a_link_the_run_wrote_fails_exactly_its_expectation(
     (deleted_document, "documents_lost", 1),
 ], ids=["dangling-order", "duplicated-link", "one-sided", "deleted"])
 def test_the_same_violation_the_run_did_not_cause_is_drift_and_the_run_passes(
-        migrated: tuple[pipeline.Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
+        migrated: tuple[Linkage, str, dict[str, int]], corrupt: Corruption, expectation: str,
         count: int) -> None:
     lk, run_id, baseline = migrated
     undo = corrupt(lk.db, run_id)
     try:
-        outcome = pipeline.validate_run(lk, run_id)
+        outcome = validate_run(lk, run_id)
     finally:
         undo()
     assert outcome.success and outcome.failed == []
@@ -142,23 +145,23 @@ def test_the_same_violation_the_run_did_not_cause_is_drift_and_the_run_passes(
     assert lk.runs.get(run_id)["drift"]["by_expectation"][expectation] == drift[expectation]
 
 
-def test_coverage_below_the_threshold_fails_the_run(migrated: tuple[pipeline.Linkage, str, dict[str, int]]) -> None:
+def test_coverage_below_the_threshold_fails_the_run(migrated: tuple[Linkage, str, dict[str, int]]) -> None:
     lk, run_id, _ = migrated
     lk.runs.update(run_id, params=MigrationParams(min_user_coverage=0.99).model_dump(mode="json"))
     try:
-        outcome = pipeline.validate_run(lk, run_id)
+        outcome = validate_run(lk, run_id)
     finally:
         lk.runs.update(run_id, params=MigrationParams().model_dump(mode="json"))
     assert [e.name for e in outcome.failed] == ["user_coverage"]
     assert outcome.failed[0].observed < 0.99 and outcome.failed[0].threshold == ">= 0.99"
 
 
-def test_each_runs_data_docs_show_that_runs_thresholds(migrated: tuple[pipeline.Linkage, str, dict[str, int]]) -> None:
+def test_each_runs_data_docs_show_that_runs_thresholds(migrated: tuple[Linkage, str, dict[str, int]]) -> None:
     lk, run_id, _ = migrated
     pages = {}
     for threshold in (0.31, 0.62):
         lk.runs.update(run_id, params=MigrationParams(min_order_coverage=threshold).model_dump(mode="json"))
-        site = (lk.settings.docs_dir / pipeline.validate_run(lk, run_id).data_docs).parent
+        site = (lk.settings.docs_dir / validate_run(lk, run_id).data_docs).parent
         pages[threshold] = "".join(p.read_text() for p in site.rglob("*.html") if "validations" in p.parts)
     lk.runs.update(run_id, params=MigrationParams().model_dump(mode="json"))
     assert "0.31" in pages[0.31] and "0.62" not in pages[0.31]
@@ -167,31 +170,31 @@ def test_each_runs_data_docs_show_that_runs_thresholds(migrated: tuple[pipeline.
 
 def test_an_expectation_gx_did_not_report_fails_closed() -> None:
     params = MigrationParams()
-    for rule in (r for r in RULES if r.judges_the_run):
+    for rule in (r for r in REGISTRY.rules() if r.judges_the_run):
         assert _outcome(rule, Measured(value=0), params, {}).success is False
         assert _outcome(rule, Measured(value=0), params, {rule.name: (True, 0)}).success is True
 
 
-def test_a_run_that_fails_validation_is_rolled_back_and_recorded(lk: pipeline.Linkage, db: Database,
+def test_a_run_that_fails_validation_is_rolled_back_and_recorded(lk: Linkage, db: Database,
                                                                   seeded: dict) -> None:
     before = {d["_id"]: d for d in db.users.find()}
-    result = pipeline.migrate(lk, MigrationParams(min_order_coverage=0.999), "test")
-    assert result["state"] == "rolled_back"
-    assert result["validation"]["failed"] == ["order_coverage"]
-    assert "order_coverage" in result["error"]
+    result = migrate(lk, MigrationParams(min_order_coverage=0.999), "test")
+    assert result.state == "rolled_back"
+    assert [e.name for e in result.validation.failed] == ["order_coverage"]
+    assert "order_coverage" in result.error
     assert {d["_id"]: d for d in db.users.find()} == before
-    kept = pipeline.migrate(lk, MigrationParams(min_order_coverage=0.999, rollback_on_failure=False), "test", new=True)
-    assert kept["state"] == "failed" and db.users.count_documents({"customer_v2_id": {"$gt": ""}}) > len(
+    kept = migrate(lk, MigrationParams(min_order_coverage=0.999, rollback_on_failure=False), "test", new=True)
+    assert kept.state == "failed" and db.users.count_documents({"customer_v2_id": {"$gt": ""}}) > len(
         [u for u in before.values() if u.get("customer_v2_id")])
 
 
 def test_the_gate_logs_nothing_of_gx_below_a_warning(tmp_path: Path) -> None:
     """A person reads the validate log: GX's INFO chatter (temporary directories, stores) must not be in it."""
     script = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stderr);"
-              "from linkage.models import MigrationParams; from linkage.validation.gate import validate;"
+              "from linkage.params import MigrationParams; from linkage.validation.gate import validate;"
               "from linkage.validation.metrics import Measured;"
-              "from linkage.validation.rules import RULES;"
-              "validate({r.name: Measured(value=1.0 if r.kind == 'coverage' else 0) for r in RULES},"
+              "from linkage.steps import REGISTRY;"
+              "validate({r.name: Measured(value=1.0 if r.kind == 'coverage' else 0) for r in REGISTRY.rules()},"
               f" MigrationParams(), __import__('pathlib').Path({str(tmp_path)!r}), 'run-1')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
@@ -220,7 +223,7 @@ def test_documents_lost_are_exactly_the_backed_up_documents_deleted_since(db: Da
     db.things.insert_many([{"_id": 100}, {"_id": ObjectId()}])
     findings = [f for chunk in lost_findings(db, str(tmp_path / "b")) for f in chunk]
     assert sorted(map(repr, (f.oid for f in findings))) == sorted(map(repr, deleted))
-    assert {f.rule for f in findings} == {"documents_lost"}
+    assert {f.rule.name for f in findings} == {"documents_lost"}
 
 
 def test_id_keys_keep_apart_what_python_would_merge() -> None:

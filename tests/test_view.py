@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
-from linkage import pipeline
-from linkage.models import MigrationParams
+from linkage.handle import Linkage
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.settings import Settings
 
 from helpers import last_json, run_cli
@@ -40,8 +41,8 @@ def airflow_api(airflow_db: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def migrated(airflow_env: Settings, db: Database, seeded: dict, lk: pipeline.Linkage) -> dict[str, Any]:
-    return pipeline.migrate(lk, MigrationParams(), "test")
+def migrated(airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> dict[str, Any]:
+    return migrate(lk, MigrationParams(), "test").as_json()  # the run as `--json` reports it
 
 
 def test_every_route_refuses_a_request_without_a_login(airflow_api: Any, airflow_env: Settings) -> None:
@@ -66,7 +67,7 @@ def test_status_is_what_the_cli_reports(airflow_api: Any, airflow_env: Settings,
 
 
 def test_the_review_queue_pages_filters_and_exports_as_the_database_holds_it(
-        airflow_api: Any, airflow_env: Settings, lk: pipeline.Linkage, migrated: dict[str, Any]) -> None:
+        airflow_api: Any, airflow_env: Settings, lk: Linkage, migrated: dict[str, Any]) -> None:
     query = {"step": "order_delivery", "category": "ambiguous", "status": "open"}
     in_db = sorted(str(item["_id"]) for item in lk.reviews.coll.find(query))
     assert len(in_db) > 3
@@ -135,14 +136,16 @@ def test_the_rollback_form_is_filled_in_with_the_run(airflow_api: Any, migrated:
 def test_the_chart_draws_each_run_as_a_dot_so_a_first_run_shows() -> None:
     """One real run is a dot per relation (a line of one point draws nothing); dry runs are not plotted."""
     from linkage.airflow.view import coverage_chart
-    from linkage.coverage import RELATIONS
     from linkage.reports import RunRow
+    from linkage.steps import REGISTRY
+
+    relations = REGISTRY.relations()
 
     def row(run_id: str, ratio: float, dry_run: bool = False) -> RunRow:
         return RunRow(run_id=run_id, kind="migrate", dry_run=dry_run, state="succeeded", linked={}, drift=0,
                       validated=True, data_docs=None, backup=None, dag_id=None, dag_run_id=None,
-                      coverage={r.name: ratio for r in RELATIONS}, error=None)
-    names = [r.name for r in RELATIONS]
+                      coverage={r.name: ratio for r in relations}, error=None)
+    names = [r.name for r in relations]
     one = coverage_chart([row("dry", 0.1, dry_run=True), row("first", 0.5)])  # newest first, as the history lists
     assert one["runs"] == 1 and [len(one["points"][n]) for n in names] == [1, 1, 1]
     two = coverage_chart([row("second", 1.0), row("first", 0.5)])

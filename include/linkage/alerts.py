@@ -16,26 +16,19 @@ import json
 import logging
 import urllib.request
 from datetime import datetime, timezone
-from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
+from linkage.events import Event
 from linkage.masking import redact
 from linkage.models import COUNT_KEYS
 from linkage.runs import RunRecord
 
 log = logging.getLogger("linkage.alerts")
-
-
-class Event(StrEnum):
-    VALIDATION_FAILED = "validation_failed"
-    TASK_FAILED = "task_failed"
-    ROLLED_BACK = "rolled_back"
-    ROLLBACK_FAILED = "rollback_failed"
-    DRIFT_FOUND = "drift_found"
 
 
 HEADLINES = {
@@ -145,3 +138,18 @@ class AlertStore:
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.coll.find({}, {"_id": 0}).sort("at", DESCENDING).limit(limit))
+
+
+class LogChannel:
+    """The CLI's channel, and every run's last resort: the alert logged and kept in `linkage_alerts`.
+
+    Data Docs are named by their path on this machine (where the person who ran the CLI opens them).
+    """
+
+    def __init__(self, store: AlertStore, docs_dir: Path) -> None:
+        self.store, self.docs_dir = store, docs_dir
+
+    def __call__(self, event: Event, run: RunRecord) -> None:
+        where = {"data_docs": str(self.docs_dir / run.validation.data_docs)} \
+            if run.validation and run.validation.data_docs else {}
+        self.store.record(Alert.from_run(event, run, **where), ["log"])

@@ -1,8 +1,10 @@
 """`linkage`: the command line over the same engine the DAGs run (CONTRACT §7).
 
-Every command takes `--uri`/`--db` (or LINKAGE_MONGO_URI / LINKAGE_DB) and
-`--json`, which prints one JSON object as the last line of stdout. Exit code 0
-means success; anything else comes with a one-line reason on stderr.
+Every command that reads a database takes `--uri`/`--db` (or LINKAGE_MONGO_URI
+/ LINKAGE_DB) and `--json`, which prints one JSON object as the last line of
+stdout. Exit code 0 means success; anything else comes with a one-line reason
+on stderr. A run's options come from `MigrationParams` and the registry (one
+flag per coverage threshold), so the help says what the Params form says.
 """
 
 from __future__ import annotations
@@ -13,27 +15,33 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from linkage import pipeline
-from linkage.database import connect
+from linkage.commands import (
+    cmd_migrate,
+    cmd_plan,
+    cmd_reconcile,
+    cmd_rollback,
+    cmd_seed,
+    cmd_serve_db,
+    cmd_status,
+    cmd_validate,
+    print_report,
+    settings_of,
+)
 from linkage.errors import LinkageError
 from linkage.masking import install_log_redaction, redact
-from linkage.models import COUNT_KEYS, MigrationParams, RunKind, RunState, Step
-from linkage.runs import default_trigger
-from linkage.seed import seed
-from linkage.server import serve_forever
-from linkage.settings import Settings
-from linkage.status import status
-from linkage.validation.metrics import measure
+from linkage.models import RunState
+from linkage.params import MigrationParams
+from linkage.runs import RunReport
+from linkage.steps import REGISTRY
 
 log = logging.getLogger("linkage")
-Handler = Callable[[argparse.Namespace], dict[str, Any] | None]
+Outcome = RunReport | dict[str, Any]
+Handler = Callable[[argparse.Namespace], Outcome | None]
 Option = tuple[tuple[str, ...], dict[str, Any]]
 
 
@@ -45,185 +53,78 @@ def _described(name: str, **extra: Any) -> dict[str, Any]:
     return {"default": None, "help": f"{info.description} (default: {shown})", **extra}
 
 
+def _steps(text: str) -> list[str]:
+    """`--steps a,b`: registered step names only, or argparse's one-line error listing them."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in REGISTRY]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown step {', '.join(map(repr, unknown)) or repr(text)}: "
+                                         f"choose from {', '.join(REGISTRY)}")
+    return names
+
+
+def _thresholds() -> tuple[Option, ...]:
+    """One flag per registered coverage threshold, e.g. `--min-order-coverage`."""
+    return tuple(((f"--{t.parameter.replace('_', '-')}",),
+                  {"type": float, "default": None, "dest": t.parameter, "help": f"{t.description} (default: "
+                                                                                f"{t.default})"})
+                 for t in REGISTRY.thresholds())
+
+
 CONNECTION: tuple[Option, ...] = (
     (("--uri",), {"help": "MongoDB URI (default: LINKAGE_MONGO_URI or the embedded default)"}),
     (("--db",), {"help": "database name (default: LINKAGE_DB or 'app')"}),
     (("--json",), {"action": "store_true", "help": "print one JSON object as the last line"}),
-    (("--quiet",), {"action": "store_true", "help": "no progress on stderr"}),
 )
-THRESHOLDS: tuple[Option, ...] = (
-    (("--min-order-coverage",), _described("min_order_coverage", type=float)),
-    (("--min-user-coverage",), _described("min_user_coverage", type=float)),
-)
-RUN: tuple[Option, ...] = (
-    (("--steps",), _described("steps", type=lambda text: [Step(s) for s in text.split(",")],
-                              metavar=",".join(Step))),
-    (("--batch-size",), _described("batch_size", type=int)),
-    (("--partitions",), _described("partitions", type=int)),
+QUIET: Option = (("--quiet",), {"action": "store_true", "help": "no progress on stderr"})
+NEW: Option = (("--new",), {"action": "store_true",
+                            "help": "start a new run instead of resuming the newest unfinished one"})
+DRY_RUN: Option = (("--dry-run",), {"action": "store_true",
+                                    "help": MigrationParams.model_fields["dry_run"].description})
+WRITES: tuple[Option, ...] = (
     (("--backup-dir",), {"help": "where backups go (default: LINKAGE_BACKUP_DIR, or backups/ under LINKAGE_HOME)"}),
     (("--no-rollback",), {"action": "store_true", "help": "keep a run that fails validation (it ends failed)"}),
-    *THRESHOLDS,
 )
-NEW = (("--new",), {"action": "store_true", "help": "start a new run instead of resuming the newest unfinished one"})
-DRY_RUN = (("--dry-run",), {"action": "store_true", "help": MigrationParams.model_fields["dry_run"].description})
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings.from_env(mongo_uri=args.uri, db=args.db, backup_dir=getattr(args, "backup_dir", None))
-
-
-def _params(args: argparse.Namespace, *, dry_run: bool) -> MigrationParams:
-    """The run's parameters: the flags given, the model's defaults for the rest."""
-    given = {name: getattr(args, name, None) for name in
-             ("steps", "batch_size", "partitions", "min_order_coverage", "min_user_coverage")}
-    return MigrationParams(dry_run=dry_run, rollback_on_failure=not getattr(args, "no_rollback", False),
-                           **{key: value for key, value in given.items() if value is not None})
-
-
-def _linkage(args: argparse.Namespace) -> pipeline.Linkage:
-    return pipeline.Linkage(_settings(args))
-
-
-def _print_report(result: dict[str, Any], docs_dir: Path) -> None:
-    print(f"run {result['run_id']}: {result['state']}{' (dry run)' if result.get('dry_run') else ''}")
-    for step, counts in result.get("steps", {}).items():
-        print(f"  {step:16s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in COUNT_KEYS))
-    dry = bool(result.get("dry_run"))
-    validation = result.get("validation")
-    if validation:
-        verdict = "passed" if validation["success"] else "FAILED: " + ", ".join(validation.get("failed", []))
-        label = "validation of the data as it stands (a dry run links nothing)" if dry else "validation"
-        print(f"  {label}: {verdict} (data docs: {docs_dir / validation['data_docs']})")
-    drift = result.get("drift") or {}
-    if drift.get("total"):
-        kept = "a real run records it as review items" if dry else "now review items"
-        print(f"  drift found (not caused by this run; {kept}): {drift['by_expectation']}")
-    for key in ("backup", "rollback", "error"):
-        if result.get(key):
-            print(f"  {key}: {result[key]}")
-
-
-# -- commands --------------------------------------------------------------------------------------------------
-
-def _run(args: argparse.Namespace, *, kind: RunKind, dry_run: bool) -> dict[str, Any]:
-    lk = _linkage(args)
-    try:
-        return pipeline.migrate(lk, _params(args, dry_run=dry_run), default_trigger(), kind=kind,
-                                new=getattr(args, "new", False), show_progress=not args.quiet)
-    finally:
-        lk.close()
-
-
-def cmd_plan(args: argparse.Namespace) -> dict[str, Any]:
-    return _run(args, kind=RunKind.MIGRATE, dry_run=True)
-
-
-def cmd_migrate(args: argparse.Namespace) -> dict[str, Any]:
-    return _run(args, kind=RunKind.MIGRATE, dry_run=False)
-
-
-def cmd_reconcile(args: argparse.Namespace) -> dict[str, Any]:
-    return _run(args, kind=RunKind.RECONCILE, dry_run=args.dry_run)
-
-
-def cmd_rollback(args: argparse.Namespace) -> dict[str, Any]:
-    lk = _linkage(args)
-    try:
-        run_id = lk.runs.resolve(args.run_id)
-        if lk.record(run_id).dry_run:
-            raise LinkageError(f"run {run_id} was a dry run: it wrote nothing to roll back")
-        with lk.hold(run_id) as lease:
-            outcome = pipeline.rollback(lk, run_id, lease.guard)
-        if outcome.get("already_rolled_back") and not args.json:
-            print(f"run {run_id} was already rolled back: nothing to do")
-        return pipeline.report(lk, run_id)
-    finally:
-        lk.close()
-
-
-def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
-    """Validate the data as it is (no run: every violation counts); coverage thresholds from the flags."""
-    from linkage.validation.gate import validate
-
-    lk = _linkage(args)
-    try:
-        params = _params(args, dry_run=True)
-        outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
-                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
-    finally:
-        lk.close()
-    if not args.json:
-        print(outcome.table())
-        print(f"data docs: {lk.settings.docs_dir / (outcome.data_docs or '')}")
-    return {"run_id": None, "state": (RunState.SUCCEEDED if outcome.success else RunState.FAILED).value, "steps": {},
-            "validation": outcome.as_record()}
-
-
-def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
-    lk = _linkage(args)
-    try:
-        result = status(lk)
-    finally:
-        lk.close()
-    if not args.json:
-        for relation, cov in result["coverage"].items():
-            print(f"{relation:28s} {cov['linked']}/{cov['total']} linked ({cov['ratio']:.1%})")
-        print(f"open review items: {result['open_review_items'] or 'none'}")
-        print("recent runs:")
-        for run in result["recent_runs"]:
-            drift = (run.get("drift") or {}).get("total")
-            marks = " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
-                                         f"drift found: {drift}" if drift else "") if m)
-            print(f"  {run['_id']}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}")
-        print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
-    return {"state": RunState.SUCCEEDED.value, **result}
-
-
-def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
-    settings = _settings(args)
-    client = connect(settings)
-    try:
-        result = seed(client[settings.db], customers=args.customers, seed_value=args.seed, replace=args.replace)
-    finally:
-        client.close()
-    if not args.json:
-        print(f"seeded {settings.db}: {result['documents']}")
-        for step, counts in result["planted"].items():
-            print(f"  planted {step}: {counts}")
-        print(f"  bad inputs: {result['bad_inputs']}")
-    return {"state": RunState.SUCCEEDED.value, **result}
-
-
-def cmd_serve_db(args: argparse.Namespace) -> None:
-    if serve_forever(args.port, Path(args.data_dir)):
-        raise LinkageError("embedded server exited unexpectedly")
+def _run_options() -> tuple[Option, ...]:
+    return ((("--steps",), _described("steps", type=_steps, metavar=",".join(REGISTRY))),
+            (("--batch-size",), _described("batch_size", type=int)),
+            (("--partitions",), _described("partitions", type=int)), QUIET, *_thresholds())
 
 
 @dataclass(frozen=True)
 class Command:
     handler: Handler
     help: str
-    options: tuple[Option, ...] = ()
+    options: Callable[[], tuple[Option, ...]]
     #: The state a run must end in for the command to succeed.
     succeeded: frozenset[str] = field(default_factory=lambda: frozenset({RunState.SUCCEEDED.value}))
 
 
 COMMANDS: dict[str, Command] = {
-    "plan": Command(cmd_plan, "dry run of a migration: compute and report every count, write nothing to the app", RUN),
+    "plan": Command(cmd_plan, "dry run of a migration: compute and report every count, write nothing to the app",
+                    lambda: (*CONNECTION, *_run_options())),
     "migrate": Command(cmd_migrate, "backup, indexes, backfills, validation; resumes the newest unfinished run "
-                                    "unless --new", (*RUN, NEW)),
+                                    "unless --new", lambda: (*CONNECTION, *_run_options(), *WRITES, NEW)),
     "reconcile": Command(cmd_reconcile, "the nightly job by hand: repair one-sided pairs, link what is still unlinked",
-                         (*RUN, NEW, DRY_RUN)),
+                         lambda: (*CONNECTION, *_run_options(), *WRITES, NEW, DRY_RUN)),
     "rollback": Command(cmd_rollback, "undo a run through its journal, keeping the app's later writes",
-                        ((("--run-id",), {"required": True, "help": "the linkage run id, or its Airflow DAG run id"}),),
+                        lambda: (*CONNECTION, (("--run-id",), {"required": True, "help": "the linkage run id, or "
+                                                                                          "its Airflow DAG run id"})),
                         frozenset({RunState.ROLLED_BACK.value})),
-    "validate": Command(cmd_validate, "run the expectation suites on the data as it is", THRESHOLDS),
-    "status": Command(cmd_status, "link coverage, open review items, recent runs, lock holder"),
-    "seed": Command(cmd_seed, "fill a database with deterministic dirty demo data", (
-        (("--customers",), {"type": int, "default": 10_000}), (("--seed",), {"type": int, "default": 7}),
+    "validate": Command(cmd_validate, "run the expectation suites on the data as it is",
+                        lambda: (*CONNECTION, *_thresholds())),
+    "status": Command(cmd_status, "link coverage, open review items, recent runs, lock holder", lambda: CONNECTION),
+    "seed": Command(cmd_seed, "fill a database with deterministic dirty demo data", lambda: (
+        *CONNECTION,
+        (("--customers",), {"type": int, "default": 10_000, "help": "customer profiles to generate (default: 10000)"}),
+        (("--seed",), {"type": int, "default": 7, "help": "the same seed gives the same data (default: 7)"}),
         (("--replace",), {"action": "store_true", "help": "drop existing app collections first"}))),
-    "serve-db": Command(cmd_serve_db, "run the embedded MongoDB wire-protocol server until Ctrl-C", (
-        (("--port",), {"type": int, "default": 27017}), (("--data-dir",), {"default": "var/db"}))),
+    "serve-db": Command(cmd_serve_db, "run the embedded MongoDB wire-protocol server until Ctrl-C", lambda: (
+        (("--port",), {"type": int, "default": 27017, "help": "port to listen on, on 127.0.0.1 (default: 27017)"}),
+        (("--data-dir",), {"default": "var/db", "help": "where the server keeps its data, one file per database "
+                                                          "(default: var/db)"}))),
 }
 
 
@@ -232,9 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for name, command in COMMANDS.items():
         cmd = sub.add_parser(name, help=command.help, description=command.help)
-        for flags, options in (*CONNECTION, *command.options):
+        for flags, options in command.options():
             cmd.add_argument(*flags, **options)
     return parser
+
+
+def _emit(args: argparse.Namespace, command: Command, result: Outcome) -> int:
+    """Print the outcome (JSON, or for people) and say whether the command succeeded."""
+    payload = result.as_json() if isinstance(result, RunReport) else result
+    if getattr(args, "json", False):
+        print(json.dumps(payload, default=str, sort_keys=True))
+    elif isinstance(result, RunReport):
+        print_report(result, settings_of(args).docs_dir)
+    if payload.get("state") not in command.succeeded:
+        print(f"linkage {args.command}: run ended {payload.get('state')}: "
+              f"{payload.get('error') or 'see the run record'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -256,17 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PyMongoError as exc:
         print(f"linkage {args.command}: database error: {redact(str(exc).splitlines()[0])[:300]}", file=sys.stderr)
         return 1
-    if result is None:
-        return 0
-    if args.json:
-        print(json.dumps(result, default=str, sort_keys=True))
-    elif result.get("run_id"):
-        _print_report(result, _settings(args).docs_dir)
-    if result.get("state") not in command.succeeded:
-        print(f"linkage {args.command}: run ended {result.get('state')}: {result.get('error') or 'see the run record'}",
-              file=sys.stderr)
-        return 1
-    return 0
+    return 0 if result is None else _emit(args, command, result)
 
 
 if __name__ == "__main__":

@@ -1,42 +1,51 @@
 """Link coverage per relation: how many of the documents that should carry a link do.
 
-Counted with the link-field indexes (`$gt: ""` is an index range) by `linkage
-status`; a run's validation counts it on its walks instead, and derives the
-coverage before the run from what the run wrote.
+A `Relation` is declared by the step that links it (`StepSpec.relations`); the
+functions here take the relations to count, so they work for any registered
+relation. `linkage status` counts the linked documents with the link-field
+indexes (`$gt: ""` is an index range); a run's validation counts them on its
+walks instead, and derives the coverage before the run from what it wrote.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from pymongo.database import Database
 
-from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, DELIVERIES, LINK_DOMAIN, ORDER_LINK, USER_LINK, USERS
+from linkage.app_schema import LINK_DOMAIN
 
 
 class Relation(BaseModel):
+    """Documents of `collection` (within `scope`) that should carry a link in `field`."""
+
+    model_config = ConfigDict(frozen=True)
+
     collection: str
     field: str
     scope: dict[str, Any] = {}
+    #: What the count covers, in words (`linkage status` and the view say it beside the number).
+    counts: str = ""
 
     @property
     def name(self) -> str:
         return f"{self.collection}.{self.field}"
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def in_scope(self, doc: Mapping[str, Any]) -> bool:
+        return all(doc.get(key) == value for key, value in self.scope.items())
 
     def total(self, db: Database) -> int:
         """Documents in scope: from the collection's metadata when the scope is all of it (no scan)."""
         coll = db[self.collection]
         return coll.count_documents(self.scope) if self.scope else coll.estimated_document_count()
 
-
-RELATIONS = [
-    Relation(collection=DELIVERIES, field=ORDER_LINK),
-    Relation(collection=USERS, field=USER_LINK, scope={"role": "customer"}),
-    Relation(collection=CUSTOMERS, field=CUSTOMER_LINK),
-]
-ORDER_RELATION, USER_RELATION = RELATIONS[0].name, RELATIONS[1].name
+    def count_linked(self, db: Database) -> int:
+        return db[self.collection].count_documents({**self.scope, self.field: LINK_DOMAIN})
 
 
 class Coverage(BaseModel):
@@ -60,15 +69,15 @@ def less_written(after: dict[str, dict[str, float]], written: Mapping[str, int])
             for name, cov in after.items()}
 
 
-def link_coverage(db: Database, linked: dict[str, int] | None = None) -> dict[str, dict[str, float]]:
+def link_coverage(db: Database, relations: Iterable[Relation],
+                  linked: Mapping[str, int] | None = None) -> dict[str, dict[str, float]]:
     """Per relation: documents in scope, how many carry a link, and the ratio.
 
     `linked` gives the linked counts when a walk over the link fields already
     counted them (validation does), so only the totals are asked for.
     """
     coverage = {}
-    for relation in RELATIONS:
-        count = linked[relation.name] if linked is not None else db[relation.collection].count_documents(
-            {**relation.scope, relation.field: LINK_DOMAIN})
+    for relation in relations:
+        count = linked.get(relation.name, 0) if linked is not None else relation.count_linked(db)
         coverage[relation.name] = Coverage(total=relation.total(db), linked=count).as_record()
     return coverage

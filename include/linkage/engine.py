@@ -2,8 +2,9 @@
 
 A pass walks its source collection in the order of one field (`_id`, or a join
 key such as `customer_id` so that each batch's look-ups are one index range),
-asks its planner what each batch decides and writes, journals the batch,
-applies it, and settles it. The journal records the last key of each batch, so
+asks its planner what each batch decides and writes, and hands the batch to
+the run's writer (`linkage.writer`), which journals it and, in a real run,
+applies and settles it. The journal records the last key of each batch, so
 a resumed pass continues after it. Passes run per partition (a range of the
 walk key) so an orchestrator can fan them out.
 """
@@ -15,18 +16,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
 from pymongo.collection import Collection
-from pymongo.database import Database
 
 from linkage.app_schema import LINK_DOMAIN
-from linkage.journal import BatchRecord, FieldWrite, Journal, apply_batch, batch_id
-from linkage.models import Category, Decision, Step
+from linkage.journal import BatchRecord, FieldWrite, Journal, batch_id
+from linkage.models import Category, Decision
+from linkage.partitions import ID, Partition
 from linkage.progress import Progress
 from linkage.readahead import InFlight, bounded, read_ahead
-from linkage.reviews import ReviewQueue
-
-ID = "_id"
+from linkage.writer import PENDING, BatchWriter
 
 
 def by_string(field: str) -> dict[str, Any]:
@@ -57,45 +55,6 @@ def where(query: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
     return {"$and": [query, bounds]} if query and bounds else {**query, **bounds}
 
 
-class Partition(BaseModel):
-    """A range of a pass's walk key: (lo, hi], open where None."""
-
-    index: int = 0
-    lo: Any = None
-    hi: Any = None
-
-    model_config = {"arbitrary_types_allowed": True}
-
-    def bounds(self, walk: str = ID, after: Any = None) -> dict[str, Any]:
-        start = after if after is not None else self.lo
-        bound: dict[str, Any] = {}
-        if start is not None:
-            bound["$gt"] = start
-        if self.hi is not None:
-            bound["$lte"] = self.hi
-        return {walk: bound} if bound else {}
-
-
-def split(source: Collection, query: dict[str, Any], parts: int, walk: str = ID) -> list[Partition]:
-    """Cut a source into `parts` contiguous ranges of its walk key, of about equal size.
-
-    A cut falls between two keys, so equal keys (one customer's documents) always
-    share a partition.
-    """
-    if parts <= 1:
-        return [Partition()]
-    total = source.count_documents(query)
-    parts = max(1, min(parts, total or 1))
-    cuts: list[Any] = []
-    for k in range(1, parts):
-        doc = next(source.find(query, {walk: 1}).sort(walk, 1).skip(k * total // parts - 1).limit(1), None)
-        key = None if doc is None else doc.get(walk)
-        if key is not None and (walk == ID or isinstance(key, str)) and (not cuts or key != cuts[-1]):
-            cuts.append(key)
-    edges = [None, *cuts, None]
-    return [Partition(index=i, lo=edges[i], hi=edges[i + 1]) for i in range(len(edges) - 1)]
-
-
 @dataclass
 class BatchPlan:
     """What a planner decided for one batch; `extra` counts outside the categories."""
@@ -115,7 +74,7 @@ class Pass:
     a link becomes when its write cannot land.
     """
 
-    step: Step
+    step: str
     phase: str
     source: Collection
     query: dict[str, Any]
@@ -130,46 +89,19 @@ class Pass:
 class RunContext:
     """Everything a pass needs from the run it belongs to.
 
-    A dry run journals its batches (counts, no writes) and writes nothing else:
-    not the app's collections, not the review queue. `in_flight` bounds the
-    batches read ahead and not yet settled; `most_in_flight` is the most there
-    ever were.
+    `writer` is where its batches go (`linkage.writer`: journaled and written, or
+    journaled only in a dry run). `in_flight` bounds the batches read ahead and
+    not yet settled; `most_in_flight` is the most there ever were.
     """
 
-    db: Database
     run_id: str
     journal: Journal
-    reviews: ReviewQueue
+    writer: BatchWriter
     batch_size: int = 1000
-    dry_run: bool = False
-    guard: Callable[[], None] = lambda: None
     show_progress: bool = False
     progress_interval: float = 2.0
     in_flight: int = 3
     most_in_flight: int = 0
-
-    def review(self, job: Pass, decisions: list[Decision]) -> None:
-        if not self.dry_run:
-            self.reviews.record(self.run_id, job.step, job.subject, decisions, found_by=job.phase)
-
-
-def _downgraded(decisions: list[Decision], dropped: list[FieldWrite], to: Category) -> list[Decision]:
-    """The linked decisions whose writes could not land, recategorised."""
-    groups = {w.group for w in dropped}
-    return [d.model_copy(update={"category": to, "reason": "link field changed by someone else meanwhile"})
-            for d in decisions if str(d.oid) in groups and d.category == Category.LINKED]
-
-
-def _settle(ctx: RunContext, record: BatchRecord, unlanded: Category) -> list[FieldWrite]:
-    """Apply a journaled batch and mark it applied; returns the writes that could not land."""
-    dropped = apply_batch(ctx.db, record)
-    if dropped:
-        lost = len({w.group for w in dropped})
-        for counts in (record.counts, record.totals):
-            counts[Category.LINKED.value] = counts.get(Category.LINKED.value, 0) - lost
-            counts[unlanded.value] = counts.get(unlanded.value, 0) + lost
-    ctx.journal.settle(record, rewrite=bool(dropped))
-    return dropped
 
 
 def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -212,8 +144,8 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     seq, after = 0, None
     last = ctx.journal.last(ctx.run_id, job.step, job.phase, partition.index)
     if last is not None:
-        if last.state == "pending":
-            _settle(ctx, last, job.unlanded)
+        if last.state == PENDING:
+            ctx.writer.finish(job, last)
         totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
     query = where(job.query, partition.bounds(job.walk, after))
@@ -226,7 +158,6 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     with read_ahead(planned, flight) as ahead:
         for batch, plan in ahead:
             try:
-                ctx.guard()
                 counts = Counter(d.category.value for d in plan.decisions)
                 counts.update(plan.extra)  # update, not +: extras may be negative
                 totals.update(counts)
@@ -234,18 +165,10 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
                     _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
                     run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
                     seq=seq, last_key=batch[-1][job.walk], counts=dict(counts), totals=dict(totals),
-                    writes=[] if ctx.dry_run else plan.writes,
-                    state="dry" if ctx.dry_run else "pending",
+                    writes=plan.writes, state=PENDING,
                 )
-                # Review items first: they are idempotent, and a batch the journal calls applied
-                # must have them (a resumed run never plans an applied batch again).
-                ctx.review(job, plan.decisions)
-                ctx.journal.begin(record)
-                if not ctx.dry_run:
-                    dropped = _settle(ctx, record, job.unlanded)
-                    if dropped:
-                        totals = Counter(record.totals)
-                        ctx.review(job, _downgraded(plan.decisions, dropped, job.unlanded))
+                if ctx.writer.write(job, record, plan.decisions):
+                    totals = Counter(record.totals)
                 progress.advance(len(batch))
                 seq += 1
             finally:

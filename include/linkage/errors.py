@@ -11,3 +11,7 @@ class LockHeldError(LinkageError):
 
 class LockLostError(LinkageError):
     """This run's lease was taken over or expired while it was working."""
+
+
+class AlertedError(LinkageError):
+    """A failure whose alert has already been sent: the generic `a task failed` alert stays quiet."""

@@ -1,4 +1,4 @@
-"""The indexes the migrations rely on (docs/CONTRACT.md §4), created idempotently.
+"""Creating the indexes the steps declare (docs/CONTRACT.md §4), idempotently.
 
 The link fields must be unique among documents where they hold a non-empty
 string. MongoDB says that with a partial unique index. Servers that accept
@@ -17,12 +17,14 @@ from pydantic import BaseModel
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
-from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, DELIVERIES, LINK_DOMAIN, ORDER_LINK, ORDERS, USER_LINK, USERS
+from linkage.app_schema import LINK_DOMAIN
 
 Keys = list[tuple[str, int]]
 
 
 class IndexSpec(BaseModel):
+    """An index a step reads through; `unique_link` makes it unique among documents holding a link value."""
+
     collection: str
     keys: Keys
     unique_link: bool = False
@@ -31,21 +33,6 @@ class IndexSpec(BaseModel):
     def name(self) -> str:
         return "_".join(f"{field}_{direction}" for field, direction in self.keys)
 
-
-SPECS = [
-    IndexSpec(collection=DELIVERIES, keys=[(ORDER_LINK, 1)]),
-    IndexSpec(collection=DELIVERIES, keys=[("customer_id", 1), ("delivery_date", 1)]),
-    IndexSpec(collection=ORDERS, keys=[("customer_id", 1), ("delivery_date", 1)]),
-    IndexSpec(collection=ORDERS, keys=[("id", 1)]),  # beyond §4: existence checks of order_id
-    IndexSpec(collection=USERS, keys=[(USER_LINK, 1)], unique_link=True),
-    IndexSpec(collection=USERS, keys=[("phone", 1)]),
-    IndexSpec(collection=USERS, keys=[("email", 1)]),
-    IndexSpec(collection=USERS, keys=[("id", 1)]),  # beyond §4: joins by id (reconciliation, validation)
-    IndexSpec(collection=CUSTOMERS, keys=[(CUSTOMER_LINK, 1)], unique_link=True),
-    IndexSpec(collection=CUSTOMERS, keys=[("phone", 1)]),
-    IndexSpec(collection=CUSTOMERS, keys=[("email", 1)]),
-    IndexSpec(collection=CUSTOMERS, keys=[("id", 1)]),  # beyond §4: joins by id (reconciliation, validation)
-]
 
 
 class IndexOutcome(BaseModel):
@@ -90,11 +77,11 @@ def _create_unique_link(db: Database, spec: IndexSpec, partial_ok: bool) -> Inde
                                  f"non-link value in {field}; plain index, uniqueness left to validation")
 
 
-def ensure_indexes(db: Database, scratch: str) -> list[IndexOutcome]:
+def ensure_indexes(db: Database, specs: list[IndexSpec], scratch: str) -> list[IndexOutcome]:
     """Create what is missing; an index with the same keys is left as it is."""
     outcomes: list[IndexOutcome] = []
     partial_ok: bool | None = None
-    for spec in SPECS:
+    for spec in specs:
         if spec.keys in _existing_keys(db, spec.collection):
             outcomes.append(IndexOutcome(collection=spec.collection, name=spec.name, status="exists"))
             continue

@@ -1,8 +1,7 @@
 """The vocabulary shared by the engine, the CLI and the DAGs (docs/CONTRACT.md §3, §5, §7).
 
-`MigrationParams` is the single source of what a run can be asked to do: its
-field titles, descriptions and limits are what the CLI's help and the DAGs'
-Params forms show.
+Nothing here names a relation: steps are registered (`linkage.steps`), and what
+a run can be asked to do is `linkage.params.MigrationParams`.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 
 class Category(StrEnum):
@@ -34,13 +33,6 @@ REVIEW_CATEGORIES = frozenset(
     {Category.AMBIGUOUS, Category.CONFLICT, Category.UNMATCHED, Category.DANGLING,
      Category.ONE_SIDED, Category.INVALID}
 )
-
-
-class Step(StrEnum):
-    """The migrations, by the names their counts are reported under."""
-
-    ORDER_DELIVERY = "order_delivery"
-    USER_CUSTOMER = "user_customer"
 
 
 class RunKind(StrEnum):
@@ -84,33 +76,3 @@ class Decision(BaseModel):
     link: str | None = None
     reason: str | None = None
     collection: str | None = None
-
-
-class MigrationParams(BaseModel):
-    """What a run was asked to do; stored with the run and echoed in reports."""
-
-    steps: list[Step] = Field(default_factory=lambda: list(Step), title="Migrations to run",
-                              description="order_delivery (002: delivery_statuses.order_id) and/or "
-                                          "user_customer (003: users.customer_v2_id <-> customers_v2.user_id).")
-    dry_run: bool = Field(default=False, title="Dry run",
-                          description="Compute and record every count and the drift found; write nothing "
-                                      "to the app's collections or the review queue.")
-    batch_size: int = Field(default=1000, ge=1, le=50_000, title="Batch size",
-                            description="Documents per journaled batch (one bulk write each).")
-    partitions: int = Field(default=1, ge=1, le=64, title="Partitions",
-                            description="Key ranges per backfill phase, worked at once "
-                                        "(one mapped task instance each in Airflow).")
-    rollback_on_failure: bool = Field(default=True, title="Roll back on failed validation",
-                                      description="Undo the run through its journal when a document it wrote "
-                                                  "breaks an expectation or coverage is below the threshold.")
-    min_order_coverage: float = Field(default=0.8, ge=0.0, le=1.0, title="Minimum order-link coverage",
-                                      description="Share of delivery statuses that must carry an order_id "
-                                                  "after the run.")
-    min_user_coverage: float = Field(default=0.8, ge=0.0, le=1.0, title="Minimum user-link coverage",
-                                     description="Share of customer accounts that must carry a customer_v2_id "
-                                                 "after the run.")
-
-    @property
-    def thresholds(self) -> dict[str, float]:
-        """The coverage thresholds, by the name the expectations refer to them."""
-        return {"min_order_coverage": self.min_order_coverage, "min_user_coverage": self.min_user_coverage}

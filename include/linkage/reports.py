@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from linkage.masking import redact
-from linkage.models import Category, Step
+from linkage.models import Category
 from linkage.reviews import OPEN, RESOLVED
 
 if TYPE_CHECKING:
-    from linkage.pipeline import Linkage
+    from linkage.handle import Linkage
 
 REVIEW_COLUMNS = ["item", "step", "collection", "document_oid", "document_id", "category", "reason", "candidate",
                   "status", "found_by", "run_id"]
@@ -89,7 +89,7 @@ def run_rows(lk: Linkage, limit: int = 20, skip: int = 0) -> list[RunRow]:
 
 
 class ReviewFilter(BaseModel):
-    step: Step | None = None
+    step: str | None = None
     category: Category | None = None
     status: str | None = OPEN
 

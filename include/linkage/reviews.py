@@ -9,14 +9,14 @@ run record.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 from pymongo import ASCENDING, ReplaceOne, UpdateMany
 from pymongo.collection import Collection
 
-from linkage.models import REVIEW_CATEGORIES, Decision, Step
+from linkage.models import REVIEW_CATEGORIES, Decision
 
 OPEN, RESOLVED = "open", "resolved"
 
@@ -68,14 +68,14 @@ class ReviewQueue:
             {"status": OPEN, "found_by": found_by, "run_id": {"$ne": run_id}},
             {"$set": {"status": RESOLVED, "run_id": run_id, "updated_at": datetime.now(timezone.utc)}}).modified_count
 
-    def open_counts(self) -> dict[str, dict[str, int]]:
-        """Open items per step and category (counted per pair: portable and index-backed)."""
+    def open_counts(self, steps: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Open items of these steps per category (counted per pair: portable and index-backed)."""
         counts: dict[str, dict[str, int]] = {}
-        for step in Step:
+        for step in steps:
             for category in sorted(REVIEW_CATEGORIES):
-                n = self.coll.count_documents({"status": OPEN, "step": step.value, "category": category.value})
+                n = self.coll.count_documents({"status": OPEN, "step": step, "category": category.value})
                 if n:
-                    counts.setdefault(step.value, {})[category.value] = n
+                    counts.setdefault(step, {})[category.value] = n
         return counts
 
     @staticmethod

@@ -19,7 +19,9 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 
 from linkage.errors import LinkageError
-from linkage.models import FINAL_STATES, MigrationParams, RunKind, RunState, empty_counts
+from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
+from linkage.params import MigrationParams
+from linkage.records import BackupRecord, DriftRecord, RollbackOutcome, StepRecord
 from linkage.validation.outcome import ValidationOutcome
 
 
@@ -51,10 +53,13 @@ class AirflowRun(BaseModel):
     dag_run_id: str
 
 
-class RunRecord(BaseModel):
-    """A run's record, typed; fields this model does not name are kept as they are."""
+Coverages = dict[str, dict[str, float]]
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+class RunRecord(BaseModel):
+    """A run's record, typed (its parts are `linkage.records` models)."""
+
+    model_config = ConfigDict(populate_by_name=True)
 
     id: str = Field(alias="_id")
     kind: RunKind
@@ -62,23 +67,33 @@ class RunRecord(BaseModel):
     params: MigrationParams
     dry_run: bool = False
     state: RunState
-    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    steps: dict[str, StepRecord] = Field(default_factory=dict)
     validation: ValidationOutcome | None = None
-    drift: dict[str, Any] | None = None
-    backup: dict[str, Any] | None = None
-    rollback: dict[str, Any] | None = None
+    drift: DriftRecord | None = None
+    backup: BackupRecord | None = None
+    rollback: RollbackOutcome | None = None
     error: str | None = None
     airflow: AirflowRun | None = None
-    coverage_before: dict[str, dict[str, float]] | None = None
-    coverage_after: dict[str, dict[str, float]] | None = None
+    coverage_before: Coverages | None = None
+    coverage_after: Coverages | None = None
+    timings: dict[str, float] = Field(default_factory=dict)
+    attempts: int = 1
+    created_at: Any = None
+    finished_at: Any = None
+
+    def step(self, step: str) -> StepRecord:
+        return self.steps.get(step) or StepRecord()
 
     def counts(self) -> dict[str, dict[str, int]]:
-        return {step: {**empty_counts(), **data.get("counts", {})} for step, data in self.steps.items()}
+        return {step: {**empty_counts(), **data.counts} for step, data in self.steps.items()}
+
+    @property
+    def drift_total(self) -> int:
+        return self.drift.total if self.drift else 0
 
     def summary(self) -> str:
         """One line for people: what the run did, or why it was undone (the Airflow run note, status)."""
-        drift = (self.drift or {}).get("total", 0)
-        drift_text = f"drift found: {drift} items" if drift else "no drift"
+        drift_text = f"drift found: {self.drift_total} items" if self.drift_total else "no drift"
         if self.state == RunState.ROLLED_BACK:
             why = self.validation.failure_reason() if self.validation and self.validation.failed else self.error
             return f"rolled back: {why}"
@@ -96,6 +111,35 @@ class RunRecord(BaseModel):
         if self.state == RunState.RUNNING:
             parts.insert(0, "running")
         return " · ".join(parts)
+
+    def report(self) -> RunReport:
+        return RunReport(run_id=self.id, kind=self.kind, state=self.state, dry_run=self.dry_run, steps=self.counts(),
+                         validation=self.validation, drift=self.drift, backup=self.backup.path if self.backup else None,
+                         rollback=self.rollback, error=self.error, coverage_before=self.coverage_before,
+                         coverage_after=self.coverage_after)
+
+
+class RunReport(BaseModel):
+    """A run's outcome as the CLI prints it and `--json` carries it (CONTRACT §7)."""
+
+    run_id: str
+    kind: RunKind
+    state: RunState
+    dry_run: bool
+    steps: dict[str, dict[str, int]]
+    validation: ValidationOutcome | None
+    drift: DriftRecord | None
+    backup: str | None
+    rollback: RollbackOutcome | None
+    error: str | None
+    coverage_before: Coverages | None
+    coverage_after: Coverages | None
+
+    def as_json(self) -> dict[str, Any]:
+        """As `--json` prints it: the validation with the names of its failed expectations."""
+        return {**self.model_dump(mode="json"),
+                "validation": self.validation.as_record() if self.validation else None,
+                "rollback": self.rollback.model_dump(exclude_none=True) if self.rollback else None}
 
 
 class RunStore:
@@ -178,6 +222,12 @@ class RunStore:
                                     {"$set": {"state": RunState.FAILED.value, "error": reason[:500],
                                               "updated_at": datetime.now(timezone.utc)}})
         return done.modified_count == 1
+
+    def record_step(self, run_id: str, step: str, counts: dict[str, int], seconds: float | None = None) -> None:
+        fields: dict[str, Any] = {f"steps.{step}.counts": counts}
+        if seconds is not None:
+            fields[f"steps.{step}.seconds"] = round(seconds, 3)
+        self.update(run_id, **fields)
 
     def recent(self, limit: int = 10, skip: int = 0) -> list[dict[str, Any]]:
         # top-level fields only: some servers (the embedded one) return a dotted projection as a flat key

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from linkage.pipeline import Linkage
+from linkage.handle import Linkage
 from linkage.settings import Settings
 
 

@@ -1,26 +1,29 @@
-"""The task graph shared by `linkage_migration` and `linkage_reconcile`: wiring only.
+"""The DAGs of `linkage_migration` and `linkage_reconcile`: the run's plan mapped onto Airflow tasks.
+
+The plan (`linkage.plan.run_plan`) says which stages run in which order; this
+module only says which Airflow task carries out each stage, and wires them in
+the plan's order:
 
     preflight >> acquire_lock (setup) >> backup >> create_indexes
       >> backfill_<step> (one group per registered step, one mapped task per phase)
       >> validate >> decide -> finalize | rollback >> report >> release_lock (teardown, always)
 
-The tasks live in `linkage.airflow.tasks`; the steps and their phases come from
-the registry (`linkage.steps.REGISTRY`), so a new relation needs no change here.
-The DAG files own the docs, Params and schedules.
+A stage without an Airflow task is an error when the DAG is parsed. The DAG
+files own the docs, Params and schedules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from airflow.sdk import Param, TaskGroup, chain, dag
 
 from linkage.airflow import tasks
-from linkage.alerts import Event
-from linkage.models import RunKind, Step
-from linkage.pipeline import phase_names
-from linkage.steps import REGISTRY
+from linkage.events import Event
+from linkage.models import RunKind
+from linkage.plan import Stage, StageName, run_plan
 
 
 def teardown_of(task: Any) -> Any:
@@ -29,36 +32,47 @@ def teardown_of(task: Any) -> Any:
     return task.override()
 
 
-def backfill(step: Step, kind: RunKind) -> TaskGroup:
+def backfill(stage: Stage) -> TaskGroup:
     """One task group per step: per phase, a task cutting partitions and one mapped instance per partition."""
-    with TaskGroup(group_id=f"backfill_{step}", tooltip=f"{step}: one mapped task per phase") as group:
+    step = str(stage.step)
+    with TaskGroup(group_id=stage.id, tooltip=f"{step}: one mapped task per phase") as group:
         previous: Any = None
-        for phase in phase_names(step, kind):
-            parts = tasks.partitions.override(task_id=f"{phase}_partitions")(step.value, phase)
-            mapped = tasks.run_partition.override(task_id=phase).partial(step=step.value, phase=phase).expand(
-                index=parts)
+        for phase in stage.phases:
+            parts = tasks.partitions.override(task_id=f"{phase}_partitions")(step, phase)
+            mapped = tasks.run_partition.override(task_id=phase).partial(step=step, phase=phase).expand(index=parts)
             if previous is not None:
                 previous >> parts
             previous = mapped
-        previous >> tasks.record_counts.override(task_id="record_counts")(step.value)
+        previous >> tasks.record_counts.override(task_id="record_counts")(step)
     return group
+
+
+def _tasks(kind: RunKind, lock: Any, outlets: list[Any]) -> dict[StageName, Callable[[Stage], list[Any]]]:
+    """The Airflow task(s) of each stage, in the order they chain (a list within the list: parallel branches)."""
+    return {
+        StageName.PREFLIGHT: lambda stage: [tasks.preflight(kind.value)],
+        StageName.ACQUIRE_LOCK: lambda stage: [lock],
+        StageName.BACKUP: lambda stage: [tasks.backup()],
+        StageName.CREATE_INDEXES: lambda stage: [tasks.create_indexes()],
+        StageName.BACKFILL: lambda stage: [backfill(stage)],
+        StageName.VALIDATE: lambda stage: [tasks.validate()],
+        StageName.CONCLUDE: lambda stage: [tasks.decide(), [tasks.finalize.override(outlets=outlets)(),
+                                                            tasks.rollback()]],
+        StageName.REPORT: lambda stage: [tasks.report()],
+        StageName.RELEASE_LOCK: lambda stage: [teardown_of(tasks.release_lock)().as_teardown(setups=lock)],
+    }
 
 
 def build_pipeline_dag(*, kind: RunKind, dag_id: str, schedule: Any, doc_md: str, params: dict[str, Param],
                        tags: list[str], start_date: datetime, outlets: list[Any] | None = None) -> Any:
+    plan = run_plan(kind)
+
     @dag(dag_id=dag_id, schedule=schedule, start_date=start_date, catchup=False, max_active_runs=1, tags=tags,
          doc_md=doc_md, params=params,
          default_args={**tasks.RETRIES, "owner": "data-engineering", "on_failure_callback": tasks.on_failure(
              Event.TASK_FAILED)})
     def pipeline() -> None:
-        lock = tasks.acquire_lock()
-        chain(tasks.preflight(kind.value), lock, tasks.backup(), tasks.create_indexes(),
-              *[backfill(step, kind) for step in REGISTRY],
-              tasks.validate(),
-              tasks.decide(),
-              [tasks.finalize.override(outlets=outlets or [])(),
-               tasks.rollback.override(on_failure_callback=tasks.on_failure(Event.ROLLBACK_FAILED))()],
-              tasks.report(),
-              teardown_of(tasks.release_lock)().as_teardown(setups=lock))
+        of_stage = _tasks(kind, tasks.acquire_lock(), outlets or [])
+        chain(*[node for stage in plan.stages for node in of_stage[stage.name](stage)])
 
     return pipeline()

@@ -1,4 +1,8 @@
-"""Airflow notifier for linkage alerts: email and webhook, and always the log and `linkage_alerts`.
+"""Airflow's channel for linkage alerts: email and webhook, and always the log and `linkage_alerts`.
+
+`AirflowChannel` subscribes a task's engine handle to the events the stages
+raise; `LinkageAlertNotifier` sends the alerts no stage raises (a task that
+failed), as an `on_failure_callback`.
 
 Email goes through Airflow's SMTP connection (`smtp_default`, recipients in its
 extra `to` or LINKAGE_ALERT_EMAILS); the webhook (Slack-compatible JSON) through
@@ -18,7 +22,9 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id
 from linkage.airflow.urls import docs_link
-from linkage.alerts import Alert, Event, post_webhook
+from linkage.alerts import Alert, AlertStore, post_webhook
+from linkage.errors import AlertedError
+from linkage.events import Event
 from linkage.masking import redact
 from linkage.runs import RunRecord
 from linkage.settings import Settings
@@ -53,42 +59,40 @@ class AlertedFailure(AirflowFailException):
     """A task failing on purpose after sending its own alert: the generic `a task failed` alert stays quiet."""
 
 
-class LinkageAlertNotifier(BaseNotifier):
-    """`on_failure_callback=LinkageAlertNotifier(Event.TASK_FAILED)`, or `.notify(context)` from a task."""
+def _where(context: Any) -> dict[str, Any]:
+    ti = context["ti"]
+    return {"dag_id": context["dag"].dag_id, "dag_run_id": context["run_id"], "task_id": ti.task_id,
+            "log_url": getattr(ti, "log_url", None)}
 
-    template_fields = ()
 
-    def __init__(self, event: Event, find_run: Callable[[Any], str] = linkage_run_id) -> None:
-        super().__init__()
-        self.event, self.find_run = Event(event), find_run
+class AirflowChannel:
+    """Delivers a run's alerts from inside a task: each configured channel in turn, then the log and the store.
 
-    def notify(self, context: Any) -> None:
-        if self.event == Event.TASK_FAILED and isinstance(context.get("exception"), AlertedFailure):
-            return
-        ti = context["ti"]
-        where = {"dag_id": context["dag"].dag_id, "dag_run_id": context["run_id"], "task_id": ti.task_id,
-                 "log_url": getattr(ti, "log_url", None)}
-        with session() as lk:
-            found = lk.runs.find(self.find_run(context))
-            run = RunRecord.model_validate(found) if found else None
-            if run and run.validation:
-                where["data_docs"] = docs_link(run.validation.data_docs)
-            alert = Alert.from_run(self.event, run, **where)
-            delivered, failures = self._deliver(alert, lk.settings)
-            if failures:
-                undelivered: str | None = "; ".join(failures)
-            elif not delivered:
-                undelivered = (f"no {SMTP_CONN} connection with recipients and no {WEBHOOK_CONN} connection: "
-                               "this alert reached the task log and linkage_alerts only")
-            else:
-                undelivered = None
-            lk.alerts.record(alert, ["log", *delivered], undelivered)
+    A channel that fails is reported, never fails the task that alerts.
+    """
 
-    def _deliver(self, alert: Alert, settings: Settings) -> tuple[list[str], list[str]]:
-        """Each configured channel in turn; one that fails is reported, never fails the task that alerts."""
+    def __init__(self, context: Any, store: AlertStore, settings: Settings) -> None:
+        self.where, self.store, self.settings = _where(context), store, settings
+
+    def __call__(self, event: Event, run: RunRecord | None) -> None:
+        where = dict(self.where)
+        if run and run.validation:
+            where["data_docs"] = docs_link(run.validation.data_docs)
+        alert = Alert.from_run(event, run, **where)
+        delivered, failures = self._deliver(alert)
+        if failures:
+            undelivered: str | None = "; ".join(failures)
+        elif not delivered:
+            undelivered = (f"no {SMTP_CONN} connection with recipients and no {WEBHOOK_CONN} connection: "
+                           "this alert reached the task log and linkage_alerts only")
+        else:
+            undelivered = None
+        self.store.record(alert, ["log", *delivered], undelivered)
+
+    def _deliver(self, alert: Alert) -> tuple[list[str], list[str]]:
         delivered, failures = [], []
         smtp = _connection(SMTP_CONN)
-        recipients = (smtp.extra_dejson.get("to") if smtp else None) or settings.alert_emails
+        recipients = (smtp.extra_dejson.get("to") if smtp else None) or self.settings.alert_emails
         if smtp and recipients:
             try:
                 _send_email(alert, smtp, recipients)
@@ -103,6 +107,25 @@ class LinkageAlertNotifier(BaseNotifier):
             except Exception as error:  # noqa: BLE001 - likewise for the webhook
                 failures.append(f"webhook failed: {redact(str(error))[:200]}")
         return delivered, failures
+
+
+class LinkageAlertNotifier(BaseNotifier):
+    """`on_failure_callback=LinkageAlertNotifier(Event.TASK_FAILED)`: a failed task's alert, unless the failure
+    already sent its own (validation failed, rollback failed)."""
+
+    template_fields = ()
+
+    def __init__(self, event: Event, find_run: Callable[[Any], str] = linkage_run_id) -> None:
+        super().__init__()
+        self.event, self.find_run = Event(event), find_run
+
+    def notify(self, context: Any) -> None:
+        if isinstance(context.get("exception"), (AlertedFailure, AlertedError)):
+            return
+        with session() as lk:
+            found = lk.runs.find(self.find_run(context))
+            AirflowChannel(context, lk.alerts, lk.settings)(self.event, RunRecord.model_validate(found) if found
+                                                            else None)
 
 
 def _send_email(alert: Alert, smtp: Any, recipients: str) -> None:

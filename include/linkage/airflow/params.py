@@ -1,4 +1,5 @@
-"""The DAGs' Params forms, built from `MigrationParams`: titles, descriptions and limits are defined once."""
+"""The DAGs' Params forms, built from `MigrationParams` and the registry: titles, descriptions and limits are
+defined once, and each registered relation brings its threshold Param."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from linkage.models import MigrationParams, Step
+from linkage.params import MigrationParams
+from linkage.steps import REGISTRY
 
-STEP_LABELS = {Step.ORDER_DELIVERY: "002: delivery statuses -> orders",
-               Step.USER_CUSTOMER: "003: users <-> customer profiles"}
 _KEYWORDS = ("title", "description", "minimum", "maximum")
 
 
 def form(defaults: MigrationParams, descriptions: dict[str, str] | None = None) -> dict[str, Param]:
-    """One Param per MigrationParams field, defaulting to `defaults`; `steps` is a multi-select.
+    """One Param per MigrationParams field and per registered threshold, defaulting to `defaults`; `steps` is
+    a multi-select of the registered steps.
 
     `descriptions` adds a DAG's own words to a field's description.
     """
@@ -22,14 +23,19 @@ def form(defaults: MigrationParams, descriptions: dict[str, str] | None = None) 
     values = defaults.model_dump(mode="json")
     params = {}
     for name, prop in schema.items():
+        if name == "thresholds":
+            continue  # one Param each, below
         keywords: dict[str, Any] = {k: prop[k] for k in _KEYWORDS if k in prop}
-        if descriptions and name in descriptions:
-            keywords["description"] = f"{keywords['description']} {descriptions[name]}"
         if name == "steps":
-            keywords.update(type="array", items={"type": "string", "enum": [s.value for s in Step]},
-                            examples=[s.value for s in Step], uniqueItems=True, minItems=1,
-                            values_display={s.value: label for s, label in STEP_LABELS.items()})
+            keywords.update(type="array", items={"type": "string", "enum": list(REGISTRY)}, examples=list(REGISTRY),
+                            uniqueItems=True, minItems=1,
+                            values_display={step: spec.label for step, spec in REGISTRY.items()})
         else:
             keywords["type"] = prop["type"]
         params[name] = Param(values[name], **keywords)
+    for threshold in REGISTRY.thresholds():
+        params[threshold.parameter] = Param(values["thresholds"][threshold.parameter], type="number", minimum=0,
+                                            maximum=1, title=threshold.title, description=threshold.description)
+    for name, extra in (descriptions or {}).items():
+        params[name].description = f"{params[name].description} {extra}"
     return params

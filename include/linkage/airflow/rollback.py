@@ -1,9 +1,11 @@
 """The tasks of `linkage_rollback`: undo one past linkage run, named by either id.
 
-Nothing is touched before `check_run` has found the run and made sure it wrote
-something, so an unknown id or a dry run fails that task alone, with a clear
-message and no `ROLLBACK FAILED` alert (nothing failed to roll back). A run
-already rolled back is reported as such, and nothing is done twice.
+Nothing is touched before `check_run` has found the run and made sure it may be
+undone (`linkage.rollback.rollback_target`, the one place that refuses), so an
+unknown id or a dry run fails that task alone, with a clear message and no
+`ROLLBACK FAILED` alert (nothing failed to roll back). A run already rolled back
+is reported as such, and nothing is done twice. The rollback raises its own
+events (`rolled_back`, `rollback_failed`), delivered by Airflow's channel.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import Any
 
 from airflow.sdk import get_current_context, setup, task, teardown
 
-from linkage import pipeline
 from linkage.airflow.connection import session
 from linkage.airflow.context import fail
 from linkage.airflow.notifier import LinkageAlertNotifier
-from linkage.airflow.tasks import release_lease, take_lease
-from linkage.alerts import Event
+from linkage.airflow.tasks import release_lease, take_lease, task_session
 from linkage.errors import LinkageError
+from linkage.events import Event
 from linkage.models import RunState
+from linkage.rollback import rollback as roll_back
+from linkage.rollback import rollback_target
 
 log = logging.getLogger("linkage.airflow")
 
@@ -36,11 +39,9 @@ def check_run() -> str:
     given = str(get_current_context()["params"]["run_id"])
     with session() as lk:
         try:
-            run = lk.record(lk.runs.resolve(given))
+            run = rollback_target(lk, given)
         except LinkageError as exc:
             fail(str(exc))
-    if run.dry_run:
-        fail(f"run {run.id} was a dry run: it wrote nothing to roll back")
     if run.state == RunState.ROLLED_BACK:
         log.info("run %s was already rolled back: nothing to do", run.id)
     return run.id
@@ -53,18 +54,16 @@ def acquire_lock(linkage_run: str) -> None:
         take_lease(lk, linkage_run, f"rollback of {linkage_run}")
 
 
-@task(on_failure_callback=[LinkageAlertNotifier(Event.ROLLBACK_FAILED, checked_run)])
+@task(on_failure_callback=[LinkageAlertNotifier(Event.TASK_FAILED, checked_run)])
 def rollback(linkage_run: str) -> dict[str, Any]:
     """Undoes the run through its journal; the app's later writes are kept."""
-    context = get_current_context()
-    with session() as lk, lk.joined(linkage_run) as lease:
-        outcome = pipeline.rollback(lk, linkage_run, lease.guard)
-    if outcome.get("already_rolled_back"):
+    with task_session(get_current_context()) as lk, lk.joined(linkage_run):
+        outcome = roll_back(lk, linkage_run)
+    if outcome.already_rolled_back:
         log.info("run %s was already rolled back: nothing to do (earlier rollback: %s)", linkage_run, outcome)
     else:
         log.info("run %s rolled back: %s", linkage_run, outcome)
-        LinkageAlertNotifier(Event.ROLLED_BACK, checked_run).notify(context)
-    return outcome
+    return outcome.model_dump()
 
 
 @teardown

@@ -1,12 +1,13 @@
-"""The tasks of `linkage_migration` and `linkage_reconcile`, each one call into `linkage.pipeline`.
+"""The tasks of `linkage_migration` and `linkage_reconcile`: each one call into the engine's stages.
 
-Defined once, at module level; `dag_factory` only wires them. Every task finds
-its linkage run from its own context (`linkage_run_id`), so the Graph shows the
-pipeline's order, not a fan of XCom edges. A task that writes to the app's
-collections skips, visibly, in a dry run; everything else works under the
-run's lease. `report` ends the DAG run: failed when the run was rolled back,
-could not be rolled back or failed, with the run's one-line summary as its
-message and as the DAG run's note.
+Defined once, at module level; `dag_factory` only maps the run's plan onto
+them. Every task finds its linkage run from its own context (`linkage_run_id`),
+so the Graph shows the pipeline's order, not a fan of XCom edges, and hears the
+run's events through Airflow's channel (`AirflowChannel`). A task that writes
+to the app's collections skips, visibly, in a dry run; everything else works
+under the run's lease. `report` ends the DAG run: failed when the run was
+rolled back, could not be rolled back or failed, with the run's one-line
+summary as its message and as the DAG run's note.
 """
 
 from __future__ import annotations
@@ -17,43 +18,55 @@ import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from airflow.sdk import get_current_context, setup, task, teardown
 
-from linkage import pipeline
+from linkage import backfill, stages
 from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
-from linkage.airflow.notifier import AlertedFailure, LinkageAlertNotifier
+from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
-from linkage.alerts import Event
+from linkage.events import Event, Events
+from linkage.handle import Linkage
+from linkage.judge import validate_run
 from linkage.lock import Lease, release_run
-from linkage.models import MigrationParams, RunKind, RunState, Step
-from linkage.pipeline import Guard, Linkage, Verdict
+from linkage.models import RunKind, RunState
+from linkage.params import MigrationParams
 from linkage.runs import AirflowRun
+from linkage.steps import REGISTRY
+from linkage.verdict import Verdict, conclude, verdict
 
 log = logging.getLogger("linkage.airflow")
-T = TypeVar("T")
 RETRY_DELAY = timedelta(seconds=15)
 RETRIES: dict[str, Any] = {"retries": 2, "retry_delay": RETRY_DELAY, "retry_exponential_backoff": True}
 NOTE = "note"  # the XCom key `report` leaves the run's summary under (the DAG run's note)
 
 
 @contextmanager
-def _run(*, writes: bool = False) -> Iterator[tuple[Linkage, str, Guard]]:
-    """The engine, this task's linkage run and its lease guard; a task that writes skips in a dry run.
-
-    A dry run holds no lease (it writes nothing to the app), so its guard does nothing.
-    """
-    run_id = linkage_run_id(get_current_context())
+def task_session(context: Any) -> Iterator[Linkage]:
+    """The engine for one task, its events delivered by Airflow's channel (email, webhook, log, store)."""
     with session() as lk:
-        if lk.params(run_id).dry_run:
+        lk.events = Events([AirflowChannel(context, lk.alerts, lk.settings)])
+        yield lk
+
+
+@contextmanager
+def _run(*, writes: bool = False) -> Iterator[tuple[Linkage, str]]:
+    """The engine and this task's linkage run, under the run's lease; a task that writes skips in a dry run.
+
+    A dry run holds no lease: it writes nothing to the app.
+    """
+    context = get_current_context()
+    run_id = linkage_run_id(context)
+    with task_session(context) as lk:
+        if lk.record(run_id).dry_run:
             if writes:
                 skip("dry run: this task writes to the app's collections, so it is skipped")
-            yield lk, run_id, pipeline.no_guard
+            yield lk, run_id
             return
-        with lk.joined(run_id) as lease:
-            yield lk, run_id, lease.guard
+        with lk.joined(run_id):
+            yield lk, run_id
 
 
 def take_lease(lk: Linkage, run_id: str, owner: str) -> None:
@@ -77,7 +90,8 @@ def outcome(lk: Linkage, run_id: str) -> dict[str, Any]:
 
 def params_from(form: dict[str, Any]) -> MigrationParams:
     """The trigger form's values as the engine's parameters (validated)."""
-    return MigrationParams.model_validate({k: v for k, v in form.items() if k in MigrationParams.model_fields})
+    known = {*MigrationParams.model_fields, *(t.parameter for t in REGISTRY.thresholds())}
+    return MigrationParams.model_validate({k: v for k, v in form.items() if k in known})
 
 
 @task(doc_md="Connects, records the server, collection counts and configuration, and opens (or, on a retry, "
@@ -85,11 +99,11 @@ def params_from(form: dict[str, Any]) -> MigrationParams:
 def preflight(kind: str) -> dict[str, Any]:
     context = get_current_context()
     with session() as lk:
-        run_id, resumed = pipeline.start_run(
+        run_id, resumed = stages.start_run(
             lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
             kind=RunKind(kind), run_id=linkage_run_id(context),
             airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
-        facts = pipeline.preflight(lk)
+        facts = stages.preflight(lk)
         lk.runs.update(run_id, preflight=facts)
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
     return {"linkage_run": run_id, **facts}
@@ -112,97 +126,85 @@ def acquire_lock() -> None:
              "missing, read-only, full or wrong backup directory fails the run here, before any app write. "
              "Skipped in a dry run.")
 def backup() -> dict[str, Any]:
-    with _run(writes=True) as (lk, run_id, _):
-        return pipeline.take_backup(lk, run_id)
+    with _run(writes=True) as (lk, run_id):
+        return stages.take_backup(lk, run_id).model_dump()
 
 
 @task(doc_md="Creates the indexes of CONTRACT §4 (idempotent; fallbacks reported). Skipped in a dry run.",
       trigger_rule="none_failed")
 def create_indexes() -> dict[str, Any]:
-    with _run(writes=True) as (lk, run_id, _):
-        return pipeline.create_indexes(lk, run_id)
+    with _run(writes=True) as (lk, run_id):
+        return stages.create_indexes(lk, run_id)
 
 
 @task(trigger_rule="none_failed")
 def partitions(step: str, phase: str) -> list[int]:
     """Cuts the phase's source into ranges of its walk key (stored with the run); one mapped instance each."""
-    with _run() as (lk, run_id, _):
-        if Step(step) not in lk.params(run_id).steps:
+    with _run() as (lk, run_id):
+        if step not in lk.record(run_id).params.steps:
             skip(f"step {step} not selected for this run")
-        return [p.index for p in pipeline.partitions(lk, run_id, Step(step), phase)]
+        return [p.index for p in backfill.partitions(lk, run_id, step, phase)]
 
 
 @task(max_active_tis_per_dagrun=8)
 def run_partition(step: str, phase: str, index: int) -> dict[str, int]:
     """One phase over one partition: batched, journaled, resumable (a retry continues, and an older try
-    still running, say on a worker cut off from Airflow, stops at its next batch)."""
+    still running, say on a worker cut off from Airflow, stops at its next write)."""
     ti = get_current_context()["ti"]
-    with _run() as (lk, run_id, lease_guard):
-        partition = pipeline.partition_at(lk, run_id, Step(step), phase, index)
-        ours = pipeline.claim_partition(lk, run_id, Step(step), phase, index,
-                                        f"{socket.gethostname()}:{os.getpid()}:try {ti.try_number}")
-
-        def guard() -> None:
-            lease_guard()
-            ours()
-
-        return pipeline.run_phase(lk, run_id, Step(step), phase, partition, guard)
+    with _run() as (lk, run_id):
+        partition = backfill.partition_at(lk, run_id, step, phase, index)
+        owner = f"{socket.gethostname()}:{os.getpid()}:try {ti.try_number}"
+        with backfill.claimed(lk, run_id, step, phase, index, owner):
+            return backfill.run_phase(lk, run_id, step, phase, partition)
 
 
 @task
 def record_counts(step: str) -> dict[str, int]:
     """The step's counts by category, summed over every partition's journal."""
-    with _run() as (lk, run_id, _):
-        return pipeline.record_step(lk, run_id, Step(step))
+    with _run() as (lk, run_id):
+        return backfill.record_step(lk, run_id, step)
 
 
 @task(doc_md="Runs the Great Expectations suites and judges the run on what it wrote: fails (no retry) when a "
              "document the run wrote breaks an expectation or coverage is below its threshold. Violations the run "
-             "did not cause are drift: review items and a `drift found` alert, and the run is kept. The log ends "
+             "did not cause are drift: review items, and a `drift found` alert once the run is kept. The log ends "
              "with every expectation's observed value and a link to this run's Data Docs. In a dry run it "
              "reports and never fails.", trigger_rule="none_failed", retries=0)
 def validate() -> dict[str, Any]:
-    context = get_current_context()
-    with _run() as (lk, run_id, _):
-        outcome = pipeline.validate_run(lk, run_id)
-        dry_run = lk.params(run_id).dry_run
+    with _run() as (lk, run_id):
+        outcome = validate_run(lk, run_id)
+        dry_run = lk.record(run_id).dry_run
     log.info("validation of %s: %s\n%s\ndata docs: %s", run_id, "passed" if outcome.success else "FAILED",
              outcome.table(), docs_link(outcome.data_docs))
-    if outcome.drift and not dry_run:
-        LinkageAlertNotifier(Event.DRIFT_FOUND).notify(context)
     if not outcome.success and not dry_run:
-        LinkageAlertNotifier(Event.VALIDATION_FAILED).notify(context)
         raise AlertedFailure(f"validation failed: {outcome.failure_reason()}")
     return {"success": outcome.success, "drift": outcome.drift, "data_docs": docs_link(outcome.data_docs)}
 
 
-@task.branch(doc_md="Asks the one verdict (`linkage.pipeline.verdict`): `finalize` when the run is kept, "
+@task.branch(doc_md="Asks the one verdict (`linkage.verdict.verdict`): `finalize` when the run is kept, "
                     "`rollback` when it must be undone, nothing when an earlier task failed.",
              trigger_rule="all_done")
 def decide() -> list[str]:
     with session() as lk:
-        decided = pipeline.verdict(lk.record(linkage_run_id(get_current_context())))
+        decided = verdict(lk.record(linkage_run_id(get_current_context())))
     return {Verdict.KEEP: ["finalize"], Verdict.KEEP_FAILED: ["finalize"], Verdict.ROLL_BACK: ["rollback"],
             Verdict.NOT_VALIDATED: []}[decided]
 
 
 @task(doc_md="Keeps the run: marks it succeeded (or failed, when validation failed and rollback_on_failure is "
-             "off) and removes its scratch data.")
+             "off), removes its scratch data, and sends the `drift found` alert when it found drift.")
 def finalize() -> dict[str, Any]:
-    with _run() as (lk, run_id, guard):
-        pipeline.conclude(lk, run_id, guard)
+    with _run() as (lk, run_id):
+        conclude(lk, run_id)
         return outcome(lk, run_id)
 
 
 @task(doc_md="Undoes the run through its journal, keeping the app's later writes.", retries=2,
       retry_delay=RETRY_DELAY, retry_exponential_backoff=True)
 def rollback() -> dict[str, Any]:
-    context = get_current_context()
-    with _run() as (lk, run_id, guard):
-        pipeline.conclude(lk, run_id, guard)
-        result = outcome(lk, run_id)
-    LinkageAlertNotifier(Event.ROLLED_BACK).notify(context)
-    return result
+    with _run() as (lk, run_id):
+        conclude(lk, run_id)
+        return outcome(lk, run_id)
 
 
 @task(doc_md="Ends the DAG run with the linkage run's outcome: its one-line summary becomes the DAG run's note, "

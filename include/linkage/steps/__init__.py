@@ -1,15 +1,144 @@
 """The registry of steps: every relation linkage links, in the order runs work them.
 
-The pipeline, the CLI and the DAG factory iterate this registry and never name
-a step; a new relation is a new module here (see `base.StepSpec`).
+The plan, the CLI, the Params form, validation and `linkage status` iterate
+this registry and never name a step; a new relation is a new module
+(`base.StepSpec`) registered here. Like alembic's revision map checks its graph
+when it loads, the registry checks each step as it is registered: a unique id,
+phases for every kind of run, rules unique across the registry and each one
+measured by a check of its own step, thresholds unique. A mistake there is an
+error at import, never a rule that silently passes.
 """
 
 from __future__ import annotations
 
-from linkage.models import Step
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+from linkage.coverage import Relation
+from linkage.indexes import IndexSpec
+from linkage.models import RunKind
 from linkage.steps import order_delivery, user_customer
 from linkage.steps.base import Phase, StepContext, StepSpec
+from linkage.validation.checks import Check
+from linkage.validation.rules import DOCUMENTS_LOST, Rule, RuleKind, Threshold
 
-REGISTRY: dict[Step, StepSpec] = {spec.step: spec for spec in (order_delivery.SPEC, user_customer.SPEC)}
+#: The kinds of run every relation takes part in with phases of its own.
+LINK_KINDS = (RunKind.MIGRATE, RunKind.RECONCILE)
+_ID = re.compile(r"[a-z][a-z0-9_]*")
 
-__all__ = ["REGISTRY", "Phase", "StepContext", "StepSpec"]
+
+class RegistryError(ValueError):
+    """A step that cannot be registered as it is: the message names the step and what is wrong."""
+
+
+def _check_phases(spec: StepSpec) -> None:
+    for kind in LINK_KINDS:
+        names = spec.phase_names(kind)
+        if not names:
+            raise RegistryError(f"step {spec.id} has no phases for a {kind} run")
+        if len(names) != len(set(names)):
+            raise RegistryError(f"step {spec.id} names a phase twice in a {kind} run: {names}")
+
+
+def _check_rules(spec: StepSpec, known: set[str]) -> None:
+    names = [rule.name for rule in spec.rules]
+    for name in names:
+        if name in known or names.count(name) > 1:
+            raise RegistryError(f"step {spec.id}: rule {name} is declared twice")
+    for rule in spec.rules:
+        if rule.step != spec.id:
+            raise RegistryError(f"step {spec.id}: rule {rule.name} says it belongs to step {rule.step}")
+    declared = set(spec.rules)
+    for check in spec.checks:
+        for rule in check.measures:
+            if rule not in declared:
+                raise RegistryError(f"step {spec.id}: check {check.name} measures rule {rule.name}, "
+                                    "which the step does not declare")
+    for relation in spec.relations:
+        if not any(relation in check.counts for check in spec.checks):
+            raise RegistryError(f"step {spec.id}: no check counts the links of {relation.name}")
+    for rule in spec.rules:
+        if rule.kind == RuleKind.COVERAGE:
+            if rule.relation not in spec.relations:
+                raise RegistryError(f"step {spec.id}: coverage rule {rule.name} judges a relation the step does "
+                                    "not declare")
+        elif sum(rule in check.measures for check in spec.checks) != 1:
+            raise RegistryError(f"step {spec.id}: rule {rule.name} must be measured by exactly one check")
+
+
+class Registry(Mapping[str, StepSpec]):
+    """The registered steps by id, in registration order."""
+
+    def __init__(self, *specs: StepSpec) -> None:
+        self._specs: dict[str, StepSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def __getitem__(self, step: str) -> StepSpec:
+        try:
+            return self._specs[step]
+        except KeyError:
+            raise KeyError(f"unknown step {step!r}: choose from {', '.join(self._specs)}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def register(self, spec: StepSpec) -> None:
+        if not _ID.fullmatch(getattr(spec, "id", "") or ""):
+            raise RegistryError(f"step {spec!r}: its id must be lower-case letters, digits and underscores")
+        if spec.id in self._specs:
+            raise RegistryError(f"step {spec.id} is registered twice")
+        if not spec.writes:
+            raise RegistryError(f"step {spec.id} names no collection it writes")
+        _check_phases(spec)
+        _check_rules(spec, {rule.name for rule in self.rules()})
+        taken = {t.parameter for t in self.thresholds()}
+        for threshold in spec.thresholds:
+            if threshold.parameter in taken:
+                raise RegistryError(f"step {spec.id}: threshold {threshold.parameter} is another step's")
+        self._specs[spec.id] = spec
+
+    def unregister(self, step: str) -> None:
+        del self._specs[step]
+
+    @contextmanager
+    def registered(self, spec: StepSpec) -> Iterator[StepSpec]:
+        """A step registered for the duration of a block (a plug-in tried out, a test's toy relation)."""
+        self.register(spec)
+        try:
+            yield spec
+        finally:
+            self.unregister(spec.id)
+
+    # what the rest of linkage iterates -----------------------------------------------------------------------
+    def rules(self) -> list[Rule]:
+        """Every rule, the relations' in registry order, then the run's own (`documents_lost`)."""
+        return [rule for spec in self._specs.values() for rule in spec.rules] + [DOCUMENTS_LOST]
+
+    def checks(self) -> list[Check]:
+        return [check for spec in self._specs.values() for check in spec.checks]
+
+    def relations(self) -> list[Relation]:
+        return [relation for spec in self._specs.values() for relation in spec.relations]
+
+    def thresholds(self) -> list[Threshold]:
+        return [threshold for spec in self._specs.values() for threshold in spec.thresholds]
+
+    def indexes(self) -> list[IndexSpec]:
+        return [index for spec in self._specs.values() for index in spec.indexes]
+
+    def writes(self, steps: list[str]) -> list[str]:
+        """The app collections runs of these steps write (what they back up), sorted."""
+        return sorted({name for step in steps for name in self[step].writes})
+
+    def scratch(self) -> list[str]:
+        return [name for spec in self._specs.values() for name in spec.scratch]
+
+
+REGISTRY = Registry(order_delivery.SPEC, user_customer.SPEC)
+
+__all__ = ["LINK_KINDS", "REGISTRY", "Phase", "Registry", "RegistryError", "StepContext", "StepSpec"]

@@ -1,10 +1,13 @@
 """What a step (one relation to link) declares, in the spirit of a migration object.
 
-A step is a plan of phases. Each phase is one pass of the engine (batched,
-journaled, resumable, partitionable) that the step knows how to build for a
-run; rolling a phase back is the journal's job, the same for every step. The
-pipeline, the CLI and the DAG factory only iterate the registry
-(`linkage.steps.REGISTRY`): adding a relation is adding a module.
+A step says everything about its relation in one place: the phases that link
+it (each one pass of the engine: batched, journaled, resumable, partitionable),
+the collections it writes and the indexes it needs, its rules and the checks
+that measure them, the relations whose coverage it is judged on (with their
+threshold parameters), and its label. Rolling a phase back is the journal's
+job, the same for every step. Everything else (the run's plan, the CLI, the
+Params form, validation, `linkage status`) iterates the registry
+(`linkage.steps.REGISTRY`), which checks each step when it is registered.
 """
 
 from __future__ import annotations
@@ -18,8 +21,12 @@ from zoneinfo import ZoneInfo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from linkage.coverage import Relation
 from linkage.engine import Pass
-from linkage.models import RunKind, Step
+from linkage.indexes import IndexSpec, Keys
+from linkage.models import RunKind
+from linkage.validation.checks import Check
+from linkage.validation.rules import Rule, Threshold
 
 
 @dataclass(frozen=True)
@@ -42,27 +49,44 @@ class Phase:
 
 
 class StepSpec(ABC):
-    """One relation: the phases that link it and the collections it touches."""
+    """One relation: how it is linked, what it touches, and how it is judged."""
 
-    step: ClassVar[Step]
+    #: The step's name: what its counts are reported under, `--steps` and the Params form take.
+    id: ClassVar[str]
+    #: How people know it (the Params form's multi-select).
+    label: ClassVar[str]
     #: The app collections the step writes (what its runs back up).
     writes: ClassVar[tuple[str, ...]]
+    #: The indexes its passes and checks read through (created before any backfill).
+    indexes: ClassVar[tuple[IndexSpec, ...]] = ()
     #: Bookkeeping collections holding a run's working data (tagged `run_id`, removed when the run ends),
     #: with the indexes each needs.
-    scratch: ClassVar[dict[str, list[list[tuple[str, int]]]]] = {}
+    scratch: ClassVar[dict[str, list[Keys]]] = {}
+    #: What validation judges the step's runs by, and the walks that measure it.
+    rules: ClassVar[tuple[Rule, ...]] = ()
+    checks: ClassVar[tuple[Check, ...]] = ()
+    #: The relations whose coverage `linkage status` and validation report.
+    relations: ClassVar[tuple[Relation, ...]] = ()
 
     @abstractmethod
     def phases(self, kind: RunKind) -> list[Phase]:
         """The phases, in the order they run, for a run of this kind."""
 
-    def ensure_indexes(self, bookkeeping: Callable[[str], Collection]) -> None:
-        """Indexes on the step's scratch collections (once per run, not per pass)."""
-        for name, indexes in self.scratch.items():
-            for keys in indexes:
-                bookkeeping(name).create_index(keys)
+    def phase_names(self, kind: RunKind) -> list[str]:
+        return [phase.name for phase in self.phases(kind)]
 
     def phase(self, name: str, kind: RunKind) -> Phase:
         for phase in self.phases(kind):
             if phase.name == name:
                 return phase
-        raise KeyError(f"{self.step} has no phase {name!r} in a {kind} run")
+        raise KeyError(f"{self.id} has no phase {name!r} in a {kind} run")
+
+    @property
+    def thresholds(self) -> list[Threshold]:
+        return [rule.threshold for rule in self.rules if rule.threshold is not None]
+
+    def ensure_scratch_indexes(self, bookkeeping: Callable[[str], Collection]) -> None:
+        """Indexes on the step's scratch collections (once per run, not per pass)."""
+        for name, indexes in self.scratch.items():
+            for keys in indexes:
+                bookkeeping(name).create_index(keys)

@@ -8,11 +8,15 @@ rest in `_id` order (no string `customer_id`): nothing to link there, only to
 count as `invalid`, `already_linked` or `dangling`.
 
 A reconciliation reads only the unlinked delivery statuses (through the
-`order_id` index); links the app deleted the order of are found by validation.
+`order_id` index); links the app deleted the order of are found by validation,
+whose rules for this relation (every set `order_id` is one string naming an
+existing order, and the coverage) are declared here with the walk that
+measures them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,18 +25,34 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.app_schema import DELIVERIES, ORDER_LINK, ORDERS, UNSET_VALUES
-from linkage.engine import ID, BatchPlan, Pass, by_string, not_by_string
+from linkage.coverage import Relation
+from linkage.engine import ID, BatchPlan, Pass, by_string, not_by_string, pages
+from linkage.indexes import IndexSpec
 from linkage.journal import FieldWrite
 from linkage.lookups import DENSE_PER_KEY, by_keys
 from linkage.matching.order_delivery import classify_delivery, index_orders
-from linkage.models import Category, RunKind, Step
+from linkage.models import Category, RunKind
 from linkage.normalize import is_key
 from linkage.steps.base import Phase, StepContext, StepSpec
+from linkage.validation.checks import CHUNK, Check, Finding, LinkCounts, link_value, link_walk
+from linkage.validation.rules import Rule, RuleKind, Threshold
 
+STEP = "order_delivery"
 CUSTOMER = "customer_id"
 LINK_PHASE, UNKEYED_PHASE = "link", "unkeyed"
 _DELIVERY_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, ORDER_LINK: 1}
 _ORDER_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, "status": 1}
+
+DELIVERY_ORDERS = Relation(collection=DELIVERIES, field=ORDER_LINK, counts="delivery statuses")
+ORDER_REFS_DANGLING = Rule(name="order_refs_dangling", step=STEP, kind=RuleKind.INTEGRITY,
+                           description="every set delivery_statuses.order_id names an existing order")
+ORDER_LINKS_NOT_SINGLE = Rule(name="order_links_not_single", step=STEP, kind=RuleKind.INTEGRITY,
+                              description="each delivery links to one order: a set order_id is a single string")
+ORDER_COVERAGE = Rule(
+    name="order_coverage", step=STEP, kind=RuleKind.COVERAGE, relation=DELIVERY_ORDERS,
+    description="share of delivery statuses linked to an order",
+    threshold=Threshold(parameter="min_order_coverage", title="Minimum order-link coverage",
+                        description="Share of delivery statuses that must carry an order_id after the run."))
 
 def existing_order_ids(orders: Collection, named: set[str], fetched: list[dict[str, Any]]) -> set[str]:
     """Which of the order ids the batch's links name exist (most are among the orders already read)."""
@@ -66,14 +86,43 @@ def _pass(ctx: StepContext, phase: str) -> Pass:
     unlinked = {ORDER_LINK: {"$in": UNSET_VALUES}} if ctx.kind == RunKind.RECONCILE else {}
     keyed = phase == LINK_PHASE
     query = {**unlinked, **(by_string(CUSTOMER) if keyed else not_by_string(CUSTOMER))}
-    return Pass(step=Step.ORDER_DELIVERY, phase=phase, source=ctx.db[DELIVERIES], query=query,
+    return Pass(step=STEP, phase=phase, source=ctx.db[DELIVERIES], query=query,
                 projection=_DELIVERY_FIELDS, plan=lambda batch: plan_batch(ctx.db, ctx.tz, batch),
                 subject=DELIVERIES, unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID)
 
 
+# -- validation ------------------------------------------------------------------------------------------------
+
+def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
+    """Every set `order_id` is one string naming an existing order; the walk counts the linked deliveries."""
+    for chunk in link_walk(db, DELIVERIES, ORDER_LINK, {"id": 1, ORDER_LINK: 1}):
+        linked[DELIVERY_ORDERS.name] += len(chunk)
+        named = {d[ORDER_LINK] for d in chunk}
+        existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"id": 1},
+                                             range_limit=DENSE_PER_KEY * len(named))}
+        yield [Finding(ORDER_REFS_DANGLING, DELIVERIES, d["_id"], d.get("id"), (link_value(DELIVERIES, d, ORDER_LINK),),
+                       Category.DANGLING, "order_id: names no existing order")
+               for d in chunk if d[ORDER_LINK] not in existing]
+    not_single = {"$and": [{ORDER_LINK: {"$nin": UNSET_VALUES}}, not_by_string(ORDER_LINK)]}
+    for chunk in pages(db[DELIVERIES].find(not_single, {"id": 1}).batch_size(CHUNK), CHUNK):
+        yield [Finding(ORDER_LINKS_NOT_SINGLE, DELIVERIES, d["_id"], d.get("id"), (), Category.INVALID,
+                       "order_id: not a single string") for d in chunk]
+
+
 class OrderDelivery(StepSpec):
-    step = Step.ORDER_DELIVERY
+    id = STEP
+    label = "002: delivery statuses -> orders"
     writes = (DELIVERIES,)
+    indexes = (
+        IndexSpec(collection=DELIVERIES, keys=[(ORDER_LINK, 1)]),
+        IndexSpec(collection=DELIVERIES, keys=[(CUSTOMER, 1), ("delivery_date", 1)]),
+        IndexSpec(collection=ORDERS, keys=[(CUSTOMER, 1), ("delivery_date", 1)]),
+        IndexSpec(collection=ORDERS, keys=[("id", 1)]),  # beyond §4: existence checks of order_id
+    )
+    rules = (ORDER_REFS_DANGLING, ORDER_LINKS_NOT_SINGLE, ORDER_COVERAGE)
+    checks = (Check("order_links", measures=(ORDER_REFS_DANGLING, ORDER_LINKS_NOT_SINGLE), walk=order_findings,
+                    counts=(DELIVERY_ORDERS,)),)
+    relations = (DELIVERY_ORDERS,)
 
     def phases(self, kind: RunKind) -> list[Phase]:
         return [Phase(name, partial(_pass, phase=name)) for name in (LINK_PHASE, UNKEYED_PHASE)]

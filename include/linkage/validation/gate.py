@@ -1,7 +1,7 @@
 """Great Expectations as the gate: one context per process, the suites built once.
 
 GX judges one row of observations (computed by `metrics`) with two suites, both
-defined once from `rules.RULES`: `linkage_run` (critical: what decides whether
+defined once from the registered rules (`REGISTRY.rules()`): `linkage_run` (critical: what decides whether
 the run is kept, coverage thresholds as runtime parameters) and `linkage_drift`
 (warnings: violations the run found but did not cause). Each run gets Data
 Docs of its own, `<docs_dir>/<run slug>/index.html`, rendered from this run's
@@ -21,11 +21,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from linkage.models import MigrationParams
+from linkage.params import MigrationParams
 from linkage.runs import run_slug
+from linkage.steps import REGISTRY
 from linkage.validation.metrics import Measured
 from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
-from linkage.validation.rules import DRIFT_SUITE, RULES, RUN_SUITE, Rule
+from linkage.validation.rules import DRIFT_SUITE, RUN_SUITE, Rule, RuleKind
 
 log = logging.getLogger("linkage.validation")
 DRIFT = "__drift"
@@ -43,7 +44,7 @@ def _quiet_gx() -> None:
 class Gate:
     """The GX side of validation, built once per process (see module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
         _quiet_gx()
         import great_expectations as gx
         import great_expectations.expectations as gxe
@@ -58,15 +59,15 @@ class Gate:
         batch = asset.add_batch_definition_whole_dataframe("run")
         run_suite = gx.ExpectationSuite(name=RUN_SUITE)
         drift_suite = gx.ExpectationSuite(name=DRIFT_SUITE)
-        for rule in RULES:  # GX renders each with its threshold and observed value; what it means goes in notes
+        for rule in rules:  # GX renders each with its threshold and observed value; what it means goes in notes
             label = f"[{rule.step or 'run'}] {rule.description}"
-            if rule.kind == "coverage":
+            if rule.threshold is not None:
                 run_suite.add_expectation(gxe.ExpectColumnMinToBeBetween(
-                    column=rule.name, min_value={"$PARAMETER": rule.parameter}, notes=label))
+                    column=rule.name, min_value={"$PARAMETER": rule.threshold.parameter}, notes=label))
             elif rule.judges_the_run:
                 run_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
                     column=rule.name, max_value=0, notes=f"{label}, in documents this run wrote"))
-            if rule.kind != "coverage":
+            if rule.kind != RuleKind.COVERAGE:
                 drift_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
                     column=rule.name + DRIFT, max_value=0, severity=FailureSeverity.WARNING,
                     notes=f"{label}: drift found, not caused by this run"))
@@ -111,16 +112,17 @@ class Gate:
                 "site_section_builders": {"profiling": "0"}}
 
 
-_gate: Gate | None = None
+_gates: dict[tuple[Rule, ...], Gate] = {}
 _gate_lock = threading.Lock()
 
 
-def gate() -> Gate:
-    global _gate
+def gate(rules: tuple[Rule, ...] | None = None) -> Gate:
+    """The gate of these rules (the registered ones by default), built once per process."""
+    rules = tuple(REGISTRY.rules()) if rules is None else rules
     with _gate_lock:
-        if _gate is None:
-            _gate = Gate()
-        return _gate
+        if rules not in _gates:
+            _gates[rules] = Gate(rules)
+        return _gates[rules]
 
 
 def warm_up() -> threading.Thread:
@@ -136,10 +138,14 @@ def warm_up() -> threading.Thread:
 
 def _outcome(rule: Rule, m: Measured, params: MigrationParams,
              verdicts: dict[str, tuple[bool, Any]]) -> ExpectationOutcome:
-    """One expectation's outcome; a rule GX did not report on fails (closed), drift never fails the run."""
-    success = verdicts.get(rule.name, (False, None))[0] if rule.judges_the_run else True
+    """One expectation's outcome: a rule no check measured, or that GX did not report on, fails (closed);
+    drift never fails the run."""
+    if m.unmeasured:
+        success = False
+    else:
+        success = verdicts.get(rule.name, (False, None))[0] if rule.judges_the_run else True
     return ExpectationOutcome(name=rule.name, suite=str(rule.step or "run"), description=rule.description,
-                              success=success, observed=m.value, threshold=rule.threshold(params),
+                              success=success, observed=m.value, threshold=rule.threshold_text(params.thresholds),
                               examples=m.examples, drift=m.drift, drift_examples=m.drift_examples, note=m.note)
 
 
@@ -149,13 +155,15 @@ def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: P
     site = docs_dir / run_slug(run_name)
     if site.exists():
         shutil.rmtree(site)  # a re-validated (resumed) run gets its latest verdict only
+    rules = tuple(REGISTRY.rules())
+    unmeasured = Measured(value=None, unmeasured=True, note="not measured")
     observations: dict[str, float] = {}
-    for rule in RULES:
-        m = measured[rule.name]
+    for rule in rules:
+        m = measured.get(rule.name, unmeasured)
         observations[rule.name] = m.value if m.value is not None else 0
         observations[rule.name + DRIFT] = m.drift
-    verdicts = gate().judge(observations, params.thresholds, site, run_name)
-    expectations = [_outcome(rule, measured[rule.name], params, verdicts) for rule in RULES]
+    verdicts = gate(rules).judge(observations, params.thresholds, site, run_name)
+    expectations = [_outcome(rule, measured.get(rule.name, unmeasured), params, verdicts) for rule in rules]
     outcome = ValidationOutcome(success=all(e.success for e in expectations), expectations=expectations,
                                 data_docs=f"{site.name}/index.html")
     for e in outcome.failed:

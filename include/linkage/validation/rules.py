@@ -1,60 +1,77 @@
-"""The expectations of CONTRACT §6, defined once: what each checks and how it is judged.
+"""The expectations of CONTRACT §6 as objects: what each checks and how it is judged.
+
+A relation declares its own rules (`StepSpec.rules`, in its step module); the
+one rule that belongs to no relation, `documents_lost`, is here. A finding
+carries its `Rule` object, never a name typed again, so a rule cannot be
+misspelt into silence: the registry refuses a check whose rules its step does
+not declare, a finding for a rule its check does not measure is an error, and a
+rule that no check measured fails the run (`metrics.measure`).
 
 `integrity` rules fail a run for a violation in a document the run wrote (and
-report the others as drift); `coverage` rules compare a ratio with the run's
-threshold; `lost` (documents the run backed up that no longer exist) can only
-be drift, since linkage never deletes a document.
+report the others as drift); `coverage` rules compare a relation's ratio with
+the run's threshold; `lost` (documents the run backed up that no longer exist)
+can only be drift, since linkage never deletes a document.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, model_validator
 
-from linkage.models import MigrationParams, Step
+from linkage.coverage import Relation
 
 RUN_SUITE, DRIFT_SUITE = "linkage_run", "linkage_drift"
 
 
-class Rule(BaseModel):
-    name: str
-    step: Step | None
-    description: str
-    kind: Literal["integrity", "coverage", "lost"]
-    parameter: str | None = None  # the threshold's name in MigrationParams.thresholds
+class RuleKind(StrEnum):
+    INTEGRITY = "integrity"
+    COVERAGE = "coverage"
+    LOST = "lost"
 
-    def threshold(self, params: MigrationParams) -> str:
-        if self.kind == "coverage":
-            assert self.parameter is not None
-            return f">= {params.thresholds[self.parameter]}"
+
+class Threshold(BaseModel):
+    """A run parameter a coverage rule is judged against: a CLI flag and a Params field of its own."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameter: str  # `min_order_coverage`: the flag `--min-order-coverage`, the Param `min_order_coverage`
+    title: str
+    description: str
+    default: float = 0.8
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    kind: RuleKind
+    step: str | None = None
+    #: A coverage rule's relation and threshold.
+    relation: Relation | None = None
+    threshold: Threshold | None = None
+
+    @model_validator(mode="after")
+    def _coverage_has_a_relation_and_a_threshold(self) -> Rule:
+        if (self.kind == RuleKind.COVERAGE) != (self.relation is not None and self.threshold is not None):
+            raise ValueError(f"rule {self.name}: a coverage rule, and only one, names a relation and a threshold")
+        return self
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def threshold_text(self, thresholds: Mapping[str, float]) -> str:
+        """What the rule expects, in the run's terms: `>= 0.8`, or `<= 0`."""
+        if self.threshold is not None:
+            return f">= {thresholds[self.threshold.parameter]}"
         return "<= 0"
 
     @property
     def judges_the_run(self) -> bool:
-        return self.kind != "lost"
+        return self.kind != RuleKind.LOST
 
 
-OD, UC = Step.ORDER_DELIVERY, Step.USER_CUSTOMER
-RULES = [
-    Rule(name="order_refs_dangling", step=OD, kind="integrity",
-         description="every set delivery_statuses.order_id names an existing order"),
-    Rule(name="order_links_not_single", step=OD, kind="integrity",
-         description="each delivery links to one order: a set order_id is a single string"),
-    Rule(name="order_coverage", step=OD, kind="coverage", parameter="min_order_coverage",
-         description="share of delivery statuses linked to an order"),
-    Rule(name="user_refs_dangling", step=UC, kind="integrity",
-         description="every set users.customer_v2_id names an existing customer"),
-    Rule(name="customer_refs_dangling", step=UC, kind="integrity",
-         description="every set customers_v2.user_id names an existing user"),
-    Rule(name="user_link_duplicates", step=UC, kind="integrity",
-         description="no two users share a customer_v2_id"),
-    Rule(name="customer_link_duplicates", step=UC, kind="integrity",
-         description="no two customers share a user_id"),
-    Rule(name="links_disagree", step=UC, kind="integrity",
-         description="both sides of each user-customer link name each other"),
-    Rule(name="user_coverage", step=UC, kind="coverage", parameter="min_user_coverage",
-         description="share of customer accounts linked to a customer profile"),
-    Rule(name="documents_lost", step=None, kind="lost",
-         description="every document in the run's backup still exists"),
-]
+DOCUMENTS_LOST = Rule(name="documents_lost", kind=RuleKind.LOST,
+                      description="every document in the run's backup still exists")

@@ -24,11 +24,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from linkage import reports
 from linkage.airflow.urls import DOCS_ROUTE, PREFIX
-from linkage.coverage import RELATIONS
+from linkage.handle import Linkage
 from linkage.masking import redact
-from linkage.models import Category, Step
-from linkage.pipeline import Linkage
+from linkage.models import Category
 from linkage.status import status
+from linkage.steps import REGISTRY
 
 HERE = Path(__file__).parent
 CHART = {"width": 640, "height": 160, "pad": 24}
@@ -64,6 +64,16 @@ def linkage() -> Linkage:
 
 LinkageDep = Annotated[Linkage, Depends(linkage)]
 StatusParam = Annotated[str | None, Query(alias="status")]
+
+
+def registered_step(step: str | None = None) -> str | None:
+    """The `step` filter: a registered step, or none (an unknown one is refused, not matched against nothing)."""
+    if step and step not in REGISTRY:
+        raise HTTPException(status_code=422, detail=f"unknown step {step!r}: choose from {', '.join(REGISTRY)}")
+    return step or None
+
+
+StepParam = Annotated[str | None, Depends(registered_step)]
 PageParam = Annotated[int, Query(alias="page", ge=1)]
 
 
@@ -84,7 +94,7 @@ def coverage_chart(rows: list[reports.RunRow]) -> dict[str, Any]:
         return round(pad + (1 - ratio) * (height - 2 * pad), 1)
     points = {relation.name: [(round(pad + i * step, 1), y(row.coverage[relation.name]))
                               for i, row in enumerate(runs) if relation.name in row.coverage]
-              for relation in RELATIONS}
+              for relation in REGISTRY.relations()}
     lines = {name: " ".join(f"{x},{y}" for x, y in dots) for name, dots in points.items()}
     return {**CHART, "lines": lines, "points": points, "runs": len(runs)}
 
@@ -94,14 +104,14 @@ def _render(template: str, **values: Any) -> HTMLResponse:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(lk: LinkageDep, step: Step | None = None, category: Category | None = None,
+def page(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
          status_: StatusParam = "open", page_: PageParam = 1,
          size: int = 50) -> HTMLResponse:
     selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
     rows = reports.run_rows(lk, limit=30)
     return _render("linkage.html", status=status(lk), runs=rows, chart=coverage_chart(rows),
                    review=reports.review_page(lk, selected, page_, size), selected=selected,
-                   steps=list(Step), categories=list(Category), statuses=reports.STATUSES,
+                   steps=list(REGISTRY), categories=list(Category), statuses=reports.STATUSES,
                    sizes=reports.PAGE_SIZES, alerts=reports.alerts(lk), channels=delivery_channels())
 
 
@@ -125,7 +135,7 @@ def api_runs(lk: LinkageDep, limit: Annotated[int, Query(ge=1, le=500)] = 20,
 
 
 @app.get("/api/review")
-def api_review(lk: LinkageDep, step: Step | None = None, category: Category | None = None,
+def api_review(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
                status_: StatusParam = "open", page_: PageParam = 1,
                size: int = 50) -> Any:
     selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
@@ -133,7 +143,7 @@ def api_review(lk: LinkageDep, step: Step | None = None, category: Category | No
 
 
 @app.get("/review.csv")
-def review_csv(lk: LinkageDep, step: Step | None = None, category: Category | None = None,
+def review_csv(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
                status_: StatusParam = "open") -> StreamingResponse:
     selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
     return StreamingResponse(reports.review_csv(lk, selected), media_type="text/csv",

@@ -1,8 +1,4 @@
-"""Migration 003: link `users.customer_v2_id` and `customers_v2.user_id` (CONTRACT §3).
-
-Phones and emails are stored in many shapes, so the raw `{phone: 1}` index cannot
-find a user's candidates safely (a missed shape could hide a second candidate and
-turn an ambiguous user into a wrong link). The step therefore runs in phases:
+"""Migration 003's linking, in four phases over the unlinked customer accounts (CONTRACT §3).
 
 1. `keys`: normalise every customer's phone and email once into a scratch
    collection indexed on the normalised values;
@@ -13,53 +9,37 @@ turn an ambiguous user into a wrong link). The step therefore runs in phases:
    every proposal: the walk keeps one customer's proposals in one batch);
 4. `apply`: write the surviving proposals, both sides, journaled.
 
-A reconciliation first repairs the one-sided pairs in the data, whatever wrote
-them, in two passes over the link fields, each walked in the order of its link
-field so that everyone naming the same document sits in one batch:
-
-0a. `repair_from_users`: users whose `customer_v2_id` is set, joined to their
-    customer; a customer whose `user_id` is unset gets it when nobody else
-    claims either side;
-0b. `repair_from_customers`: customers whose `user_id` is set, joined to their
-    user; a user whose `customer_v2_id` is unset gets it likewise.
-
-Then it links what is still unlinked (phases 1-4 over the unlinked accounts).
 Nothing in `keys`, `plan` and `resolve` touches the app's collections.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
-from pymongo.database import Database
 
 from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, UNSET_VALUES, USER_LINK, USERS
-from linkage.engine import BatchPlan, Pass, by_string, linked
+from linkage.engine import BatchPlan, Pass, by_string
 from linkage.journal import FieldWrite
-from linkage.lookups import DENSE_PER_KEY, by_keys
 from linkage.matching.user_customer import (
     CustomerKey,
-    classify_from_customer,
-    classify_from_user,
     classify_linked_user,
     classify_unlinked_user,
     is_considered,
 )
-from linkage.models import Category, Decision, RunKind, Step
+from linkage.models import Category, Decision, RunKind
 from linkage.normalize import is_key, normalize_email, normalize_phone
-from linkage.steps.base import Phase, StepContext, StepSpec
+from linkage.steps.base import Phase, StepContext
+from linkage.steps.user_customer.sides import STEP
 
 KEYS, PLAN = "customer_keys", "link_plan"
 PROPOSED = "proposed"
 _USER_FIELDS = {"id": 1, "role": 1, "phone": 1, "email": 1, USER_LINK: 1}
 _CUSTOMER_FIELDS = {"id": 1, "phone": 1, "email": 1, CUSTOMER_LINK: 1}
-_PAIR_USER_FIELDS = {"id": 1, USER_LINK: 1}
-_PAIR_CUSTOMER_FIELDS = {"id": 1, CUSTOMER_LINK: 1}
 
 
 class Workspace:
@@ -106,7 +86,7 @@ def plan_keys(ws: Workspace, batch: list[dict[str, Any]], *, classify_links: boo
 def keys_pass(ctx: StepContext) -> Pass:
     ws = Workspace(ctx)
     plan = partial(plan_keys, ws, classify_links=ctx.kind == RunKind.MIGRATE)
-    return Pass(step=Step.USER_CUSTOMER, phase="keys", source=ctx.db[CUSTOMERS], query={},
+    return Pass(step=STEP, phase="keys", source=ctx.db[CUSTOMERS], query={},
                 projection=_CUSTOMER_FIELDS, plan=plan, subject=CUSTOMERS)
 
 
@@ -172,7 +152,7 @@ def plan_pass(ctx: StepContext) -> Pass:
     reconcile = ctx.kind == RunKind.RECONCILE
     if reconcile:
         query[USER_LINK] = {"$in": UNSET_VALUES}
-    return Pass(step=Step.USER_CUSTOMER, phase="plan", source=ctx.db[USERS], query=query, projection=_USER_FIELDS,
+    return Pass(step=STEP, phase="plan", source=ctx.db[USERS], query=query, projection=_USER_FIELDS,
                 plan=partial(plan_users, ws, defer_one_sided=reconcile), subject=USERS)
 
 
@@ -192,7 +172,7 @@ def resolve_batch(ws: Workspace, batch: list[dict[str, Any]]) -> BatchPlan:
 
 def resolve_pass(ctx: StepContext) -> Pass:
     ws = Workspace(ctx)
-    return Pass(step=Step.USER_CUSTOMER, phase="resolve", source=ws.plan,
+    return Pass(step=STEP, phase="resolve", source=ws.plan,
                 query={"run_id": ctx.run_id, **by_string("customer_id")}, projection=None,
                 plan=partial(resolve_batch, ws), subject=USERS, walk="customer_id")
 
@@ -215,99 +195,9 @@ def apply_plan(batch: list[dict[str, Any]]) -> BatchPlan:
 
 def apply_pass(ctx: StepContext) -> Pass:
     ws = Workspace(ctx)
-    return Pass(step=Step.USER_CUSTOMER, phase="apply", source=ws.plan,
+    return Pass(step=STEP, phase="apply", source=ws.plan,
                 query={"run_id": ctx.run_id, "conflict": False}, projection=None, plan=apply_plan, subject=USERS)
 
 
-# -- 0. repair (reconciliation) ----------------------------------------------------------------------------------
-
-def _naming(coll: Collection, field: str, values: Iterable[str]) -> Counter[str]:
-    """How many documents of `coll` hold each of these values in `field` (one look-up for a few values)."""
-    wanted = list(set(values))
-    if not wanted:
-        return Counter()
-    return Counter(d[field] for d in coll.find({field: {"$in": wanted}}, {field: 1}) if isinstance(d.get(field), str))
-
-
-def repair_from_users(db: Database, batch: list[dict[str, Any]]) -> BatchPlan:
-    """Users naming contiguous customers (every user naming one of them is in this batch)."""
-    users_naming = Counter(u[USER_LINK] for u in batch)
-    customers: dict[str, list[dict[str, Any]]] = {}
-    for c in by_keys(db[CUSTOMERS], "id", users_naming, _PAIR_CUSTOMER_FIELDS,
-                     range_limit=DENSE_PER_KEY * len(users_naming)):
-        customers.setdefault(c["id"], []).append(c)
-    repairable = [u for u in batch if len(customers.get(u[USER_LINK], [])) == 1
-                  and customers[u[USER_LINK]][0].get(CUSTOMER_LINK) in UNSET_VALUES and is_key(u.get("id"))]
-    customers_naming = _naming(db[CUSTOMERS], CUSTOMER_LINK, (u["id"] for u in repairable))
-    decisions, writes = [], []
-    for user in batch:
-        found = customers.get(user[USER_LINK], [])
-        user_id = user.get("id")
-        decision = classify_from_user(user, found, users_naming_customer=users_naming[user[USER_LINK]],
-                                      customers_naming_user=customers_naming[user_id] if is_key(user_id) else 0)
-        decisions.append(decision)
-        if decision.category == Category.LINKED:
-            customer = found[0]
-            writes.append(FieldWrite(coll=CUSTOMERS, oid=customer["_id"], field=CUSTOMER_LINK, new=user["id"],
-                                     old=customer.get(CUSTOMER_LINK), had=CUSTOMER_LINK in customer,
-                                     group=str(user["_id"])))
-    return BatchPlan(decisions=decisions, writes=writes)
-
-
-def repair_from_customers(db: Database, batch: list[dict[str, Any]]) -> BatchPlan:
-    """Customers naming contiguous users (every customer naming one of them is in this batch)."""
-    customers_naming = Counter(c[CUSTOMER_LINK] for c in batch)
-    users: dict[str, list[dict[str, Any]]] = {}
-    for u in by_keys(db[USERS], "id", customers_naming, _PAIR_USER_FIELDS,
-                     range_limit=DENSE_PER_KEY * len(customers_naming)):
-        users.setdefault(u["id"], []).append(u)
-    repairable = [c for c in batch if len(users.get(c[CUSTOMER_LINK], [])) == 1
-                  and users[c[CUSTOMER_LINK]][0].get(USER_LINK) in UNSET_VALUES and is_key(c.get("id"))]
-    users_naming = _naming(db[USERS], USER_LINK, (c["id"] for c in repairable))
-    decisions, writes = [], []
-    for customer in batch:
-        found = users.get(customer[CUSTOMER_LINK], [])
-        customer_id = customer.get("id")
-        decision = classify_from_customer(
-            customer, found, customers_naming_user=customers_naming[customer[CUSTOMER_LINK]],
-            users_naming_customer=users_naming[customer_id] if is_key(customer_id) else 0)
-        if decision is None:
-            continue
-        decisions.append(decision)
-        if decision.category == Category.LINKED:
-            user = found[0]
-            writes.append(FieldWrite(coll=USERS, oid=user["_id"], field=USER_LINK, new=customer["id"],
-                                     old=user.get(USER_LINK), had=USER_LINK in user, group=str(user["_id"])))
-    return BatchPlan(decisions=decisions, writes=writes)
-
-
-def _repair_pass(ctx: StepContext, phase: str, source: str, field: str, subject: str,
-                 plan: Callable[[Database, list[dict[str, Any]]], BatchPlan], projection: dict[str, int]) -> Pass:
-    return Pass(step=Step.USER_CUSTOMER, phase=phase, source=ctx.db[source], query=linked(field),
-                projection=projection, plan=partial(plan, ctx.db), subject=subject, walk=field)
-
-
-# -- the step --------------------------------------------------------------------------------------------------
-
-class UserCustomer(StepSpec):
-    step = Step.USER_CUSTOMER
-    writes = (USERS, CUSTOMERS)
-    scratch = {KEYS: [[(field, 1)] for field in ("phone", "email", "id", "user_id", "run_id")],
-               PLAN: [[("run_id", 1), ("customer_id", 1)]]}
-
-    def phases(self, kind: RunKind) -> list[Phase]:
-        link = [Phase("keys", keys_pass), Phase("plan", plan_pass), Phase("resolve", resolve_pass),
-                Phase("apply", apply_pass)]
-        if kind == RunKind.MIGRATE:
-            return link
-        repair = [
-            Phase("repair_from_users", partial(_repair_pass, phase="repair_from_users", source=USERS, field=USER_LINK,
-                                               subject=USERS, plan=repair_from_users, projection=_PAIR_USER_FIELDS)),
-            Phase("repair_from_customers", partial(_repair_pass, phase="repair_from_customers", source=CUSTOMERS,
-                                                   field=CUSTOMER_LINK, subject=CUSTOMERS, plan=repair_from_customers,
-                                                   projection=_PAIR_CUSTOMER_FIELDS)),
-        ]
-        return repair + link
-
-
-SPEC = UserCustomer()
+LINK_PHASES = [Phase("keys", keys_pass), Phase("plan", plan_pass), Phase("resolve", resolve_pass),
+               Phase("apply", apply_pass)]

@@ -1,0 +1,153 @@
+"""What each `linkage` command does: one handler per command, over the engine's stages and the runner.
+
+A handler gets the parsed arguments and returns the run's report (or a plain
+result for `status`, `seed` and `validate`), printing for people itself when
+`--json` was not asked for; `linkage.cli` parses, prints JSON and decides the
+exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from linkage.database import connect
+from linkage.errors import LinkageError
+from linkage.handle import Linkage
+from linkage.models import COUNT_KEYS, RunKind, RunState
+from linkage.params import MigrationParams
+from linkage.rollback import rollback_target
+from linkage.runner import migrate, undo_run
+from linkage.runs import RunReport, default_trigger
+from linkage.seed import seed
+from linkage.server import serve_forever
+from linkage.settings import Settings
+from linkage.status import status
+from linkage.steps import REGISTRY
+from linkage.validation.metrics import measure
+
+
+def settings_of(args: argparse.Namespace) -> Settings:
+    return Settings.from_env(mongo_uri=getattr(args, "uri", None), db=getattr(args, "db", None),
+                             backup_dir=getattr(args, "backup_dir", None))
+
+
+def params_of(args: argparse.Namespace, *, dry_run: bool) -> MigrationParams:
+    """The run's parameters: the flags given, the model's (and the registry's) defaults for the rest."""
+    names = ["steps", "batch_size", "partitions", *(t.parameter for t in REGISTRY.thresholds())]
+    given = {name: getattr(args, name, None) for name in names}
+    return MigrationParams(dry_run=dry_run, rollback_on_failure=not getattr(args, "no_rollback", False),
+                           **{key: value for key, value in given.items() if value is not None})
+
+
+def print_report(report: RunReport, docs_dir: Path) -> None:
+    print(f"run {report.run_id}: {report.state}{' (dry run)' if report.dry_run else ''}")
+    for step, counts in report.steps.items():
+        print(f"  {step:16s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in COUNT_KEYS))
+    if report.validation:
+        failed = [e.name for e in report.validation.failed]
+        verdict = "passed" if report.validation.success else "FAILED: " + ", ".join(failed)
+        label = "validation of the data as it stands (a dry run links nothing)" if report.dry_run else "validation"
+        print(f"  {label}: {verdict} (data docs: {docs_dir / (report.validation.data_docs or '')})")
+    if report.drift and report.drift.total:
+        kept = "a real run records it as review items" if report.dry_run else "now review items"
+        print(f"  drift found (not caused by this run; {kept}): {report.drift.by_expectation}")
+    if report.backup:
+        print(f"  backup: {report.backup}")
+    if report.rollback:
+        print(f"  rollback: {report.rollback.model_dump(exclude_defaults=True)}")
+    if report.error:
+        print(f"  error: {report.error}")
+
+
+def _run(args: argparse.Namespace, *, kind: RunKind, dry_run: bool) -> RunReport:
+    lk = Linkage(settings_of(args))
+    try:
+        return migrate(lk, params_of(args, dry_run=dry_run), default_trigger(), kind=kind,
+                       new=getattr(args, "new", False), show_progress=not args.quiet)
+    finally:
+        lk.close()
+
+
+def cmd_plan(args: argparse.Namespace) -> RunReport:
+    return _run(args, kind=RunKind.MIGRATE, dry_run=True)
+
+
+def cmd_migrate(args: argparse.Namespace) -> RunReport:
+    return _run(args, kind=RunKind.MIGRATE, dry_run=False)
+
+
+def cmd_reconcile(args: argparse.Namespace) -> RunReport:
+    return _run(args, kind=RunKind.RECONCILE, dry_run=args.dry_run)
+
+
+def cmd_rollback(args: argparse.Namespace) -> RunReport:
+    lk = Linkage(settings_of(args))
+    try:
+        run = rollback_target(lk, args.run_id)
+        outcome = undo_run(lk, run.id)
+        if outcome.already_rolled_back and not args.json:
+            print(f"run {run.id} was already rolled back: nothing to do")
+        return lk.record(run.id).report()
+    finally:
+        lk.close()
+
+
+def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
+    """Validate the data as it is (no run: every violation counts); coverage thresholds from the flags."""
+    from linkage.validation.gate import validate
+
+    lk = Linkage(settings_of(args))
+    try:
+        params = params_of(args, dry_run=True)
+        outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
+                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+    finally:
+        lk.close()
+    if not args.json:
+        print(outcome.table())
+        print(f"data docs: {lk.settings.docs_dir / (outcome.data_docs or '')}")
+    return {"run_id": None, "state": (RunState.SUCCEEDED if outcome.success else RunState.FAILED).value, "steps": {},
+            "validation": outcome.as_record()}
+
+
+def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
+    lk = Linkage(settings_of(args))
+    try:
+        result = status(lk)
+    finally:
+        lk.close()
+    if not args.json:
+        for relation, cov in result["coverage"].items():
+            print(f"{relation:28s} {cov['linked']}/{cov['total']} linked ({cov['ratio']:.1%})")
+        print(f"open review items: {result['open_review_items'] or 'none'}")
+        print("recent runs:")
+        for run in result["recent_runs"]:
+            drift = (run.get("drift") or {}).get("total")
+            marks = " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
+                                         f"drift found: {drift}" if drift else "") if m)
+            print(f"  {run['_id']}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}")
+        print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
+    return {"state": RunState.SUCCEEDED.value, **result}
+
+
+def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
+    settings = settings_of(args)
+    client = connect(settings)
+    try:
+        result = seed(client[settings.db], customers=args.customers, seed_value=args.seed, replace=args.replace)
+    finally:
+        client.close()
+    if not args.json:
+        print(f"seeded {settings.db}: {result['documents']}")
+        for step, counts in result["planted"].items():
+            print(f"  planted {step}: {counts}")
+        print(f"  bad inputs: {result['bad_inputs']}")
+    return {"state": RunState.SUCCEEDED.value, **result}
+
+
+def cmd_serve_db(args: argparse.Namespace) -> None:
+    if serve_forever(args.port, Path(args.data_dir)):
+        raise LinkageError("embedded server exited unexpectedly")

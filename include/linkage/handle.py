@@ -1,0 +1,129 @@
+"""The engine handle: the app database, linkage's bookkeeping collections and the run's write path.
+
+One `Linkage` per process and database (a CLI command, an Airflow task, the
+view). It knows where writes may go: the app's collections and the journal are
+reached through `app` and `writer()`, guarded by whatever lease and claims the
+caller holds (`hold`, `joined`, `guarded_by`), so no stage carries a guard in
+its signature, and a write made without a lease fails instead of slipping past.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from linkage.alerts import AlertStore, LogChannel
+from linkage.database import connect
+from linkage.engine import RunContext
+from linkage.errors import LockLostError
+from linkage.events import Events, Subscriber
+from linkage.guard import Guard, guarded_collection, guarded_database
+from linkage.journal import Journal
+from linkage.lock import Lease
+from linkage.reviews import ReviewQueue
+from linkage.runs import RunRecord, RunStore
+from linkage.settings import Settings
+from linkage.steps import REGISTRY, StepContext
+from linkage.writer import BatchWriter, DryWriter, LiveWriter
+
+
+class Linkage:
+    """The app database and linkage's bookkeeping collections for one setting.
+
+    `subscribers` hear the runs' events; by default the log channel (the CLI's).
+    """
+
+    def __init__(self, settings: Settings, client: MongoClient | None = None, *,
+                 subscribers: Sequence[Subscriber] | None = None) -> None:
+        self.settings = settings
+        self.client = client or connect(settings)
+        self.db = self.client[settings.db]
+        self.runs = RunStore(self.bookkeeping("runs"))
+        self.journal = Journal(self.bookkeeping("journal"))
+        self.reviews = ReviewQueue(self.bookkeeping("review"))
+        self.alerts = AlertStore(self.bookkeeping("alerts"))
+        self.lock = self.bookkeeping("lock")
+        self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
+        self._guards: list[Guard] = []
+
+    def bookkeeping(self, name: str) -> Collection:
+        """A `linkage_*` collection of this database, by its short name."""
+        return self.db[self.settings.collection(name)]
+
+    def ensure_bookkeeping(self) -> None:
+        self.runs.ensure_indexes()
+        self.journal.ensure_indexes()
+        self.reviews.ensure_indexes()
+        for spec in REGISTRY.values():
+            spec.ensure_scratch_indexes(self.bookkeeping)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def record(self, run_id: str) -> RunRecord:
+        return self.runs.record(run_id)
+
+    # the write path ------------------------------------------------------------------------------------------
+    def guard(self) -> None:
+        """Run every guard the caller holds; writes without a lease are refused."""
+        if not self._guards:
+            raise LockLostError("no lease is held: a run writes the app's data only under its lease")
+        for check in self._guards:
+            check()
+
+    @contextmanager
+    def guarded_by(self, check: Guard) -> Iterator[None]:
+        """Writes in this block also need `check` to pass (a partition still claimed by this try)."""
+        self._guards.append(check)
+        try:
+            yield
+        finally:
+            self._guards.remove(check)
+
+    @property
+    def app(self) -> Database:
+        """The app database for writing: every write asks the guard first."""
+        return guarded_database(self.db, self.guard)
+
+    def writer(self, run: RunRecord) -> BatchWriter:
+        """Where the run's batches go: journaled only in a dry run; otherwise reviewed, journaled and written,
+        each write guarded."""
+        if run.dry_run:
+            return DryWriter(run.id, self.journal)
+        return LiveWriter(run.id, Journal(guarded_collection(self.journal.coll, self.guard)), self.app,
+                          ReviewQueue(guarded_collection(self.reviews.coll, self.guard)))
+
+    @contextmanager
+    def hold(self, run_id: str) -> Iterator[Lease]:
+        """Take the lease for `run_id` (heartbeating) and release it at the end (the CLI)."""
+        owner = self.record(run_id).triggered_by
+        lease = Lease.acquire(self.lock, run_id, owner, self.settings.lock_ttl_seconds).start_heartbeat()
+        try:
+            with self.guarded_by(lease.guard):
+                yield lease
+        finally:
+            lease.release()
+
+    @contextmanager
+    def joined(self, run_id: str) -> Iterator[Lease]:
+        """Work under the lease the run already holds (an Airflow task), heartbeating it."""
+        lease = Lease.join(self.lock, run_id, self.settings.lock_ttl_seconds).start_heartbeat()
+        try:
+            with self.guarded_by(lease.guard):
+                yield lease
+        finally:
+            lease.stop_heartbeat()
+
+    # what passes are built from ------------------------------------------------------------------------------
+    def step_context(self, run: RunRecord) -> StepContext:
+        return StepContext(db=self.db, run_id=run.id, kind=run.kind, tz=self.settings.tz,
+                           bookkeeping=self.bookkeeping)
+
+    def run_context(self, run: RunRecord, *, show_progress: bool = False) -> RunContext:
+        return RunContext(run_id=run.id, journal=self.journal, writer=self.writer(run),
+                          batch_size=run.params.batch_size, show_progress=show_progress,
+                          progress_interval=self.settings.progress_interval, in_flight=self.settings.in_flight)

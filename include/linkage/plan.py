@@ -1,0 +1,101 @@
+"""A run's plan: its stages in order, as data. The one place a run's sequence is written.
+
+As Django's `migration_plan()` returns data that `migrate(plan)` then runs, a
+`Plan` says what a run of a kind does; two executors carry it out: the CLI's
+runner in this process (`linkage.runner`) and the DAG factory, which maps each
+stage onto Airflow tasks (`linkage.airflow.dag_factory`). A dry run is the same
+plan: its stages that write the app's data are skipped (in Airflow, visibly)
+and its passes get the writer that writes nothing. The plan is checked when it
+is made, as alembic checks its revision map when it loads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from linkage.models import RunKind
+from linkage.steps import REGISTRY
+
+
+class StageName(StrEnum):
+    PREFLIGHT = "preflight"
+    ACQUIRE_LOCK = "acquire_lock"
+    BACKUP = "backup"
+    CREATE_INDEXES = "create_indexes"
+    BACKFILL = "backfill"
+    VALIDATE = "validate"
+    CONCLUDE = "conclude"
+    REPORT = "report"
+    RELEASE_LOCK = "release_lock"
+
+
+class Role(StrEnum):
+    """Airflow's setup and teardown: the lease is taken by the one and released by the other, always."""
+
+    SETUP = "setup"
+    WORK = "work"
+    TEARDOWN = "teardown"
+
+
+class Stage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: StageName
+    role: Role = Role.WORK
+    #: Writes the app's collections: skipped by a dry run.
+    writes_app: bool = False
+    #: A backfill's step and its phases, in the order they run.
+    step: str | None = None
+    phases: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        """`backfill_<step>` for a backfill, else the stage's name (the Airflow task or group id)."""
+        return f"{self.name}_{self.step}" if self.step else str(self.name)
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: RunKind
+    stages: tuple[Stage, ...]
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> Plan:
+        ids = [stage.id for stage in self.stages]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"a plan names a stage twice: {ids}")
+        setup = [i for i, stage in enumerate(self.stages) if stage.role == Role.SETUP]
+        writes = [i for i, stage in enumerate(self.stages) if stage.writes_app or stage.name == StageName.BACKFILL]
+        if len(setup) != 1 or (writes and min(writes) < setup[0]):
+            raise ValueError("a plan takes its lease once, before anything that writes")
+        if self.stages[-1].role != Role.TEARDOWN:
+            raise ValueError("a plan ends by releasing its lease")
+        for stage in self.stages:
+            if (stage.name == StageName.BACKFILL) != bool(stage.step and stage.phases):
+                raise ValueError(f"stage {stage.id}: a backfill, and only a backfill, names a step and its phases")
+        return self
+
+    @property
+    def backfills(self) -> list[Stage]:
+        return [stage for stage in self.stages if stage.name == StageName.BACKFILL]
+
+
+def run_plan(kind: RunKind, steps: Sequence[str] | None = None) -> Plan:
+    """The plan of a run of `kind` over `steps` (every registered step by default, as a DAG is built)."""
+    chosen = list(REGISTRY) if steps is None else list(steps)
+    return Plan(kind=kind, stages=(
+        Stage(name=StageName.PREFLIGHT),
+        Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP),
+        Stage(name=StageName.BACKUP, writes_app=True),
+        Stage(name=StageName.CREATE_INDEXES, writes_app=True),
+        *(Stage(name=StageName.BACKFILL, step=step, phases=tuple(REGISTRY[step].phase_names(kind)))
+          for step in chosen),
+        Stage(name=StageName.VALIDATE),
+        Stage(name=StageName.CONCLUDE),
+        Stage(name=StageName.REPORT),
+        Stage(name=StageName.RELEASE_LOCK, role=Role.TEARDOWN),
+    ))

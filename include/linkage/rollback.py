@@ -1,0 +1,63 @@
+"""Undoing a run through its journal (CONTRACT §5 "Rollback"), and what may be undone.
+
+`rollback_target` is the one place that refuses: an unknown id, a dry run
+(it wrote nothing). The CLI, the `linkage_rollback` DAG and a failed run's own
+rollback all ask it. A run already rolled back is not refused: rolling it back
+again changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+from linkage.errors import AlertedError, LinkageError
+from linkage.events import Event
+from linkage.handle import Linkage
+from linkage.journal import Reverted, revert_batch
+from linkage.models import RunState
+from linkage.readahead import InFlight, bounded, read_ahead
+from linkage.records import RollbackOutcome
+from linkage.runs import RunRecord
+from linkage.stages import finalize
+
+
+class RollbackFailed(AlertedError):
+    """A rollback stopped part-way; its alert (`rollback_failed`) has been sent."""
+
+
+def rollback_target(lk: Linkage, given: str) -> RunRecord:
+    """The run to roll back, named by either id (linkage's, or the Airflow DAG run's), or a one-line refusal."""
+    run = lk.record(lk.runs.resolve(given))
+    if run.dry_run:
+        raise LinkageError(f"run {run.id} was a dry run: it wrote nothing to roll back")
+    return run
+
+
+def rollback(lk: Linkage, given: str) -> RollbackOutcome:
+    """Undo a run through its journal, newest batch first, and close it `rolled_back`; the caller holds the
+    run's lease (every write asks it).
+
+    Only fields that still hold the value the run wrote are restored; a field the
+    app changed since keeps the app's value (`kept`). A run already rolled back
+    is left as it is (`already_rolled_back`): nothing is touched or counted twice.
+    """
+    run = rollback_target(lk, given)
+    if run.state == RunState.ROLLED_BACK:
+        return (run.rollback or RollbackOutcome()).model_copy(update={"already_rolled_back": True})
+    undone = Reverted()
+    flight = InFlight(lk.settings.in_flight)  # the next batches are read while this one is reverted
+    try:
+        with read_ahead(bounded(lk.journal.records(run.id, newest_first=True), flight), flight) as records:
+            for record in records:
+                try:
+                    undone += revert_batch(lk.app, record)
+                finally:
+                    flight.release()
+    except Exception as exc:
+        lk.runs.update(run.id, rollback=RollbackOutcome(**undone._asdict(), error=str(exc)[:500]).model_dump())
+        lk.runs.finish(run.id, RunState.ROLLBACK_FAILED, f"rollback failed: {exc}"[:500])
+        lk.events.emit(Event.ROLLBACK_FAILED, lk.record(run.id))
+        raise RollbackFailed(f"rollback of {run.id} failed: {exc}") from exc
+    outcome = RollbackOutcome(**undone._asdict())
+    lk.runs.update(run.id, rollback=outcome.model_dump(exclude_none=True))
+    finalize(lk, run.id, RunState.ROLLED_BACK, run.error)
+    lk.events.emit(Event.ROLLED_BACK, lk.record(run.id))
+    return outcome

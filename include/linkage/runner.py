@@ -1,0 +1,93 @@
+"""The in-process executor: a run's plan carried out stage by stage (the CLI, benches, tests); and undoing one.
+
+It runs exactly the stages of `linkage.plan.run_plan`, in their order, calling
+the same stage functions the Airflow tasks call; only how a stage is carried
+out is its own (the lease is a context held for the run, a backfill's
+partitions are threads). Each stage's seconds go in the run record.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+
+from linkage.backfill import run_step
+from linkage.handle import Linkage
+from linkage.judge import validate_run
+from linkage.models import RunKind
+from linkage.params import MigrationParams
+from linkage.plan import Plan, Stage, StageName, run_plan
+from linkage.records import RollbackOutcome
+from linkage.rollback import rollback, rollback_target
+from linkage.runs import RunReport
+from linkage.stages import create_indexes, preflight, start_run, take_backup
+from linkage.verdict import conclude
+
+
+class _Execution:
+    """One plan carried out: the stages' work, and the lease held between its setup and its teardown."""
+
+    def __init__(self, lk: Linkage, run_id: str, show_progress: bool) -> None:
+        self.lk, self.run_id, self.show_progress = lk, run_id, show_progress
+        self.held = ExitStack()
+        self.dry_run = lk.record(run_id).dry_run
+        self.work: dict[StageName, Callable[[Stage], object]] = {
+            StageName.PREFLIGHT: lambda stage: lk.runs.update(run_id, preflight=preflight(lk)),
+            StageName.ACQUIRE_LOCK: self.acquire,
+            StageName.BACKUP: lambda stage: take_backup(lk, run_id),
+            StageName.CREATE_INDEXES: lambda stage: create_indexes(lk, run_id),
+            StageName.BACKFILL: lambda stage: run_step(lk, run_id, str(stage.step), stage.phases,
+                                                       show_progress=show_progress),
+            StageName.VALIDATE: lambda stage: validate_run(lk, run_id),
+            StageName.CONCLUDE: lambda stage: conclude(lk, run_id),
+            StageName.REPORT: lambda stage: None,  # the caller prints the run's report
+            StageName.RELEASE_LOCK: lambda stage: self.held.close(),
+        }
+
+    def acquire(self, stage: Stage) -> None:
+        if not self.dry_run:  # a dry run writes nothing, so it takes no lease
+            self.held.enter_context(self.lk.hold(self.run_id))
+
+    def run(self, plan: Plan) -> None:
+        with self.held:
+            try:
+                for stage in plan.stages:
+                    if stage.writes_app and self.dry_run:
+                        continue
+                    started = time.monotonic()
+                    self.work[stage.name](stage)
+                    self.lk.runs.record_timing(self.run_id, stage.id, time.monotonic() - started)
+            except Exception as exc:
+                self.lk.runs.fail_if_running(self.run_id, str(exc))
+                raise
+
+
+def execute(lk: Linkage, plan: Plan, run_id: str, *, show_progress: bool = False) -> RunReport:
+    """Carry out `plan` for the run `run_id` in this process; the run's report."""
+    _Execution(lk, run_id, show_progress).run(plan)
+    return lk.record(run_id).report()
+
+
+def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: RunKind = RunKind.MIGRATE,
+            new: bool = False, show_progress: bool = False) -> RunReport:
+    """Start (or resume) a run of `kind` and carry out its plan: backup, indexes, the chosen steps, validation,
+    the verdict; resumable, locked.
+
+    `kind=RECONCILE` is the nightly job: the same run, repairing one-sided pairs
+    and linking only what is still unlinked. A dry run takes no lock and no
+    backup and writes nothing to the app's collections or the review queue; it
+    computes and records the counts and the drift it found.
+    """
+    from linkage.validation.gate import warm_up
+
+    warm_up()
+    run_id, _ = start_run(lk, params, triggered_by, kind=kind, new=new)
+    return execute(lk, run_plan(kind, lk.record(run_id).params.steps), run_id, show_progress=show_progress)
+
+
+def undo_run(lk: Linkage, given: str) -> RollbackOutcome:
+    """Roll back a past run, named by either id, under its lease (`linkage rollback`)."""
+    run = rollback_target(lk, given)
+    with lk.hold(run.id):
+        return rollback(lk, run.id)

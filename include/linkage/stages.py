@@ -1,0 +1,97 @@
+"""The stages that open and close a run: start (or resume) it, look at the database, back it up, create
+the indexes; and finish it.
+
+Each is one call for both executors (the CLI's runner and an Airflow task): it
+gets the engine handle and the run's id, reads the run record once, and is
+safe to run again (a retry or a resumed run picks up where it stopped). The
+backfills are `linkage.backfill`, validation `linkage.judge`, the verdict and
+its consequences `linkage.verdict` and `linkage.rollback`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from linkage import backup as backups
+from linkage.app_schema import APP_COLLECTIONS
+from linkage.database import server_description
+from linkage.handle import Linkage
+from linkage.indexes import describe_outcomes, ensure_indexes
+from linkage.masking import mask_uri
+from linkage.models import RunKind, RunState
+from linkage.params import MigrationParams
+from linkage.records import BackupRecord
+from linkage.runs import AirflowRun, RunReport, new_run_id, run_slug
+from linkage.steps import REGISTRY
+
+
+def preflight(lk: Linkage) -> dict[str, Any]:
+    """What a person checks before a run: where, which server, how much data, the links as they are."""
+    return {
+        "mongo_uri": mask_uri(lk.settings.mongo_uri),
+        "db": lk.settings.db,
+        "server": server_description(lk.db),
+        "counts": {name: lk.db[name].estimated_document_count() for name in APP_COLLECTIONS},
+        "timezone": lk.settings.timezone,
+        "bookkeeping_prefix": lk.settings.prefix,
+    }
+
+
+def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: RunKind = RunKind.MIGRATE,
+              new: bool = False, run_id: str | None = None, airflow: AirflowRun | None = None) -> tuple[str, bool]:
+    """Create a run record, or resume one; returns (run_id, resumed).
+
+    With `run_id` (an Airflow run's own id) that run is resumed if it exists, so a
+    retried task continues it. Otherwise the newest unfinished run of this kind is
+    resumed, unless `new` or a dry run.
+    """
+    lk.ensure_bookkeeping()
+    if run_id is not None and lk.runs.find(run_id):
+        lk.runs.resumed(run_id)
+        return run_id, True
+    if run_id is None and not new and not params.dry_run:
+        unfinished = lk.runs.newest_unfinished(kind)
+        if unfinished is not None:
+            lk.runs.resumed(unfinished["_id"])
+            return unfinished["_id"], True
+    run_id = run_id or new_run_id(f"dry-{kind}" if params.dry_run else kind)
+    lk.runs.create(kind, params, triggered_by, run_id, airflow)
+    return run_id, False
+
+
+def take_backup(lk: Linkage, run_id: str) -> BackupRecord:
+    """Back up the collections the run's steps write; a verified backup is reused.
+
+    The backup directory is checked first (it exists, is a writable directory with
+    room for the estimate), so a bad target ends the run before any app write.
+    """
+    run = lk.record(run_id)
+    if run.backup and run.backup.verified:
+        backups.verify(Path(run.backup.path))
+        return run.backup
+    collections = REGISTRY.writes(run.params.steps)
+    root = lk.settings.backup_dir / run_slug(run_id)
+    backups.check_target(lk.settings.backup_dir, backups.estimate_bytes(lk.db, collections, lk.settings.backup_gzip),
+                         create=lk.settings.create_backup_dir)
+    manifest = backups.dump(lk.db, collections, root, run_id, compressed=lk.settings.backup_gzip)
+    backups.verify(root)
+    record = BackupRecord(path=str(root), verified=True, gzip=manifest.gzip,
+                          counts={name: entry.count for name, entry in manifest.collections.items()})
+    lk.runs.update(run_id, backup=record.model_dump())
+    return record
+
+
+def create_indexes(lk: Linkage, run_id: str) -> dict[str, Any]:
+    """The indexes every registered step declares (CONTRACT §4), created where missing."""
+    summary = describe_outcomes(ensure_indexes(lk.app, REGISTRY.indexes(), lk.settings.collection("index_probe")))
+    lk.runs.update(run_id, indexes=summary)
+    return summary
+
+
+def finalize(lk: Linkage, run_id: str, state: RunState = RunState.SUCCEEDED, error: str | None = None) -> RunReport:
+    """Close the run: its final state, and every step's scratch data for it removed."""
+    for name in REGISTRY.scratch():
+        lk.bookkeeping(name).delete_many({"run_id": run_id})
+    lk.runs.finish(run_id, state, error)
+    return lk.record(run_id).report()

@@ -1,0 +1,75 @@
+"""What a relation's validation is made of: checks that walk the data and the findings they yield.
+
+A `Check` is one walk of the data, declared by the step whose rules it
+measures; every `Finding` it yields names one of those rules by its object.
+Walking a link field in its own order puts every document sharing a value in
+one chunk (duplicates are found without a `$group`) and makes the documents they
+name one index range (`linkage.lookups`): memory holds one chunk whatever the
+collection size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from pymongo.database import Database
+
+from linkage.app_schema import LINK_DOMAIN
+from linkage.coverage import Relation
+from linkage.engine import pages
+from linkage.journal import LinkValue
+from linkage.models import Category, Decision
+from linkage.validation.rules import Rule
+
+CHUNK = 5000
+#: Linked documents per relation name, counted by the walks on their way (the coverage needs no count of its own).
+LinkCounts = Counter[str]
+
+
+class Finding(NamedTuple):
+    """One document breaking one rule, and the link values that break it."""
+
+    rule: Rule
+    collection: str
+    oid: Any
+    app_id: Any
+    values: tuple[LinkValue, ...]
+    category: Category
+    reason: str
+
+    @property
+    def step(self) -> str | None:
+        return self.rule.step
+
+    @property
+    def example(self) -> str:
+        return f"{self.collection} _id={self.oid}"
+
+    def decision(self) -> Decision:
+        """As a review item: the document, its category and why (never a value)."""
+        return Decision(oid=self.oid, app_id=self.app_id, category=self.category, reason=self.reason,
+                        collection=self.collection)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One walk of the data: the rules its findings are for, and the relations whose links it counts."""
+
+    name: str
+    measures: tuple[Rule, ...]
+    walk: Callable[[Database, LinkCounts], Iterator[list[Finding]]]
+    counts: tuple[Relation, ...] = ()
+
+
+def link_value(coll: str, doc: dict[str, Any], field: str) -> LinkValue:
+    return LinkValue(coll, doc["_id"], field, doc.get(field))
+
+
+def link_walk(db: Database, source: str, field: str, projection: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+    """The documents holding a link in `field`, in its order, a chunk at a time (every document sharing a
+    value in one chunk)."""
+    cursor = db[source].find({field: LINK_DOMAIN}, projection).sort(field, 1).batch_size(CHUNK)
+    return pages(cursor, CHUNK, field)
