@@ -1,5 +1,6 @@
-"""The shape the code keeps: the engine needs no Airflow, no entry point names a step, the contract
-lives in the repository and the README links nowhere outside it."""
+"""The shape the code keeps: layers that import only downwards, the engine without Airflow, relations spelt out
+in their own step modules only, a run's sequence in one place, small modules and functions, the contract in the
+repository and a README that links nowhere outside it."""
 
 from __future__ import annotations
 
@@ -8,19 +9,76 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
-from linkage.models import Step
-from linkage.steps import REGISTRY
+import pytest
+
+from linkage.models import RunKind
+from linkage.plan import Plan, Role, Stage, StageName, run_plan
+from linkage.steps import REGISTRY, Registry, RegistryError, StepSpec
+from linkage.steps.order_delivery import OrderDelivery
+from linkage.validation.checks import Check
 
 from helpers import ROOT
 
 PACKAGE = ROOT / "include" / "linkage"
 
+#: The package's layers, lowest first: a module imports from its own layer or lower ones only.
+LAYERS: list[tuple[str, list[str]]] = [
+    ("primitives", ["app_schema", "models", "errors", "settings", "masking", "normalize", "progress", "readahead",
+                    "journal_codec", "lookups", "partitions", "guard", "database", "server", "lock",
+                    "backup", "reviews", "journal", "coverage", "indexes", "records", "validation",
+                    "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline"]),
+    ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
+    ("steps", ["steps", "steps.*"]),
+    ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
+    ("plan", ["handle", "plan", "stages", "backfill", "judge", "verdict", "rollback", "status", "reports"]),
+    ("entry points", ["runner", "commands", "cli"]),
+    ("airflow", ["airflow", "airflow.*"]),
+]
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__").removesuffix(
+        "__init__") or "linkage"
+
+
+def layer_of(module: str) -> int:
+    for rank, (_, patterns) in enumerate(LAYERS):
+        for pattern in patterns:
+            if module == pattern or (pattern.endswith(".*") and module.startswith(pattern[:-1])):
+                return rank
+    raise AssertionError(f"linkage.{module} is in no layer: add it to LAYERS")
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every `linkage.*` module a file imports, anywhere in it (a function-level import is still a dependency)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else \
+            [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+        if isinstance(node, ast.ImportFrom) and node.module == "linkage":
+            names = [f"linkage.{alias.name}" for alias in node.names]
+        found |= {name.removeprefix("linkage.") for name in names if name.startswith("linkage.")}
+    return found
+
+
+def engine_modules() -> list[Path]:
+    return [path for path in PACKAGE.rglob("*.py") if "airflow" not in path.relative_to(PACKAGE).parts]
+
+
+def test_every_layer_imports_only_from_itself_and_below() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        here = module_name(path)
+        if here == "linkage":
+            continue
+        for imported in imports_of(path):
+            assert layer_of(imported) <= layer_of(here), f"linkage.{here} imports linkage.{imported} from above"
+
 
 def test_the_engine_imports_no_airflow_and_nothing_from_plugins() -> None:
     """Every engine module (all but `linkage.airflow`) imported in a fresh interpreter: no Airflow loaded."""
-    names = sorted(".".join(("linkage", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
-                   for path in PACKAGE.rglob("*.py") if "airflow" not in path.relative_to(PACKAGE).parts)
+    names = sorted(f"linkage.{module_name(path)}".removesuffix(".linkage") for path in engine_modules())
     code = f"""
 import importlib, json, sys
 for name in {names!r}:
@@ -30,41 +88,111 @@ print(json.dumps({{"modules": {names!r}, "loaded": loaded}}))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert len(result["modules"]) > 25 and "linkage.pipeline" in result["modules"]
+    assert len(result["modules"]) > 40 and "linkage.runner" in result["modules"]
     assert result["loaded"] == []
-    for path in PACKAGE.rglob("*.py"):
-        if "airflow" not in path.relative_to(PACKAGE).parts:
-            imported = {node.module or "" for node in ast.walk(ast.parse(path.read_text())) if
-                        isinstance(node, ast.ImportFrom)} | {alias.name for node in ast.walk(ast.parse(
-                            path.read_text())) if isinstance(node, ast.Import) for alias in node.names}
-            assert not {name for name in imported if name.split(".")[0] in ("airflow", "plugins")}, path
+    for path in engine_modules():
+        imported = {node.module or "" for node in ast.walk(ast.parse(path.read_text())) if
+                    isinstance(node, ast.ImportFrom)} | {alias.name for node in ast.walk(ast.parse(
+                        path.read_text())) if isinstance(node, ast.Import) for alias in node.names}
+        assert not {name for name in imported if name.split(".")[0] in ("airflow", "plugins")}, path
 
 
-def step_names_in(source: str) -> list[str]:
-    """Where a module names a step: `Step.X` attributes or a step's name as a string."""
+RELATION_NAMES = ("USERS", "CUSTOMERS", "ORDERS", "DELIVERIES", "ORDER_LINK", "USER_LINK", "CUSTOMER_LINK")
+
+
+def relation_mentions(source: str) -> list[str]:
+    """Where a module names a relation: a step's name as a string, or one relation's collection or link field."""
     tree = ast.parse(source)
-    names = {step.value for step in Step}
-    found = [f"Step.{node.attr}" for node in ast.walk(tree)
-             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "Step"
-             and node.attr in Step.__members__]
-    found += [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in names]
+    steps = set(REGISTRY)
+    found = [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and node.value in steps]
+    found += [alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+              and node.module == "linkage.app_schema" for alias in node.names if alias.name in RELATION_NAMES]
     return found
 
 
-def test_pipeline_cli_and_dag_factory_never_name_a_step() -> None:
-    for path in (PACKAGE / "pipeline.py", PACKAGE / "cli.py", PACKAGE / "airflow" / "dag_factory.py",
-                 PACKAGE / "airflow" / "tasks.py", PACKAGE / "validation" / "gate.py"):
-        assert step_names_in(path.read_text()) == [], path
-    assert step_names_in("x = Step.ORDER_DELIVERY\ny = 'user_customer'") == ["Step.ORDER_DELIVERY", "user_customer"]
+def test_a_relation_is_spelt_out_in_its_step_module_only() -> None:
+    """Outside `steps/` (and the pure rules in `matching/`, the schema, and the seed, which writes the app's
+    data), no module names a step or a relation's collections: they iterate the registry."""
+    allowed = {"app_schema", "seed"}
+    for path in PACKAGE.rglob("*.py"):
+        module = module_name(path)
+        if module.startswith(("steps", "matching")) or module in allowed:
+            continue
+        assert relation_mentions(path.read_text()) == [], path
+    assert relation_mentions("from linkage.app_schema import USERS\nx = 'order_delivery'") == ["order_delivery",
+                                                                                                "USERS"]
 
 
-def test_every_step_is_registered_with_its_phases_and_collections() -> None:
-    assert set(REGISTRY) == set(Step)
-    for step, spec in REGISTRY.items():
-        assert spec.step == step and spec.writes
-        for kind in ("migrate", "reconcile"):
-            names = [phase.name for phase in spec.phases(kind)]  # type: ignore[arg-type]
-            assert names and len(names) == len(set(names))
+def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
+    """Only `plan.py` lays out the stages in order; the executors look a stage up by its name."""
+    names = {f"StageName.{name.name}" for name in StageName}
+    for path in PACKAGE.rglob("*.py"):
+        mentioned = [f"StageName.{node.attr}" for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                     and node.value.id == "StageName"]
+        if module_name(path) != "plan":
+            assert len(mentioned) == len(set(mentioned)), f"{path} names a stage twice"
+        assert set(mentioned) <= names
+    plan = run_plan(RunKind.MIGRATE)
+    assert [stage.id for stage in plan.stages] == [
+        "preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
+        "validate", "conclude", "report", "release_lock"]
+    assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:2] == ("repair_from_users",
+                                                                                     "repair_from_customers")
+
+
+def test_a_plan_is_checked_when_it_is_made() -> None:
+    work = Stage(name=StageName.BACKUP, writes_app=True)
+    lock, release = Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP), Stage(name=StageName.RELEASE_LOCK,
+                                                                                 role=Role.TEARDOWN)
+    with pytest.raises(ValueError, match="takes its lease once, before anything that writes"):
+        Plan(kind=RunKind.MIGRATE, stages=(work, lock, release))
+    with pytest.raises(ValueError, match="ends by releasing its lease"):
+        Plan(kind=RunKind.MIGRATE, stages=(lock, work))
+    with pytest.raises(ValueError, match="names a stage twice"):
+        Plan(kind=RunKind.MIGRATE, stages=(lock, work, work, release))
+
+
+def toy_spec(name: str, **overrides: object) -> StepSpec:
+    """A copy of the order-delivery step under another id, its rules renamed to match, with `overrides`."""
+    rules = {rule.name: rule.model_copy(update={"name": f"{name}_{rule.name}", "step": name})
+             for rule in OrderDelivery.rules}
+    checks = tuple(Check(c.name, tuple(rules[r.name] for r in c.measures), c.walk, c.counts)
+                   for c in OrderDelivery.checks)
+    attributes = {"id": name, "rules": tuple(rules.values()), "checks": checks, **overrides}
+    return type(name, (OrderDelivery,), attributes)()
+
+
+def test_the_registry_refuses_a_step_it_cannot_judge_when_it_is_registered() -> None:
+    assert len(Registry(toy_spec("toy"))) == 1  # the copy itself is well formed
+    with pytest.raises(RegistryError, match="step order_delivery is registered twice"):
+        Registry(OrderDelivery(), OrderDelivery())
+    with pytest.raises(RegistryError, match="toy has no phases for a migrate run"):
+        Registry(toy_spec("toy", phases=lambda self, kind: []))
+    with pytest.raises(RegistryError, match="rule order_refs_dangling is declared twice"):
+        Registry(OrderDelivery(), toy_spec("toy", rules=OrderDelivery.rules))
+    with pytest.raises(RegistryError, match="no check counts the links of delivery_statuses.order_id"):
+        Registry(toy_spec("toy", checks=()))
+    unmeasured = toy_spec("toy")
+    with pytest.raises(RegistryError, match="rule toy_order_links_not_single must be measured by exactly one"):
+        Registry(toy_spec("toy", checks=(Check("dangling only", (unmeasured.rules[0],), unmeasured.checks[0].walk,
+                                               unmeasured.checks[0].counts),)))
+    with pytest.raises(RegistryError, match="measures rule order_refs_dangling, which the step does not declare"):
+        Registry(toy_spec("toy", checks=OrderDelivery.checks))
+    with pytest.raises(RegistryError, match="threshold min_order_coverage is another step's"):
+        Registry(OrderDelivery(), toy_spec("toy"))
+
+
+def test_modules_and_functions_stay_small() -> None:
+    """The largest module in include/ is under 300 lines and no function is over 60 (the README names the
+    exceptions: the vendored Data Docs assets are not code)."""
+    for path in PACKAGE.rglob("*.py"):
+        lines = path.read_text().splitlines()
+        assert len(lines) < 300, f"{path}: {len(lines)} lines"
+        for node in ast.walk(ast.parse("\n".join(lines))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                assert length <= 60, f"{path}:{node.lineno} {node.name} is {length} lines"
 
 
 def test_the_readme_links_nowhere_outside_the_repository_and_the_contract_is_in_it() -> None:
