@@ -11,6 +11,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from pymongo.database import Database
+
 TZ = ZoneInfo("Asia/Kolkata")
 
 
@@ -146,3 +148,26 @@ def expected_repairs(users: list[dict], customers: list[dict]) -> tuple[dict[Any
         if unset(u.get("customer_v2_id")) and len(customers_naming[uid]) == 1 and not users_naming[c["id"]]:
             set_user[u["_id"]] = c["id"]
     return set_user, set_customer
+
+
+def expected_links(before: dict[str, dict[Any, dict]]) -> dict[str, dict[Any, Any]]:
+    """Every link field after a reconcile of `before`, by the oracle: what it must set, else what was there."""
+    users, customers = list(before["users"].values()), list(before["customers_v2"].values())
+    orders = expected_order_links(list(before["delivery_statuses"].values()), list(before["orders"].values()))
+    user_links = expected_user_links(users, customers)
+    set_user, set_customer = expected_repairs(users, customers)
+    user_of = {cid: before["users"][uid]["id"] for uid, cid in user_links.items()}
+    return {
+        "delivery_statuses": {oid: orders.get(oid, d.get("order_id"))
+                              for oid, d in before["delivery_statuses"].items()},
+        "users": {oid: user_links.get(oid, set_user.get(oid, u.get("customer_v2_id")))
+                  for oid, u in before["users"].items()},
+        "customers_v2": {oid: user_of.get(c.get("id"), set_customer.get(oid, c.get("user_id")))
+                         for oid, c in before["customers_v2"].items()},
+    }
+
+
+def links(db: Database) -> dict[str, dict[Any, Any]]:
+    return {name: {d["_id"]: d.get(field) for d in db[name].find({}, {field: 1})}
+            for name, field in (("delivery_statuses", "order_id"), ("users", "customer_v2_id"),
+                                ("customers_v2", "user_id"))}

@@ -19,8 +19,9 @@ from oracle import expected_order_links, expected_user_links
 
 pytestmark = pytest.mark.airflow
 DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback"}
-PIPELINE_ORDER = ["preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery.link_partitions",
-                  "backfill_user_customer.record_counts", "validate", "decide", "report", "release_lock"]
+PIPELINE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link_partitions",
+                  "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "housekeeping",
+                  "report", "release_lock"]
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -76,7 +77,7 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
                 (dag_id, earlier, later)
         assert down["preflight"] == {"acquire_lock"}  # no fan of XCom edges from preflight
         assert down["decide"] == {"finalize", "rollback"}
-        assert down["finalize"] == down["rollback"] == {"report"}
+        assert down["finalize"] == down["rollback"] == {"housekeeping"} and down["housekeeping"] == {"report"}
         assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
         assert dag.get_task("backfill_order_delivery.link").is_mapped
     reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}
@@ -233,3 +234,21 @@ def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_n
     assert f"run {run_id} was already rolled back: nothing to do" in caplog.text
     assert snapshot(db) == before and lk.record(run_id).rollback == record.rollback
     assert alerts(db, airflow_env, run_id).count("rolled_back") == 1
+
+
+@pytest.mark.slow
+def test_two_nights_of_the_reconcile_the_second_without_new_drift_pages_nobody(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
+    assert migrate(lk, MigrationParams(), "test").state == "succeeded"  # the seed's drift pages once, here
+    linked = db.delivery_statuses.find_one({"order_id": {"$gt": ""}}, sort=[("_id", -1)])
+    db.orders.delete_one({"id": linked["order_id"]})  # tonight's new drift
+    dag = dagbag.get_dag("linkage_reconcile")
+    first = dag.test()
+    assert str(first.state) == "success"
+    assert alerts(db, airflow_env, linkage_run("linkage_reconcile", first)) == ["drift_found"]
+    second = dag.test()  # the next night: nothing new
+    record = lk.record(linkage_run("linkage_reconcile", second))
+    assert str(second.state) == "success" and record.drift_total > 0
+    assert alerts(db, airflow_env, record.id) == []
+    assert record.paging and not record.paging.page and "none new since" in record.paging.why
+    assert note_of(second).endswith(f"drift unchanged: {record.drift_total} open")

@@ -12,10 +12,11 @@ from pymongo import MongoClient, monitoring
 from pymongo.database import Database
 
 from linkage.backfill import claimed
+from linkage.conditional import apply_batch, revert_batch
 from linkage.engine import by_string, not_by_string, pages, where
 from linkage.errors import LockLostError
 from linkage.handle import Linkage
-from linkage.journal import BatchRecord, FieldWrite, apply_batch, revert_batch
+from linkage.journal import BatchRecord, FieldWrite
 from linkage.lock import LOCK_ID, Lease
 from linkage.lookups import by_keys
 from linkage.params import MigrationParams

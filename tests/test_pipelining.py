@@ -32,7 +32,7 @@ from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.settings import Settings
 from linkage.stages import start_run
-from linkage.writer import LiveWriter
+from linkage.writer import PlanningWriter
 
 from helpers import ROOT, cli_env, raw_bytes
 
@@ -44,7 +44,7 @@ PARAMS = MigrationParams(batch_size=20, min_order_coverage=0, min_user_coverage=
 KILLER = textwrap.dedent("""
     import os, signal, sys, time
     from pymongo import MongoClient
-    from linkage import engine, journal, rollback, writer
+    from linkage import apply, conditional, engine, rollback
     from linkage.handle import Linkage
     from linkage.params import MigrationParams
     from linkage.runner import migrate, undo_run
@@ -79,9 +79,9 @@ KILLER = textwrap.dedent("""
             return result
         return hooked
 
-    engine.InFlight = rollback.InFlight = Watched
-    writer.apply_batch = watching(journal.apply_batch)
-    rollback.revert_batch = watching(journal.revert_batch)
+    engine.InFlight = rollback.InFlight = apply.InFlight = Watched
+    apply.apply_batch = watching(conditional.apply_batch)
+    rollback.revert_batch = watching(conditional.revert_batch)
     settings = Settings.from_env()
     lk = Linkage(settings, MongoClient(settings.mongo_uri))
     if action == "migrate":
@@ -155,16 +155,16 @@ def test_rollback_under_pipelining_is_byte_exact_even_killed_with_k_batches_in_f
 
 
 class CountingJournal(Journal):
-    """Counts batches settled, so a test can compare them with the batches the reader planned."""
+    """Counts batches journaled, so a test can compare them with the batches the reader planned."""
 
     def __init__(self, journal: Journal, planned: list[int]) -> None:
         super().__init__(journal.coll)
         self.planned, self.settled, self.most_ahead = planned, 0, 0
 
-    def settle(self, record: BatchRecord, *, rewrite: bool = True) -> None:
+    def begin(self, record: BatchRecord) -> None:
         time.sleep(0.01)  # a slow write: the reader gets every chance to run further ahead
         self.most_ahead = max(self.most_ahead, self.planned[0] - self.settled)
-        super().settle(record, rewrite=rewrite)
+        super().begin(record)
         self.settled += 1
 
 
@@ -183,7 +183,7 @@ def test_the_reader_never_holds_more_than_k_batches_and_does_fill_them(
 
     journal = CountingJournal(lk.journal, planned)
     ctx = dataclasses.replace(lk.run_context(run), journal=journal, in_flight=k,
-                              writer=LiveWriter(run_id, journal, lk.app, lk.reviews))
+                              writer=PlanningWriter(run_id, journal, lk.reviews))
     with lk.hold(run_id):
         run_pass(ctx, dataclasses.replace(job, plan=plan), Partition())
     assert journal.settled > 3 * k

@@ -31,7 +31,7 @@ from linkage.server import EmbeddedServer
 from linkage.settings import Settings
 
 from helpers import by_app_id, snapshot
-from oracle import expected_order_links, expected_repairs, expected_user_links
+from oracle import expected_links, links
 
 NIGHTS = 6
 PARAMS = MigrationParams(batch_size=50, min_order_coverage=0.5, min_user_coverage=0.5)
@@ -96,29 +96,6 @@ def app_writes(db: Database, night: int, rng: random.Random) -> Day:
     db.users.delete_one({"id": customer["user_id"]})
     day.deleted_user = (customer["id"], customer["user_id"])
     return day
-
-
-def expected_links(before: dict[str, dict[Any, dict]]) -> dict[str, dict[Any, Any]]:
-    """Every link field after a reconcile of `before`, by the oracle: what it must set, else what was there."""
-    users, customers = list(before["users"].values()), list(before["customers_v2"].values())
-    orders = expected_order_links(list(before["delivery_statuses"].values()), list(before["orders"].values()))
-    user_links = expected_user_links(users, customers)
-    set_user, set_customer = expected_repairs(users, customers)
-    user_of = {cid: before["users"][uid]["id"] for uid, cid in user_links.items()}
-    return {
-        "delivery_statuses": {oid: orders.get(oid, d.get("order_id"))
-                              for oid, d in before["delivery_statuses"].items()},
-        "users": {oid: user_links.get(oid, set_user.get(oid, u.get("customer_v2_id")))
-                  for oid, u in before["users"].items()},
-        "customers_v2": {oid: user_of.get(c.get("id"), set_customer.get(oid, c.get("user_id")))
-                         for oid, c in before["customers_v2"].items()},
-    }
-
-
-def links(db: Database) -> dict[str, dict[Any, Any]]:
-    return {name: {d["_id"]: d.get(field) for d in db[name].find({}, {field: 1})}
-            for name, field in (("delivery_statuses", "order_id"), ("users", "customer_v2_id"),
-                                ("customers_v2", "user_id"))}
 
 
 def queue(lk: Linkage) -> list[tuple]:

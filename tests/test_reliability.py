@@ -42,18 +42,20 @@ CHAOS_KILLS = int(os.environ.get("LINKAGE_CHAOS_KILLS", "20"))
 
 
 def phase_of(db: Database, settings: Settings) -> str:
+    """Where the newest run was, in its plan's order: indexes, the steps' planning, backup, apply, the rest."""
     run = db[settings.collection("runs")].find_one(sort=[("created_at", -1)])
-    if run is None or not run.get("backup"):
-        return "backup"
-    if not run.get("indexes"):
+    if run is None or not run.get("indexes"):
         return "indexes"
     if run.get("rollback") or run.get("state") == RunState.ROLLED_BACK:
         return "rollback"
-    steps = run.get("steps", {})
-    if "order_delivery" not in steps:
-        return "order_delivery"
-    if "user_customer" not in steps:
-        return "user_customer"
+    counted = {step for step, data in run.get("steps", {}).items() if data.get("counts")}
+    for step in ("order_delivery", "user_customer"):
+        if step not in counted:
+            return step
+    if not run.get("backup"):
+        return "backup"
+    if db[settings.collection("journal")].count_documents({"run_id": run["_id"], "state": {"$ne": "applied"}}):
+        return "apply"
     return "validate/finalize"
 
 
@@ -106,7 +108,7 @@ def test_sigkill_anywhere_then_resume_ends_like_an_uninterrupted_run(
         assert db[settings.collection("journal")].count_documents({"state": "pending"}) == 0
         assert len(landed) == CHAOS_KILLS, landed
         # where kills land depends on the machine's speed; require a spread, including a backfill
-        assert len(set(landed)) >= 2 and {"order_delivery", "user_customer"} & set(landed), landed
+        assert len(set(landed)) >= 2 and {"order_delivery", "user_customer", "apply"} & set(landed), landed
 
         undo = kill_and_resume(settings, db, ["rollback", "--run-id", run["_id"]], 3, rng, (0.5, 1.2))
         assert by_app_id(db) == before
@@ -229,7 +231,9 @@ def test_live_app_traffic_survives_a_migration_and_its_rollback(
     assert reconciled.state == "succeeded" and deliveries
     assert reconciled.validation and reconciled.validation.success
     assert reconciled.drift and reconciled.drift.by_expectation["order_refs_dangling"] > 0
-    assert lk.alerts.coll.count_documents({"run_id": reconciled.run_id, "event": "drift_found"}) == 1
+    # the drift pages once: the migration's alert, or tonight's if the app's deletes came after its validation
+    paged = [a["run_id"] for a in lk.alerts.coll.find({"event": "drift_found"})]
+    assert paged and (reconciled.run_id in paged) == bool(lk.record(reconciled.run_id).paging.page)
     for n in deliveries:  # what the app created meanwhile is linked by the nightly job
         assert db.delivery_statuses.find_one({"id": f"app-d-{n}"})["order_id"] == f"app-o-{n}"
 

@@ -18,6 +18,7 @@ from pymongo.database import Database
 
 from linkage import backup
 from linkage.app_schema import APP_COLLECTIONS
+from linkage.backup_stage import take_backup
 from linkage.errors import LinkageError, LockHeldError
 from linkage.handle import Linkage
 from linkage.lock import LOCK_ID, Lease
@@ -26,7 +27,7 @@ from linkage.params import MigrationParams
 from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.settings import Settings
-from linkage.stages import start_run, take_backup
+from linkage.stages import start_run
 
 from helpers import ROOT, cli_env, last_json, run_cli, snapshot
 

@@ -25,14 +25,16 @@ PACKAGE = ROOT / "include" / "linkage"
 
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("primitives", ["app_schema", "models", "errors", "settings", "masking", "normalize", "progress", "readahead",
+    ("primitives", ["app_schema", "models", "errors", "settings", "clock", "masking", "normalize", "progress",
+                    "readahead",
                     "journal_codec", "lookups", "partitions", "guard", "database", "server", "lock",
-                    "backup", "reviews", "journal", "coverage", "indexes", "records", "validation",
+                    "backup", "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
     ("steps", ["steps", "steps.*"]),
     ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
-    ("plan", ["handle", "plan", "stages", "backfill", "judge", "verdict", "rollback", "status", "reports"]),
+    ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
+              "retention", "housekeeping", "paging", "status", "reports"]),
     ("entry points", ["runner", "commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
@@ -135,14 +137,14 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
         assert set(mentioned) <= names
     plan = run_plan(RunKind.MIGRATE)
     assert [stage.id for stage in plan.stages] == [
-        "preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
-        "validate", "conclude", "report", "release_lock"]
+        "preflight", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer", "backup",
+        "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
     assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:2] == ("repair_from_users",
                                                                                      "repair_from_customers")
 
 
 def test_a_plan_is_checked_when_it_is_made() -> None:
-    work = Stage(name=StageName.BACKUP, writes_app=True)
+    work = Stage(name=StageName.BACKUP, skipped_by_dry_run=True)
     lock, release = Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP), Stage(name=StageName.RELEASE_LOCK,
                                                                                  role=Role.TEARDOWN)
     with pytest.raises(ValueError, match="takes its lease once, before anything that writes"):

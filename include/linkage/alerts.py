@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from pydantic import BaseModel, Field
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
+from linkage.clock import Clock, utc_now
 from linkage.events import Event
 from linkage.masking import redact
 from linkage.models import COUNT_KEYS
@@ -36,7 +36,8 @@ HEADLINES = {
     Event.TASK_FAILED: "a task failed",
     Event.ROLLED_BACK: "run rolled back",
     Event.ROLLBACK_FAILED: "ROLLBACK FAILED: data may be half-migrated",
-    Event.DRIFT_FOUND: "drift found (the run was kept)",
+    Event.DRIFT_FOUND: "new drift found (the run was kept)",
+    Event.DRIFT_REMINDER: "drift still open (reminder)",
 }
 WHAT_TO_DO = {
     Event.VALIDATION_FAILED: "A document this run wrote broke an expectation, or coverage is below the threshold. "
@@ -49,7 +50,10 @@ WHAT_TO_DO = {
                            "Until then the run's links are partly in place.",
     Event.DRIFT_FOUND: "Nothing to undo: the run's own writes are sound and were kept. The data holds violations the "
                        "run did not cause (app deletes, links the app wrote): they are open review items "
-                       "(Linkage view or `linkage status`); fix them in the app or by hand.",
+                       "(Linkage view or `linkage status`); fix them in the app or by hand. Drift that is only "
+                       "still open does not page again: a reminder comes every LINKAGE_DRIFT_REMINDER_DAYS.",
+    Event.DRIFT_REMINDER: "Nothing new: this drift was already reported and is still open. Clear the review "
+                          "queue (Linkage view, `linkage review --csv`) or fix the data in the app.",
 }
 
 
@@ -65,6 +69,9 @@ class Alert(BaseModel):
     drift: list[dict[str, Any]] = Field(default_factory=list)
     counts: dict[str, dict[str, int]] = Field(default_factory=dict)
     data_docs: str | None = None
+    #: Why a kept run's drift paged (or reminded), and the documents new in violation, with examples.
+    paging: str | None = None
+    new_drift: list[dict[str, Any]] = Field(default_factory=list)
 
     @classmethod
     def from_run(cls, event: Event, run: RunRecord | None, **where: Any) -> Alert:
@@ -78,7 +85,11 @@ class Alert(BaseModel):
                  for e in expectations if e.drift]
         counts = {step: {k: c.get(k, 0) for k in COUNT_KEYS} for step, c in run.counts().items()}
         where.setdefault("data_docs", run.validation.data_docs if run.validation else None)
-        return cls(event=event, run_id=run.id, reason=run.error, failing=failing, drift=drift, counts=counts, **where)
+        drift_record = run.drift
+        new = [{"name": name, "new": n, "examples": drift_record.new_examples.get(name, [])}
+               for name, n in drift_record.new.items()] if drift_record else []
+        return cls(event=event, run_id=run.id, reason=run.error, failing=failing, drift=drift, counts=counts,
+                   paging=run.paging.why if run.paging else None, new_drift=new, **where)
 
     @property
     def subject(self) -> str:
@@ -90,12 +101,19 @@ class Alert(BaseModel):
         lines = [self.subject, "", *([where] if where else []), f"linkage run: {self.run_id}"]
         if self.reason:
             lines.append(f"reason: {self.reason}")
-        if self.failing and self.event != Event.DRIFT_FOUND:
+        if self.failing and self.event not in (Event.DRIFT_FOUND, Event.DRIFT_REMINDER):
             lines.append("failing expectations:")
             lines += [f"  - {f['name']}: observed {f['observed']}, expected {f['threshold']} ({f['description']})"
                       + (f"; e.g. {', '.join(f['examples'][:3])}" if f.get("examples") else "") for f in self.failing]
+        if self.paging:
+            lines.append(self.paging)
+        if self.new_drift:
+            lines.append("new tonight (not in violation before this run):")
+            lines += [f"  - {d['name']}: +{d['new']}" + (f"; e.g. {', '.join(d['examples'][:3])}" if d["examples"]
+                                                          else "") for d in self.new_drift]
         if self.drift:
-            lines.append("drift found (not caused by this run):")
+            lines.append("drift open (not caused by this run):" if self.paging else
+                         "drift found (not caused by this run):")
             lines += [f"  - {d['name']}: {d['drift']} ({d['description']})"
                       + (f"; e.g. {', '.join(d['examples'][:3])}" if d.get("examples") else "") for d in self.drift]
         for step, counts in self.counts.items():
@@ -123,8 +141,8 @@ def post_webhook(alert: Alert, url: str, timeout: float = 10.0) -> int:
 class AlertStore:
     """`<prefix>alerts`: every alert raised, with where it was delivered."""
 
-    def __init__(self, collection: Collection) -> None:
-        self.coll = collection
+    def __init__(self, collection: Collection, clock: Clock = utc_now) -> None:
+        self.coll, self.clock = collection, clock
 
     def record(self, alert: Alert, delivered: list[str], undelivered: str | None = None) -> None:
         """Log the alert at ERROR and keep it; `undelivered` says why no channel beyond the log took it."""
@@ -134,7 +152,7 @@ class AlertStore:
         self.coll.insert_one({
             **alert.model_dump(mode="json", include={"event", "dag_id", "dag_run_id", "task_id", "run_id"}),
             "subject": alert.subject, "delivered": delivered, "undelivered": undelivered,
-            "at": datetime.now(timezone.utc)})
+            "at": self.clock()})
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self.coll.find({}, {"_id": 0}).sort("at", DESCENDING).limit(limit))

@@ -3,8 +3,8 @@
 The CLI's runner works a phase's partitions in threads of this process; the
 DAG factory maps each onto a task instance of its own (`run_phase`), which
 claims its partition first so that an older try still running stops at its
-next write. A partition's totals go in the run record; the step's counts are
-their sum (`record_step`).
+next write. The passes plan into the journal; the step's counts are the sum of
+its batches' (`record_step`), again once the apply stage has written them.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from linkage.engine import Pass, run_pass
 from linkage.errors import LinkageError, LockLostError
 from linkage.handle import Linkage
+from linkage.models import COUNT_KEYS
 from linkage.partitions import Partition, split
 from linkage.records import PhaseRecord
 from linkage.runs import RunRecord
@@ -70,16 +71,16 @@ def claimed(lk: Linkage, run_id: str, step: str, phase: str, index: int, owner: 
 
 def run_phase(lk: Linkage, run_id: str, step: str, phase: str, partition: Partition, *,
               show_progress: bool = False) -> dict[str, int]:
-    """One pass over one partition; its totals go in the run record."""
+    """One pass over one partition, planned into the journal; its totals."""
     run = lk.record(run_id)
-    totals = run_pass(lk.run_context(run, show_progress=show_progress), phase_pass(lk, run, step, phase), partition)
-    lk.runs.update(run_id, **{PhaseRecord.totals_path(step, phase, partition.index): totals})
-    return totals
+    return run_pass(lk.run_context(run, show_progress=show_progress), phase_pass(lk, run, step, phase), partition)
 
 
 def record_step(lk: Linkage, run_id: str, step: str, seconds: float | None = None) -> dict[str, int]:
-    """The step's counts by category: the sum of its passes' totals (every phase and partition)."""
-    counts = lk.record(run_id).step(step).summed()
+    """The step's counts by category: the sum of its batches' counts in the journal (each adjusted when it was
+    applied), categories only (not a phase's own extras)."""
+    summed = lk.journal.step_counts(run_id, step)
+    counts = {category: summed.get(category, 0) for category in COUNT_KEYS}
     lk.runs.record_step(run_id, step, counts, seconds)
     return counts
 

@@ -5,6 +5,12 @@
 (`mongorestore --gzip --dir <dir>` restores a gzipped one). `manifest.json` beside
 them records per collection the document count and the SHA-256 of the
 uncompressed BSON stream; `verify` re-reads the files and checks both.
+
+A backup is `full` (every document of the collections: a migration's) or
+`targeted` (exactly the documents a run is about to write, by `_id`: a
+reconcile's, whose cost then follows the drift, not the database). `restore`
+puts a full backup's collections back whole, and a targeted one's documents
+back one by one, leaving every other document as it is.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
@@ -25,6 +32,8 @@ from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
 from pydantic import BaseModel
+from pymongo import ReplaceOne
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.errors import LinkageError
@@ -39,20 +48,30 @@ class CollectionDump(BaseModel):
     file: str
 
 
+class Scope(StrEnum):
+    FULL = "full"
+    TARGETED = "targeted"
+
+
 class Manifest(BaseModel):
     run_id: str
     db: str
     created_at: datetime
     gzip: bool
     collections: dict[str, CollectionDump]
+    scope: Scope = Scope.FULL
 
 
-def estimate_bytes(db: Database, collections: list[str], compressed: bool) -> int:
-    """Room a backup of these collections needs: their BSON size (`collStats`), halved when gzipped.
-
-    gzip at level 1 shrinks BSON three- to fivefold; halving keeps a margin.
-    """
-    size = sum(int(db.command("collStats", name).get("size", 0)) for name in collections)
+def estimate_bytes(db: Database, collections: list[str], compressed: bool,
+                   documents: dict[str, int] | None = None) -> int:
+    """Room a backup needs: the collections' BSON size (`collStats`), or for `documents` (per collection, a
+    targeted backup) that many average documents; halved when gzipped (gzip at level 1 shrinks BSON three- to
+    fivefold; halving keeps a margin)."""
+    size = 0
+    for name in collections:
+        stats = db.command("collStats", name)
+        size += int(stats.get("size", 0)) if documents is None else \
+            int(stats.get("avgObjSize", 0) or 0) * documents.get(name, 0)
     return size // 2 if compressed else size
 
 
@@ -99,18 +118,35 @@ def _metadata(db: Database, name: str) -> dict[str, Any]:
     return {"options": {}, "indexes": indexes, "collectionName": name, "type": "collection"}
 
 
-def dump(db: Database, collections: list[str], root: Path, run_id: str, *, compressed: bool = True) -> Manifest:
-    """Write each collection in `_id` order and the manifest; returns the manifest.
+#: Documents of a targeted backup read per query (`_id: {$in: ...}`, an index look-up on every server).
+ID_CHUNK = 1000
+
+
+def _raw_documents(db: Database, name: str, ids: list[Any] | None) -> Iterator[RawBSONDocument]:
+    """A whole collection in `_id` order, or just the documents with these `_id`s (a chunk at a time)."""
+    coll = db.get_collection(name, codec_options=_RAW)
+    if ids is None:
+        yield from coll.find().sort("_id", 1).batch_size(2000)
+        return
+    for start in range(0, len(ids), ID_CHUNK):
+        yield from coll.find({"_id": {"$in": ids[start:start + ID_CHUNK]}}).sort("_id", 1)
+
+
+def dump(db: Database, collections: list[str], root: Path, run_id: str, *, compressed: bool = True,
+         ids: dict[str, list[Any]] | None = None, created_at: datetime | None = None) -> Manifest:
+    """Write each collection (or, with `ids`, exactly those documents of each: a targeted backup) and the
+    manifest; returns the manifest.
 
     A write that fails (the disk filled up meanwhile) ends with a one-line reason naming the path.
     """
     try:
-        return _dump(db, collections, root, run_id, compressed)
+        return _dump(db, collections, root, run_id, compressed, ids, created_at)
     except OSError as exc:
         raise LinkageError(f"backup to {root} failed: {exc.strerror or exc}") from None
 
 
-def _dump(db: Database, collections: list[str], root: Path, run_id: str, compressed: bool) -> Manifest:
+def _dump(db: Database, collections: list[str], root: Path, run_id: str, compressed: bool,
+          ids: dict[str, list[Any]] | None, created_at: datetime | None) -> Manifest:
     folder = root / db.name
     folder.mkdir(parents=True, exist_ok=True)
     entries: dict[str, CollectionDump] = {}
@@ -118,17 +154,22 @@ def _dump(db: Database, collections: list[str], root: Path, run_id: str, compres
         target = folder / f"{name}.bson{_suffix(compressed)}"
         digest, count = hashlib.sha256(), 0
         with _open(target, "wb", compressed) as out:
-            for doc in db.get_collection(name, codec_options=_RAW).find().sort("_id", 1).batch_size(2000):
+            for doc in _raw_documents(db, name, None if ids is None else ids.get(name, [])):
                 out.write(doc.raw)
                 digest.update(doc.raw)
                 count += 1
         with _open(folder / f"{name}.metadata.json{_suffix(compressed)}", "wb", compressed) as meta:
             meta.write(json_util.dumps(_metadata(db, name), json_options=json_util.CANONICAL_JSON_OPTIONS).encode())
         entries[name] = CollectionDump(count=count, sha256=digest.hexdigest(), file=str(target.relative_to(root)))
-    manifest = Manifest(run_id=run_id, db=db.name, created_at=datetime.now(timezone.utc),
-                        gzip=compressed, collections=entries)
+    manifest = Manifest(run_id=run_id, db=db.name, created_at=created_at or datetime.now(timezone.utc),
+                        gzip=compressed, collections=entries, scope=Scope.FULL if ids is None else Scope.TARGETED)
     (root / MANIFEST).write_text(manifest.model_dump_json(indent=2))
     return manifest
+
+
+def size_on_disk(root: Path) -> int:
+    """Bytes the backup's files take."""
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
 
 
 def load_manifest(root: Path) -> Manifest:
@@ -172,20 +213,30 @@ def verify(root: Path) -> Manifest:
     return manifest
 
 
+def _put_back(coll: Collection, batch: list[RawBSONDocument], scope: Scope) -> None:
+    if scope == Scope.FULL:
+        coll.insert_many(batch, ordered=False)
+    else:  # each document replaced by its before-image; every other document left as it is
+        coll.bulk_write([ReplaceOne({"_id": document_id(bytes(doc.raw))}, doc, upsert=True) for doc in batch],
+                        ordered=False)
+
+
 def restore(root: Path, db: Database, *, batch_size: int = 1000) -> dict[str, int]:
-    """Replace each backed-up collection in `db` with its backup (verified first)."""
+    """Put a backup back (verified first): a full one replaces each backed-up collection, a targeted one each
+    backed-up document."""
     manifest = verify(root)
     restored: dict[str, int] = {}
     for name, entry in manifest.collections.items():
         coll = db[name]
-        coll.delete_many({})
+        if manifest.scope == Scope.FULL:
+            coll.delete_many({})
         batch: list[RawBSONDocument] = []
         for raw in documents(root, entry, manifest.gzip):
             batch.append(RawBSONDocument(raw))
             if len(batch) >= batch_size:
-                coll.insert_many(batch, ordered=False)
+                _put_back(coll, batch, manifest.scope)
                 batch = []
         if batch:
-            coll.insert_many(batch, ordered=False)
+            _put_back(coll, batch, manifest.scope)
         restored[name] = entry.count
     return restored

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from linkage.commands import (
+    cmd_backups,
     cmd_migrate,
     cmd_plan,
     cmd_reconcile,
@@ -116,6 +117,12 @@ COMMANDS: dict[str, Command] = {
     "validate": Command(cmd_validate, "run the expectation suites on the data as it is",
                         lambda: (*CONNECTION, *_thresholds())),
     "status": Command(cmd_status, "link coverage, open review items, recent runs, lock holder", lambda: CONNECTION),
+    "backups": Command(cmd_backups, "list the backups, whether each is still needed and why; `prune` deletes the rest",
+                       lambda: (*CONNECTION,
+                                (("action",), {"nargs": "?", "choices": ["list", "prune"], "default": "list",
+                                               "help": "list (the default), or prune: delete what nothing needs"}),
+                                (("--dry-run",), {"action": "store_true",
+                                                  "help": "with prune: say what would be deleted, delete nothing"}))),
     "seed": Command(cmd_seed, "fill a database with deterministic dirty demo data", lambda: (
         *CONNECTION,
         (("--customers",), {"type": int, "default": 10_000, "help": "customer profiles to generate (default: 10000)"}),

@@ -18,6 +18,7 @@ from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import COUNT_KEYS, RunKind, RunState
 from linkage.params import MigrationParams
+from linkage.retention import inventory, prune
 from linkage.rollback import rollback_target
 from linkage.runner import migrate, undo_run
 from linkage.runs import RunReport, default_trigger
@@ -130,7 +131,38 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
                                          f"drift found: {drift}" if drift else "") if m)
             print(f"  {run['_id']}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}")
         print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
+        if result["paging"]:
+            print(f"drift: {result['paging']['why']}")
+        room = result["backups"]
+        print(f"backups: {_megabytes(room['used_bytes'])} used, {_megabytes(room['free_bytes'])} free "
+              f"at {room['path']}")
     return {"state": RunState.SUCCEEDED.value, **result}
+
+
+def _megabytes(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1e6:,.1f} MB"
+
+
+def cmd_backups(args: argparse.Namespace) -> dict[str, Any]:
+    """Every backup, whether it is still needed and why; `prune` deletes the others (`--dry-run`: only says)."""
+    lk = Linkage(settings_of(args))
+    try:
+        if args.action == "prune":
+            pruned = prune(lk, dry_run=args.dry_run)
+            entries, verb = pruned.deleted, "would delete" if args.dry_run else "deleted"
+        else:
+            entries, verb = inventory(lk), ""
+    finally:
+        lk.close()
+    if not args.json:
+        if verb:
+            print(f"{verb} {len(entries)} backups ({_megabytes(sum(e.bytes for e in entries))})")
+        for e in entries:
+            made = f"{e.created_at:%Y-%m-%d %H:%M}" if e.created_at else "-"
+            print(f"  {made}  {e.kind or '?':9s} {e.scope or '?':8s} {_megabytes(e.bytes):>10s}  "
+                  f"{'verified' if e.verified else 'unverified':10s} {'needed' if e.needed else 'not needed'}: "
+                  f"{e.why}  {e.path}")
+    return {"state": RunState.SUCCEEDED.value, "backups": [e.model_dump(mode="json") for e in entries]}
 
 
 def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:

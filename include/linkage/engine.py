@@ -2,9 +2,9 @@
 
 A pass walks its source collection in the order of one field (`_id`, or a join
 key such as `customer_id` so that each batch's look-ups are one index range),
-asks its planner what each batch decides and writes, and hands the batch to
-the run's writer (`linkage.writer`), which journals it and, in a real run,
-applies and settles it. The journal records the last key of each batch, so
+asks its planner what each batch decides and would write, and hands the batch
+to the run's writer (`linkage.writer`), which journals it: a pass plans, the
+run's apply stage writes (`linkage.apply`). The journal records the last key of each batch, so
 a resumed pass continues after it. Passes run per partition (a range of the
 walk key) so an orchestrator can fan them out.
 """
@@ -24,7 +24,7 @@ from linkage.models import Category, Decision
 from linkage.partitions import ID, Partition
 from linkage.progress import Progress
 from linkage.readahead import InFlight, bounded, read_ahead
-from linkage.writer import PENDING, BatchWriter
+from linkage.writer import BatchWriter
 
 
 def by_string(field: str) -> dict[str, Any]:
@@ -135,17 +135,14 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     """Run (or resume) one pass over one partition; return its counts.
 
     The next batches are read and planned in a thread of their own while this one
-    is journaled and written (at most `ctx.in_flight` read and not yet settled),
-    and handled strictly in order: a batch is journaled before its writes and
-    settled after them, and the checkpoint is the last settled batch, so a kill
+    is journaled (at most `ctx.in_flight` read and not yet journaled), and kept
+    strictly in order; the checkpoint is the last journaled batch, so a kill
     loses at most the batches in flight, which a resume reads and plans again.
     """
     totals: Counter[str] = Counter()
     seq, after = 0, None
     last = ctx.journal.last(ctx.run_id, job.step, job.phase, partition.index)
     if last is not None:
-        if last.state == PENDING:
-            ctx.writer.finish(job, last)
         totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
     query = where(job.query, partition.bounds(job.walk, after))
@@ -165,10 +162,9 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
                     _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
                     run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
                     seq=seq, last_key=batch[-1][job.walk], counts=dict(counts), totals=dict(totals),
-                    writes=plan.writes, state=PENDING,
+                    writes=plan.writes,
                 )
-                if ctx.writer.write(job, record, plan.decisions):
-                    totals = Counter(record.totals)
+                ctx.writer.write(job, record, plan.decisions)
                 progress.advance(len(batch))
                 seq += 1
             finally:

@@ -23,6 +23,7 @@ class Event(StrEnum):
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
     DRIFT_FOUND = "drift_found"
+    DRIFT_REMINDER = "drift_reminder"
 
 
 Subscriber = Callable[[Event, "RunRecord"], None]

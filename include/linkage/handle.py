@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.alerts import AlertStore, LogChannel
+from linkage.clock import Clock, utc_now
 from linkage.database import connect
 from linkage.engine import RunContext
 from linkage.errors import LockLostError
@@ -28,24 +30,34 @@ from linkage.reviews import ReviewQueue
 from linkage.runs import RunRecord, RunStore
 from linkage.settings import Settings
 from linkage.steps import REGISTRY, StepContext
-from linkage.writer import BatchWriter, DryWriter, LiveWriter
+from linkage.writer import BatchWriter, DryWriter, PlanningWriter
+
+
+@dataclass(frozen=True)
+class WritePath:
+    """What a run writes, each write asking the guard first: the app's collections, the journal, the queue."""
+
+    app: Database
+    journal: Journal
+    reviews: ReviewQueue
 
 
 class Linkage:
     """The app database and linkage's bookkeeping collections for one setting.
 
     `subscribers` hear the runs' events; by default the log channel (the CLI's).
+    `clock` is what time it is for everything that ages (`linkage.clock`).
     """
 
     def __init__(self, settings: Settings, client: MongoClient | None = None, *,
-                 subscribers: Sequence[Subscriber] | None = None) -> None:
-        self.settings = settings
+                 subscribers: Sequence[Subscriber] | None = None, clock: Clock = utc_now) -> None:
+        self.settings, self.clock = settings, clock
         self.client = client or connect(settings)
         self.db = self.client[settings.db]
-        self.runs = RunStore(self.bookkeeping("runs"))
+        self.runs = RunStore(self.bookkeeping("runs"), clock)
         self.journal = Journal(self.bookkeeping("journal"))
-        self.reviews = ReviewQueue(self.bookkeeping("review"))
-        self.alerts = AlertStore(self.bookkeeping("alerts"))
+        self.reviews = ReviewQueue(self.bookkeeping("review"), clock)
+        self.alerts = AlertStore(self.bookkeeping("alerts"), clock)
         self.lock = self.bookkeeping("lock")
         self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
         self._guards: list[Guard] = []
@@ -89,13 +101,17 @@ class Linkage:
         """The app database for writing: every write asks the guard first."""
         return guarded_database(self.db, self.guard)
 
+    def write_path(self) -> WritePath:
+        return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard)),
+                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.clock))
+
     def writer(self, run: RunRecord) -> BatchWriter:
-        """Where the run's batches go: journaled only in a dry run; otherwise reviewed, journaled and written,
-        each write guarded."""
+        """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and
+        the batch with its writes, each write guarded."""
         if run.dry_run:
             return DryWriter(run.id, self.journal)
-        return LiveWriter(run.id, Journal(guarded_collection(self.journal.coll, self.guard)), self.app,
-                          ReviewQueue(guarded_collection(self.reviews.coll, self.guard)))
+        path = self.write_path()
+        return PlanningWriter(run.id, path.journal, path.reviews)
 
     @contextmanager
     def hold(self, run_id: str) -> Iterator[Lease]:

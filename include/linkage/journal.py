@@ -4,9 +4,11 @@ Each journal document records, for every field the batch sets, the value it
 held before (the before-image) and the value the run writes (stored compactly:
 `journal_codec`); with it the batch's counts, the partition's running totals and
 the last key it covered, so the journal is also the checkpoint a resumed run
-continues from. A batch goes `pending` (written, app not yet
-touched) -> `applied` (its entries are exactly the writes that landed). A dry
-run's batches are `dry` and carry no writes.
+continues from. A run's passes only plan: a batch is journaled `planned` (the
+app untouched); the run's apply stage then takes each to `pending` (its writes
+under way) and `applied` (its entries are exactly the writes that landed). A
+dry run's batches are `dry` and carry no writes. The conditional writes
+themselves are `linkage.conditional`.
 
 Writes are conditional: a link is set only where the field is still unset, and
 rollback restores only where the field still holds what the run wrote, so the
@@ -20,19 +22,33 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 from pymongo import DESCENDING, UpdateOne
 from pymongo.collection import Collection
-from pymongo.database import Database
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from linkage import journal_codec
 from linkage.app_schema import UNSET_VALUES
 
-__all__ = ["UNSET_VALUES", "BatchRecord", "FieldWrite", "Journal", "LinkValue", "Reverted", "apply_batch",
-           "batch_id", "revert_batch"]
+__all__ = ["UNSET_VALUES", "WRITTEN_STATES", "BatchRecord", "BatchState", "FieldWrite", "Journal", "LinkValue",
+           "batch_id"]
+
+
+class BatchState(StrEnum):
+    """Where a batch is: planned (journaled, the app untouched), pending (its writes under way), applied (its
+    writes are exactly those that landed), or dry (a dry run's: counts only)."""
+
+    PLANNED = "planned"
+    PENDING = "pending"
+    APPLIED = "applied"
+    DRY = "dry"
+
+
+#: The batches whose writes may have reached the app (what a rollback walks).
+WRITTEN_STATES = (BatchState.PENDING, BatchState.APPLIED)
 
 
 def batch_id(run_id: str, step: str, phase: str, partition: int, seq: int) -> str:
@@ -100,7 +116,7 @@ class BatchRecord(BaseModel):
     #: The partition's counts through this batch: a resumed pass starts from them, without re-reading.
     totals: dict[str, int] = Field(default_factory=dict)
     writes: list[FieldWrite] = Field(default_factory=list)
-    state: str = "pending"
+    state: BatchState = BatchState.PLANNED
 
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}
 
@@ -113,18 +129,6 @@ class BatchRecord(BaseModel):
     def from_document(cls, doc: dict[str, Any]) -> BatchRecord:
         return cls.model_validate({**doc, "writes": journal_codec.unpack(doc.get("writes", []),
                                                                          doc.get("touched", []))})
-
-
-class Reverted(NamedTuple):
-    """What undoing writes did: restored now, already restored earlier, kept (the app changed them)."""
-
-    restored: int = 0
-    already: int = 0
-    kept: int = 0
-
-    def __add__(self, other: object) -> Reverted:
-        assert isinstance(other, Reverted)
-        return Reverted(*(a + b for a, b in zip(self, other, strict=True)))
 
 
 class Journal:
@@ -152,19 +156,34 @@ class Journal:
         except DuplicateKeyError:
             self.coll.replace_one({"_id": record.id}, record.document())
 
+    def mark(self, record: BatchRecord, state: BatchState) -> None:
+        record.state = state
+        self.coll.update_one({"_id": record.id}, {"$set": {"state": state.value}})
+
     def settle(self, record: BatchRecord, *, rewrite: bool = True) -> None:
         """Mark the batch applied; `rewrite` when its writes or counts changed while applying."""
-        record.state = "applied"
         if rewrite:
+            record.state = BatchState.APPLIED
             self.coll.replace_one({"_id": record.id}, record.document(), upsert=True)
         else:
-            self.coll.update_one({"_id": record.id}, {"$set": {"state": record.state}})
+            self.mark(record, BatchState.APPLIED)
 
-    def records(self, run_id: str, *, newest_first: bool = False) -> Iterator[BatchRecord]:
-        """The run's batches in the order they were journaled (or the reverse)."""
-        cursor = self.coll.find({"run_id": run_id}).sort([("at", DESCENDING if newest_first else 1)])
+    def records(self, run_id: str, *, newest_first: bool = False,
+                states: Iterable[BatchState] | None = None) -> Iterator[BatchRecord]:
+        """The run's batches (in these states) in the order they were journaled, or the reverse."""
+        query: dict[str, Any] = {"run_id": run_id}
+        if states is not None:
+            query["state"] = {"$in": [state.value for state in states]}
+        cursor = self.coll.find(query).sort([("at", DESCENDING if newest_first else 1)])
         for doc in cursor.batch_size(16):  # a journal document holds a whole batch's writes
             yield BatchRecord.from_document(doc)
+
+    def step_counts(self, run_id: str, step: str) -> Counter[str]:
+        """A step's counts by category: the sum of its batches' own counts (each adjusted when it was applied)."""
+        counts: Counter[str] = Counter()
+        for doc in self.coll.find({"run_id": run_id, "step": step}, {"counts": 1}).batch_size(1000):
+            counts.update(doc.get("counts") or {})
+        return counts
 
     def links_written(self, run_id: str) -> Counter[str]:
         """How many link values the run wrote (and that landed), per `collection.field`."""
@@ -191,80 +210,3 @@ class Journal:
                 if key in wanted:
                     found.add(wanted[key])
         return found
-
-
-def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]]) -> int:
-    """Unordered bulk writes per collection; per-op failures are left to the caller's read-back."""
-    matched = 0
-    for coll, ops in ops_by_coll.items():
-        if not ops:
-            continue
-        try:
-            matched += db[coll].bulk_write(ops, ordered=False).matched_count
-        except BulkWriteError as exc:
-            matched += exc.details.get("nMatched", 0)
-    return matched
-
-
-def _by_coll(writes: Iterable[FieldWrite]) -> dict[str, list[FieldWrite]]:
-    grouped: dict[str, list[FieldWrite]] = {}
-    for write in writes:
-        grouped.setdefault(write.coll, []).append(write)
-    return grouped
-
-
-def _ops(writes: Iterable[FieldWrite], direction: str) -> dict[str, list[UpdateOne]]:
-    return {coll: [getattr(w, direction)() for w in group] for coll, group in _by_coll(writes).items()}
-
-
-def _current(db: Database, writes: list[FieldWrite]) -> dict[tuple[str, Any], dict[str, Any]]:
-    """The written documents as they are now, by (collection, _id): their link fields only."""
-    found: dict[tuple[str, Any], dict[str, Any]] = {}
-    for coll, group in _by_coll(writes).items():
-        projection = dict.fromkeys({w.field for w in group}, 1)
-        for doc in db[coll].find({"_id": {"$in": [w.oid for w in group]}}, projection):
-            found[(coll, doc["_id"])] = doc
-    return found
-
-
-def apply_batch(db: Database, record: BatchRecord) -> list[FieldWrite]:
-    """Carry out a pending batch; return the writes that could not land.
-
-    The common case costs one bulk write per collection. Only when fewer writes
-    matched than were sent (the app changed a field meanwhile, or a unique index
-    refused a link) are the documents read back; a group that landed only in
-    part is undone, so a run never leaves a one-sided link of its own making.
-    The record keeps exactly the writes that landed.
-    """
-    if not record.writes:
-        return []
-    if _run_bulk(db, _ops(record.writes, "forward")) == len(record.writes):
-        return []
-    current = _current(db, record.writes)
-
-    def landed(w: FieldWrite) -> bool:
-        return current.get((w.coll, w.oid), {}).get(w.field) == w.new
-
-    failed_groups = {w.group for w in record.writes if not landed(w)}
-    _run_bulk(db, _ops([w for w in record.writes if w.group in failed_groups and landed(w)], "backward"))
-    dropped = [w for w in record.writes if w.group in failed_groups]
-    record.writes = [w for w in record.writes if w.group not in failed_groups]
-    return dropped
-
-
-def revert_batch(db: Database, record: BatchRecord) -> Reverted:
-    """Undo a batch's writes where the field still holds the run's value.
-
-    Writes that did not match are read back: a field already back at its
-    before-image was restored by an earlier (interrupted) rollback; anything else
-    is the app's value, kept.
-    """
-    if not record.writes:
-        return Reverted()
-    restored = _run_bulk(db, _ops(record.writes, "backward"))
-    if restored == len(record.writes):
-        return Reverted(restored=restored)
-    current = _current(db, record.writes)
-    at_before_image = sum(w.restored_in(current.get((w.coll, w.oid))) for w in record.writes)
-    return Reverted(restored=restored, already=at_before_image - restored,
-                    kept=len(record.writes) - at_before_image)

@@ -23,8 +23,9 @@ from linkage.validation.metrics import measure
 VALIDATION = "validation"  # what review items found by validation say they were found by
 
 
-def _drift_reviews(lk: Linkage, run_id: str) -> Callable[[list[Finding]], None]:
-    """Record the drift validation finds as review items.
+def _drift_reviews(lk: Linkage, run_id: str, new: DriftRecord) -> Callable[[list[Finding]], None]:
+    """Record the drift validation finds as review items, and count in `new` the documents whose item this run
+    opened (they were not in the queue before it: new drift, which pages; `linkage.paging`).
 
     A document this run's own phases already put in the queue keeps its item:
     their reason (why a pair could not be repaired, say) says more.
@@ -38,6 +39,9 @@ def _drift_reviews(lk: Linkage, run_id: str) -> Callable[[list[Finding]], None]:
                 grouped.setdefault((str(f.step), f.collection), []).append(f.decision())
         for (step, collection), decisions in grouped.items():
             lk.reviews.record(run_id, step, collection, decisions, found_by=VALIDATION)
+        for item_id, opened_by in lk.reviews.opened_by(list(items)).items():
+            if opened_by == run_id:
+                new.add_new(items[item_id].rule.name, items[item_id].example)
 
     return record
 
@@ -55,13 +59,15 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     def written_by_run(values: list[LinkValue]) -> set[LinkValue]:
         return lk.journal.written_by(run_id, values)
 
-    on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id)
+    new = DriftRecord()
+    on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id, new)
     measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift,
                                        backup_path=run.backup.path if run.backup else None)
     outcome = validate(measured, run.params, lk.settings.docs_dir, run_id)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
-    drift = DriftRecord(total=outcome.drift, by_expectation={e.name: e.drift for e in outcome.expectations if e.drift})
+    drift = new.model_copy(update={"total": outcome.drift,
+                                   "by_expectation": {e.name: e.drift for e in outcome.expectations if e.drift}})
     coverage_before = less_written(coverage_after, {} if run.dry_run else lk.journal.links_written(run_id))
     lk.runs.update(run_id, validation=outcome.as_record(), drift=drift.model_dump(), coverage_after=coverage_after,
                    coverage_before=coverage_before)

@@ -40,6 +40,9 @@ class MigrationParams(BaseModel):
     rollback_on_failure: bool = Field(default=True, title="Roll back on failed validation",
                                       description="Undo the run through its journal when a document it wrote "
                                                   "breaks an expectation or coverage is below the threshold.")
+    full_backup: bool = Field(default=False, title="Full backup",
+                              description="Back up every document of the collections the run writes, not only "
+                                          "the ones it is about to change (a migration always does).")
     thresholds: dict[str, float] = Field(default_factory=dict, title="Coverage thresholds",
                                          description="Per threshold parameter of the registered relations "
                                                      "(min_order_coverage, min_user_coverage, ...): the share of "

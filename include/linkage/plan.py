@@ -1,7 +1,9 @@
 """A run's plan: its stages in order, as data. The one place a run's sequence is written.
 
 As Django's `migration_plan()` returns data that `migrate(plan)` then runs, a
-`Plan` says what a run of a kind does; two executors carry it out: the CLI's
+`Plan` says what a run of a kind does: take the lease, make the indexes, plan
+every step's writes into the journal, back up what will be written, apply the
+plan, judge it, conclude, clean up after itself (`housekeeping`); two executors carry it out: the CLI's
 runner in this process (`linkage.runner`) and the DAG factory, which maps each
 stage onto Airflow tasks (`linkage.airflow.dag_factory`). A dry run is the same
 plan: its stages that write the app's data are skipped (in Airflow, visibly)
@@ -26,9 +28,11 @@ class StageName(StrEnum):
     BACKUP = "backup"
     CREATE_INDEXES = "create_indexes"
     BACKFILL = "backfill"
+    APPLY = "apply"
     VALIDATE = "validate"
     CONCLUDE = "conclude"
     REPORT = "report"
+    HOUSEKEEPING = "housekeeping"
     RELEASE_LOCK = "release_lock"
 
 
@@ -45,8 +49,8 @@ class Stage(BaseModel):
 
     name: StageName
     role: Role = Role.WORK
-    #: Writes the app's collections: skipped by a dry run.
-    writes_app: bool = False
+    #: Changes what a dry run must not (the app's collections, other runs' bookkeeping): skipped by one.
+    skipped_by_dry_run: bool = False
     #: A backfill's step and its phases, in the order they run.
     step: str | None = None
     phases: tuple[str, ...] = ()
@@ -69,11 +73,16 @@ class Plan(BaseModel):
         if len(ids) != len(set(ids)):
             raise ValueError(f"a plan names a stage twice: {ids}")
         setup = [i for i, stage in enumerate(self.stages) if stage.role == Role.SETUP]
-        writes = [i for i, stage in enumerate(self.stages) if stage.writes_app or stage.name == StageName.BACKFILL]
+        writes = [i for i, stage in enumerate(self.stages)
+                  if stage.skipped_by_dry_run or stage.name == StageName.BACKFILL]
         if len(setup) != 1 or (writes and min(writes) < setup[0]):
             raise ValueError("a plan takes its lease once, before anything that writes")
         if self.stages[-1].role != Role.TEARDOWN:
             raise ValueError("a plan ends by releasing its lease")
+        names = [stage.name for stage in self.stages]
+        if StageName.APPLY in names and (StageName.BACKUP not in names
+                                         or names.index(StageName.BACKUP) > names.index(StageName.APPLY)):
+            raise ValueError("a plan backs up what it will write before it applies")
         for stage in self.stages:
             if (stage.name == StageName.BACKFILL) != bool(stage.step and stage.phases):
                 raise ValueError(f"stage {stage.id}: a backfill, and only a backfill, names a step and its phases")
@@ -90,12 +99,14 @@ def run_plan(kind: RunKind, steps: Sequence[str] | None = None) -> Plan:
     return Plan(kind=kind, stages=(
         Stage(name=StageName.PREFLIGHT),
         Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP),
-        Stage(name=StageName.BACKUP, writes_app=True),
-        Stage(name=StageName.CREATE_INDEXES, writes_app=True),
+        Stage(name=StageName.CREATE_INDEXES, skipped_by_dry_run=True),
         *(Stage(name=StageName.BACKFILL, step=step, phases=tuple(REGISTRY[step].phase_names(kind)))
           for step in chosen),
+        Stage(name=StageName.BACKUP, skipped_by_dry_run=True),
+        Stage(name=StageName.APPLY, skipped_by_dry_run=True),
         Stage(name=StageName.VALIDATE),
         Stage(name=StageName.CONCLUDE),
+        Stage(name=StageName.HOUSEKEEPING, skipped_by_dry_run=True),
         Stage(name=StageName.REPORT),
         Stage(name=StageName.RELEASE_LOCK, role=Role.TEARDOWN),
     ))

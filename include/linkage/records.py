@@ -7,20 +7,21 @@ types), so any tool can read the record.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from pydantic import BaseModel, Field
 
-from linkage.models import empty_counts
+from linkage.backup import Scope
 from linkage.partitions import Partition
 
 
 class BackupRecord(BaseModel):
-    """Where the run's backup is and what it holds (documents per collection)."""
+    """Where the run's backup is, whether it is whole or the run's own documents, what it holds (documents per
+    collection) and its size."""
 
     path: str
     verified: bool = False
     gzip: bool = True
+    scope: Scope = Scope.FULL
+    bytes: int | None = None
     counts: dict[str, int] = Field(default_factory=dict)
 
 
@@ -36,26 +37,40 @@ class RollbackOutcome(BaseModel):
 
 
 class DriftRecord(BaseModel):
-    """Violations the run found but did not cause, per expectation."""
+    """Violations the run found but did not cause, per expectation; and, of those, the documents that were not in
+    violation before this run (`new`, with a few of them as examples)."""
 
     total: int = 0
     by_expectation: dict[str, int] = Field(default_factory=dict)
+    new: dict[str, int] = Field(default_factory=dict)
+    new_examples: dict[str, list[str]] = Field(default_factory=dict)
+
+    def add_new(self, rule: str, example: str, keep: int = 5) -> None:
+        self.new[rule] = self.new.get(rule, 0) + 1
+        examples = self.new_examples.setdefault(rule, [])
+        if len(examples) < keep:
+            examples.append(example)
 
 
-def _partition_key(index: int) -> str:
-    """A partition's key in a stored mapping: never a bare number, which MongoDB reads as an array index."""
-    return f"p{index}"
+class Paging(BaseModel):
+    """Whether a kept run's drift paged tonight, and why: a record a person can read (`linkage status`)."""
+
+    page: bool
+    remind: bool = False
+    why: str
+    open: int
+    rose: dict[str, int] = Field(default_factory=dict)
+    new: dict[str, int] = Field(default_factory=dict)
+    #: The run that last paged, and when (epoch seconds): what "new since" means.
+    since_run: str | None = None
+    since: float | None = None
 
 
 class PhaseRecord(BaseModel):
-    """One phase of a step in a run: its cut into partitions (made once) and each partition's totals."""
+    """One phase of a step in a run: its cut into partitions, made once (a retried partition works the same
+    range)."""
 
     partitions: list[Partition] | None = None
-    totals: dict[str, dict[str, int]] = Field(default_factory=dict)
-
-    @staticmethod
-    def totals_path(step: str, phase: str, index: int) -> str:
-        return f"steps.{step}.phases.{phase}.totals.{_partition_key(index)}"
 
     @staticmethod
     def partitions_path(step: str, phase: str) -> str:
@@ -66,21 +81,8 @@ class PhaseRecord(BaseModel):
 
 
 class StepRecord(BaseModel):
-    """One step of a run: its phases, its counts by category (their sum) and how long it took."""
+    """One step of a run: its phases, its counts by category (summed from the journal) and how long it took."""
 
     phases: dict[str, PhaseRecord] = Field(default_factory=dict)
     counts: dict[str, int] = Field(default_factory=dict)
     seconds: float | None = None
-
-    def summed(self) -> dict[str, int]:
-        """Every category's count over every phase and partition (categories only: not a phase's extras)."""
-        counts = empty_counts()
-        for totals in _all_totals(self.phases.values()):
-            for category, n in totals.items():
-                if category in counts:
-                    counts[category] += n
-        return counts
-
-
-def _all_totals(phases: Iterable[PhaseRecord]) -> Iterable[dict[str, int]]:
-    return (totals for phase in phases for totals in phase.totals.values())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -19,6 +18,7 @@ from pydantic import BaseModel
 from linkage.masking import redact
 from linkage.models import Category
 from linkage.reviews import OPEN, RESOLVED
+from linkage.runs import as_utc
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
@@ -53,20 +53,8 @@ class RunRow(BaseModel):
         return not self.dry_run and self.state not in ("rolled_back", "running")
 
 
-def _moment(value: Any) -> datetime | None:
-    """A stored timestamp: a date on MongoDB, an ISO string where the server stores `$set` dates as text."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _seconds(started: Any, finished: Any) -> float | None:
-    start, end = _moment(started), _moment(finished)
+    start, end = as_utc(started), as_utc(finished)
     return round((end - start).total_seconds(), 1) if start and end else None
 
 

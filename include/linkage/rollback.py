@@ -1,17 +1,19 @@
 """Undoing a run through its journal (CONTRACT §5 "Rollback"), and what may be undone.
 
 `rollback_target` is the one place that refuses: an unknown id, a dry run
-(it wrote nothing). The CLI, the `linkage_rollback` DAG and a failed run's own
+(it wrote nothing), a run past its rollback window (its journal is, or is
+about to be, pruned). The CLI, the `linkage_rollback` DAG and a failed run's own
 rollback all ask it. A run already rolled back is not refused: rolling it back
 again changes nothing and says so.
 """
 
 from __future__ import annotations
 
+from linkage.conditional import Reverted, revert_batch
 from linkage.errors import AlertedError, LinkageError
 from linkage.events import Event
 from linkage.handle import Linkage
-from linkage.journal import Reverted, revert_batch
+from linkage.journal import WRITTEN_STATES
 from linkage.models import RunState
 from linkage.readahead import InFlight, bounded, read_ahead
 from linkage.records import RollbackOutcome
@@ -28,6 +30,10 @@ def rollback_target(lk: Linkage, given: str) -> RunRecord:
     run = lk.record(lk.runs.resolve(given))
     if run.dry_run:
         raise LinkageError(f"run {run.id} was a dry run: it wrote nothing to roll back")
+    until = run.reversible_until(lk.settings.reversible_days)
+    if run.state != RunState.ROLLED_BACK and until and (run.journal_pruned_at or until <= lk.clock()):
+        raise LinkageError(f"run {run.id} is no longer reversible: its rollback window of "
+                           f"{lk.settings.reversible_days} days (LINKAGE_REVERSIBLE_DAYS) ended on {until:%Y-%m-%d}")
     return run
 
 
@@ -44,8 +50,9 @@ def rollback(lk: Linkage, given: str) -> RollbackOutcome:
         return (run.rollback or RollbackOutcome()).model_copy(update={"already_rolled_back": True})
     undone = Reverted()
     flight = InFlight(lk.settings.in_flight)  # the next batches are read while this one is reverted
+    written = lk.journal.records(run.id, newest_first=True, states=WRITTEN_STATES)
     try:
-        with read_ahead(bounded(lk.journal.records(run.id, newest_first=True), flight), flight) as records:
+        with read_ahead(bounded(written, flight), flight) as records:
             for record in records:
                 try:
                     undone += revert_batch(lk.app, record)

@@ -12,8 +12,11 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from linkage.apply import apply_planned
 from linkage.backfill import run_step
+from linkage.backup_stage import take_backup
 from linkage.handle import Linkage
+from linkage.housekeeping import housekeeping
 from linkage.judge import validate_run
 from linkage.models import RunKind
 from linkage.params import MigrationParams
@@ -21,7 +24,7 @@ from linkage.plan import Plan, Stage, StageName, run_plan
 from linkage.records import RollbackOutcome
 from linkage.rollback import rollback, rollback_target
 from linkage.runs import RunReport
-from linkage.stages import create_indexes, preflight, start_run, take_backup
+from linkage.stages import create_indexes, preflight, start_run
 from linkage.verdict import conclude
 
 
@@ -33,15 +36,17 @@ class _Execution:
         self.held = ExitStack()
         self.dry_run = lk.record(run_id).dry_run
         self.work: dict[StageName, Callable[[Stage], object]] = {
-            StageName.PREFLIGHT: lambda stage: lk.runs.update(run_id, preflight=preflight(lk)),
+            StageName.PREFLIGHT: lambda stage: preflight(lk, run_id),
             StageName.ACQUIRE_LOCK: self.acquire,
             StageName.BACKUP: lambda stage: take_backup(lk, run_id),
             StageName.CREATE_INDEXES: lambda stage: create_indexes(lk, run_id),
             StageName.BACKFILL: lambda stage: run_step(lk, run_id, str(stage.step), stage.phases,
                                                        show_progress=show_progress),
+            StageName.APPLY: lambda stage: apply_planned(lk, run_id),
             StageName.VALIDATE: lambda stage: validate_run(lk, run_id),
             StageName.CONCLUDE: lambda stage: conclude(lk, run_id),
             StageName.REPORT: lambda stage: None,  # the caller prints the run's report
+            StageName.HOUSEKEEPING: lambda stage: housekeeping(lk, run_id),
             StageName.RELEASE_LOCK: lambda stage: self.held.close(),
         }
 
@@ -53,7 +58,7 @@ class _Execution:
         with self.held:
             try:
                 for stage in plan.stages:
-                    if stage.writes_app and self.dry_run:
+                    if stage.skipped_by_dry_run and self.dry_run:
                         continue
                     started = time.monotonic()
                     self.work[stage.name](stage)

@@ -11,17 +11,18 @@ import os
 import re
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
+from linkage.clock import Clock, utc_now
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
 from linkage.params import MigrationParams
-from linkage.records import BackupRecord, DriftRecord, RollbackOutcome, StepRecord
+from linkage.records import BackupRecord, DriftRecord, Paging, RollbackOutcome, StepRecord
 from linkage.validation.outcome import ValidationOutcome
 
 
@@ -36,6 +37,18 @@ def run_slug(run_id: str) -> str:
     `linkage_migration:manual__2026-...+00:00` -> `linkage_migration-manual__2026-...-00-00`.
     """
     return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-") or "run"
+
+
+def as_utc(value: Any) -> datetime | None:
+    """A stored timestamp: a date on MongoDB, an ISO string where the server stores `$set` dates as text."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def default_trigger() -> str:
@@ -80,6 +93,21 @@ class RunRecord(BaseModel):
     attempts: int = 1
     created_at: Any = None
     finished_at: Any = None
+    #: When the run's journal was pruned (its rollback window over): it can no longer be rolled back.
+    journal_pruned_at: Any = None
+    housekeeping: dict[str, Any] | None = None
+    paging: Paging | None = None
+
+    def reversible_until(self, days: int) -> datetime | None:
+        """When the run's rollback window ends (None: a dry run, which has nothing to roll back)."""
+        created = as_utc(self.created_at)
+        return None if self.dry_run or created is None else created + timedelta(days=days)
+
+    def is_reversible(self, days: int, now: datetime) -> bool:
+        """Whether the run can still be rolled back: within its window, its journal kept, not undone already."""
+        until = self.reversible_until(days)
+        return until is not None and now < until and self.journal_pruned_at is None and self.state in (
+            RunState.SUCCEEDED, RunState.FAILED, RunState.ROLLBACK_FAILED)
 
     def step(self, step: str) -> StepRecord:
         return self.steps.get(step) or StepRecord()
@@ -94,6 +122,8 @@ class RunRecord(BaseModel):
     def summary(self) -> str:
         """One line for people: what the run did, or why it was undone (the Airflow run note, status)."""
         drift_text = f"drift found: {self.drift_total} items" if self.drift_total else "no drift"
+        if self.drift_total and self.paging and not self.paging.page:
+            drift_text = f"drift unchanged: {self.drift_total} open"
         if self.state == RunState.ROLLED_BACK:
             why = self.validation.failure_reason() if self.validation and self.validation.failed else self.error
             return f"rolled back: {why}"
@@ -143,8 +173,8 @@ class RunReport(BaseModel):
 
 
 class RunStore:
-    def __init__(self, collection: Collection) -> None:
-        self.coll = collection
+    def __init__(self, collection: Collection, clock: Clock = utc_now) -> None:
+        self.coll, self.clock = collection, clock
 
     def ensure_indexes(self) -> None:
         self.coll.create_index([("kind", 1), ("state", 1), ("created_at", -1)])
@@ -152,7 +182,7 @@ class RunStore:
 
     def create(self, kind: RunKind, params: MigrationParams, triggered_by: str, run_id: str | None = None,
                airflow: AirflowRun | None = None) -> dict[str, Any]:
-        now = datetime.now(timezone.utc)
+        now = self.clock()
         doc = {"_id": run_id or new_run_id(kind), "kind": kind.value, "triggered_by": triggered_by,
                "params": params.model_dump(mode="json"), "dry_run": params.dry_run,
                "state": RunState.RUNNING.value, "created_at": now, "updated_at": now,
@@ -195,18 +225,18 @@ class RunStore:
 
     def resumed(self, run_id: str) -> None:
         self.coll.update_one({"_id": run_id}, {"$set": {"state": RunState.RUNNING.value, "error": None,
-                                                          "updated_at": datetime.now(timezone.utc)},
+                                                          "updated_at": self.clock()},
                                                "$inc": {"attempts": 1}})
 
     def update(self, run_id: str, **fields: Any) -> None:
-        fields["updated_at"] = datetime.now(timezone.utc)
+        fields["updated_at"] = self.clock()
         self.coll.update_one({"_id": run_id}, {"$set": fields})
 
     def record_timing(self, run_id: str, task: str, seconds: float) -> None:
         self.update(run_id, **{f"timings.{task}": round(seconds, 3)})
 
     def finish(self, run_id: str, state: RunState, error: str | None = None) -> None:
-        self.update(run_id, state=state.value, error=error, finished_at=datetime.now(timezone.utc))
+        self.update(run_id, state=state.value, error=error, finished_at=self.clock())
 
     def claim(self, run_id: str, key: str, owner: str) -> None:
         """Make `owner` the one worker of a piece of the run (the newest claim wins)."""
@@ -220,8 +250,13 @@ class RunStore:
         """Mark a run that is still `running` as `failed` (a task gave up); True if it was."""
         done = self.coll.update_one({"_id": run_id, "state": RunState.RUNNING.value},
                                     {"$set": {"state": RunState.FAILED.value, "error": reason[:500],
-                                              "updated_at": datetime.now(timezone.utc)}})
+                                              "updated_at": self.clock()}})
         return done.modified_count == 1
+
+    def has_full_backup_since(self, since: datetime) -> bool:
+        """Whether a run created since then has a verified full backup."""
+        return self.coll.find_one({"created_at": {"$gte": since}, "backup.verified": True,
+                                   "backup.scope": "full"}, {"_id": 1}) is not None
 
     def record_step(self, run_id: str, step: str, counts: dict[str, int], seconds: float | None = None) -> None:
         fields: dict[str, Any] = {f"steps.{step}.counts": counts}

@@ -31,6 +31,14 @@ ENVIRONMENT = {
     "alert_emails": "LINKAGE_ALERT_EMAILS",
     "conn_id": "LINKAGE_CONN_ID",
     "in_flight": "LINKAGE_IN_FLIGHT",
+    "full_backup_every_days": "LINKAGE_FULL_BACKUP_EVERY_DAYS",
+    "reversible_days": "LINKAGE_REVERSIBLE_DAYS",
+    "backup_keep": "LINKAGE_BACKUP_KEEP",
+    "backup_keep_days": "LINKAGE_BACKUP_KEEP_DAYS",
+    "review_retention_days": "LINKAGE_REVIEW_RETENTION_DAYS",
+    "alert_retention_days": "LINKAGE_ALERT_RETENTION_DAYS",
+    "run_retention_days": "LINKAGE_RUN_RETENTION_DAYS",
+    "drift_reminder_days": "LINKAGE_DRIFT_REMINDER_DAYS",
 }
 
 
@@ -60,6 +68,25 @@ class Settings(BaseModel):
     conn_id: str = "mongo_default"
     #: Batches a pass (or a rollback) reads ahead of the one it is writing, at most, in flight together.
     in_flight: int = Field(default=3, ge=1, le=64)
+    #: A reconcile backs up whole when the newest full backup is older than this; 0: only when asked.
+    full_backup_every_days: int = Field(default=0, ge=0)
+    # -- day two: how long things are kept (docs/RUNBOOK.md "Day 2") --
+    #: A run can be rolled back for this long; then its journal is pruned and its record says so.
+    reversible_days: int = Field(default=30, ge=1)
+    #: Backups kept beyond those still needed: the newest N of each kind of run, and those younger than D days.
+    backup_keep: int = Field(default=7, ge=1)
+    backup_keep_days: int = Field(default=14, ge=0)
+    review_retention_days: int = Field(default=90, ge=1)  # resolved review items
+    alert_retention_days: int = Field(default=90, ge=1)
+    run_retention_days: int = Field(default=365, ge=1)  # run records, once no longer reversible
+    #: While drift stays open, a reminder digest this often (0: never).
+    drift_reminder_days: int = Field(default=7, ge=0)
+
+    @model_validator(mode="after")
+    def _runs_outlive_their_window(self) -> Settings:
+        if self.run_retention_days < self.reversible_days:
+            raise ValueError("run_retention_days must be at least reversible_days: a run record outlives its journal")
+        return self
 
     @field_validator("timezone")
     @classmethod

@@ -10,25 +10,27 @@ its consequences `linkage.verdict` and `linkage.rollback`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from linkage import backup as backups
 from linkage.app_schema import APP_COLLECTIONS
+from linkage.backup_stage import check_backup_target
 from linkage.database import server_description
 from linkage.handle import Linkage
 from linkage.indexes import describe_outcomes, ensure_indexes
 from linkage.masking import mask_uri
 from linkage.models import RunKind, RunState
 from linkage.params import MigrationParams
-from linkage.records import BackupRecord
-from linkage.runs import AirflowRun, RunReport, new_run_id, run_slug
+from linkage.runs import AirflowRun, RunReport, new_run_id
 from linkage.steps import REGISTRY
 
 
-def preflight(lk: Linkage) -> dict[str, Any]:
-    """What a person checks before a run: where, which server, how much data, the links as they are."""
-    return {
+def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
+    """What a person checks before a run (where, which server, how much data), kept with the run; and the backup
+    directory, checked now, before the passes spend their time planning."""
+    run = lk.record(run_id)
+    if not run.dry_run:
+        check_backup_target(lk, run)
+    facts = {
         "mongo_uri": mask_uri(lk.settings.mongo_uri),
         "db": lk.settings.db,
         "server": server_description(lk.db),
@@ -36,6 +38,8 @@ def preflight(lk: Linkage) -> dict[str, Any]:
         "timezone": lk.settings.timezone,
         "bookkeeping_prefix": lk.settings.prefix,
     }
+    lk.runs.update(run_id, preflight=facts)
+    return facts
 
 
 def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: RunKind = RunKind.MIGRATE,
@@ -58,28 +62,6 @@ def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: 
     run_id = run_id or new_run_id(f"dry-{kind}" if params.dry_run else kind)
     lk.runs.create(kind, params, triggered_by, run_id, airflow)
     return run_id, False
-
-
-def take_backup(lk: Linkage, run_id: str) -> BackupRecord:
-    """Back up the collections the run's steps write; a verified backup is reused.
-
-    The backup directory is checked first (it exists, is a writable directory with
-    room for the estimate), so a bad target ends the run before any app write.
-    """
-    run = lk.record(run_id)
-    if run.backup and run.backup.verified:
-        backups.verify(Path(run.backup.path))
-        return run.backup
-    collections = REGISTRY.writes(run.params.steps)
-    root = lk.settings.backup_dir / run_slug(run_id)
-    backups.check_target(lk.settings.backup_dir, backups.estimate_bytes(lk.db, collections, lk.settings.backup_gzip),
-                         create=lk.settings.create_backup_dir)
-    manifest = backups.dump(lk.db, collections, root, run_id, compressed=lk.settings.backup_gzip)
-    backups.verify(root)
-    record = BackupRecord(path=str(root), verified=True, gzip=manifest.gzip,
-                          counts={name: entry.count for name, entry in manifest.collections.items()})
-    lk.runs.update(run_id, backup=record.model_dump())
-    return record
 
 
 def create_indexes(lk: Linkage, run_id: str) -> dict[str, Any]:

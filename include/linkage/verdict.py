@@ -1,9 +1,10 @@
 """The one decision on a validated run, and acting on it: keep it, roll it back, or keep it failed.
 
 The CLI's runner calls `conclude`; in Airflow, `decide` branches on `verdict`
-and `finalize` or `rollback` call `conclude`. A kept real run that found drift
-raises `drift_found` here, after it is closed; a rolled-back run raises
-`rolled_back` in `linkage.rollback`.
+and `finalize` or `rollback` call `conclude`. A kept real run raises
+`drift_found` here, after it is closed, when its drift is new (or
+`drift_reminder` when a digest is due: `linkage.paging`); a rolled-back run
+raises `rolled_back` in `linkage.rollback`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from linkage.errors import LinkageError
 from linkage.events import Event
 from linkage.handle import Linkage
 from linkage.models import RunState
+from linkage.paging import decide
 from linkage.rollback import rollback
 from linkage.runs import RunRecord
 from linkage.stages import finalize
@@ -48,8 +50,10 @@ def conclude(lk: Linkage, run_id: str) -> Verdict:
         raise LinkageError(f"run {run_id} has not been validated: nothing to conclude")
     if decided == Verdict.KEEP:
         finalize(lk, run_id)
-        if run.drift_total and not run.dry_run:
-            lk.events.emit(Event.DRIFT_FOUND, lk.record(run_id))
+        if not run.dry_run:
+            paging = decide(lk, run)
+            if paging.page or paging.remind:
+                lk.events.emit(Event.DRIFT_FOUND if paging.page else Event.DRIFT_REMINDER, lk.record(run_id))
         return decided
     assert run.validation is not None
     reason = f"validation failed: {run.validation.failure_reason()}"[:500]

@@ -4,9 +4,10 @@ The plan (`linkage.plan.run_plan`) says which stages run in which order; this
 module only says which Airflow task carries out each stage, and wires them in
 the plan's order:
 
-    preflight >> acquire_lock (setup) >> backup >> create_indexes
-      >> backfill_<step> (one group per registered step, one mapped task per phase)
-      >> validate >> decide -> finalize | rollback >> report >> release_lock (teardown, always)
+    preflight >> acquire_lock (setup) >> create_indexes
+      >> backfill_<step> (one group per registered step, one mapped task per phase: planning into the journal)
+      >> backup >> apply >> validate >> decide -> finalize | rollback >> housekeeping >> report
+      >> release_lock (teardown, always)
 
 A stage without an Airflow task is an error when the DAG is parsed. The DAG
 files own the docs, Params and schedules.
@@ -55,10 +56,12 @@ def _tasks(kind: RunKind, lock: Any, outlets: list[Any]) -> dict[StageName, Call
         StageName.BACKUP: lambda stage: [tasks.backup()],
         StageName.CREATE_INDEXES: lambda stage: [tasks.create_indexes()],
         StageName.BACKFILL: lambda stage: [backfill(stage)],
+        StageName.APPLY: lambda stage: [tasks.apply()],
         StageName.VALIDATE: lambda stage: [tasks.validate()],
         StageName.CONCLUDE: lambda stage: [tasks.decide(), [tasks.finalize.override(outlets=outlets)(),
                                                             tasks.rollback()]],
         StageName.REPORT: lambda stage: [tasks.report()],
+        StageName.HOUSEKEEPING: lambda stage: [tasks.housekeeping()],
         StageName.RELEASE_LOCK: lambda stage: [teardown_of(tasks.release_lock)().as_teardown(setups=lock)],
     }
 

@@ -27,8 +27,11 @@ from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
+from linkage.apply import apply_planned
+from linkage.backup_stage import take_backup
 from linkage.events import Event, Events
 from linkage.handle import Linkage
+from linkage.housekeeping import housekeeping as clean_up
 from linkage.judge import validate_run
 from linkage.lock import Lease, release_run
 from linkage.models import RunKind, RunState
@@ -103,8 +106,7 @@ def preflight(kind: str) -> dict[str, Any]:
             lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
             kind=RunKind(kind), run_id=linkage_run_id(context),
             airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
-        facts = stages.preflight(lk)
-        lk.runs.update(run_id, preflight=facts)
+        facts = stages.preflight(lk, run_id)
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
     return {"linkage_run": run_id, **facts}
 
@@ -122,19 +124,25 @@ def acquire_lock() -> None:
         take_lease(lk, run_id, run.triggered_by)
 
 
-@task(doc_md="Backs up the collections the run writes, in mongodump's layout, and verifies the manifest; a "
+@task(doc_md="Backs up what the run is about to write, in mongodump's layout, and verifies the manifest; a "
              "missing, read-only, full or wrong backup directory fails the run here, before any app write. "
-             "Skipped in a dry run.")
+             "Skipped in a dry run.", trigger_rule="none_failed")
 def backup() -> dict[str, Any]:
     with _run(writes=True) as (lk, run_id):
-        return stages.take_backup(lk, run_id).model_dump()
+        return take_backup(lk, run_id).model_dump()
 
 
-@task(doc_md="Creates the indexes of CONTRACT §4 (idempotent; fallbacks reported). Skipped in a dry run.",
-      trigger_rule="none_failed")
+@task(doc_md="Creates the indexes of CONTRACT §4 (idempotent; fallbacks reported). Skipped in a dry run.")
 def create_indexes() -> dict[str, Any]:
     with _run(writes=True) as (lk, run_id):
         return stages.create_indexes(lk, run_id)
+
+
+@task(doc_md="Carries out the run's planned batches after its backup: each one's conditional writes, then the "
+             "batch settled with exactly the writes that landed. Skipped in a dry run.", trigger_rule="none_failed")
+def apply() -> dict[str, dict[str, int]]:
+    with _run(writes=True) as (lk, run_id):
+        return apply_planned(lk, run_id)
 
 
 @task(trigger_rule="none_failed")
@@ -158,7 +166,7 @@ def run_partition(step: str, phase: str, index: int) -> dict[str, int]:
             return backfill.run_phase(lk, run_id, step, phase, partition)
 
 
-@task
+@task(trigger_rule="none_failed")
 def record_counts(step: str) -> dict[str, int]:
     """The step's counts by category, summed over every partition's journal."""
     with _run() as (lk, run_id):
@@ -219,6 +227,14 @@ def report() -> dict[str, Any]:
     if result["state"] != RunState.SUCCEEDED:
         raise AlertedFailure(result["summary"])  # the task or the rollback that ended the run sent its alert
     return result
+
+
+@task(doc_md="Cleans up after the run, whatever its outcome: backups nothing needs, journals past the rollback "
+             "window, resolved review items, alerts and run records past their retention (docs/RUNBOOK.md, Day 2). "
+             "Skipped in a dry run.", trigger_rule="all_done")
+def housekeeping() -> dict[str, Any]:
+    with _run(writes=True) as (lk, run_id):
+        return clean_up(lk, run_id)
 
 
 @teardown

@@ -1,0 +1,76 @@
+"""The backup stage: a run backs up what it is about to write, verified, before the first write (CONTRACT §5).
+
+A migration backs up the collections its steps write, whole. A reconcile (or a
+decisions run) has already planned every write into its journal when it backs
+up, so it backs up exactly the documents it is about to change, their full
+before-images: its cost follows the drift, not the database. A reconcile backs
+up whole when asked (`full_backup`), or when the newest full backup is older
+than `LINKAGE_FULL_BACKUP_EVERY_DAYS`. A verified backup is reused by a
+resumed run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from linkage import backup as backups
+from linkage.backup import Scope
+from linkage.handle import Linkage
+from linkage.journal import BatchState
+from linkage.models import RunKind
+from linkage.records import BackupRecord
+from linkage.runs import RunRecord, run_slug
+from linkage.steps import REGISTRY
+
+
+def scope_of(lk: Linkage, run: RunRecord) -> Scope:
+    """Whole collections for a migration or when asked or due; otherwise the run's own documents."""
+    if run.kind == RunKind.MIGRATE or run.params.full_backup:
+        return Scope.FULL
+    every = lk.settings.full_backup_every_days
+    if every and not lk.runs.has_full_backup_since(lk.clock() - timedelta(days=every)):
+        return Scope.FULL
+    return Scope.TARGETED
+
+
+def planned_documents(lk: Linkage, run_id: str) -> dict[str, list[Any]]:
+    """Every document the run's planned batches write, by collection (each once)."""
+    ids: dict[str, dict[str, Any]] = {}
+    states = (BatchState.PLANNED, BatchState.PENDING, BatchState.APPLIED)
+    for record in lk.journal.records(run_id, states=states):
+        for write in record.writes:
+            ids.setdefault(write.coll, {})[repr(write.oid)] = write.oid
+    return {coll: list(found.values()) for coll, found in ids.items()}
+
+
+def check_backup_target(lk: Linkage, run: RunRecord, documents: dict[str, list[Any]] | None = None) -> None:
+    """The backup directory exists, is a writable directory, and has room for the backup's estimate (a targeted
+    backup's size is known once it is planned: until then, only the first two are checked)."""
+    collections = REGISTRY.writes(run.params.steps)
+    full = scope_of(lk, run) == Scope.FULL
+    needed = 0 if not full and documents is None else backups.estimate_bytes(
+        lk.db, collections, lk.settings.backup_gzip,
+        None if full else {coll: len(ids) for coll, ids in (documents or {}).items()})
+    backups.check_target(lk.settings.backup_dir, needed, create=lk.settings.create_backup_dir)
+
+
+def take_backup(lk: Linkage, run_id: str) -> BackupRecord:
+    """Back up what the run is about to write (see the module docstring); a verified backup is reused."""
+    run = lk.record(run_id)
+    if run.backup and run.backup.verified:
+        backups.verify(Path(run.backup.path))
+        return run.backup
+    collections = REGISTRY.writes(run.params.steps)
+    ids = None if scope_of(lk, run) == Scope.FULL else planned_documents(lk, run_id)
+    check_backup_target(lk, run, ids or {})
+    root = lk.settings.backup_dir / run_slug(run_id)
+    manifest = backups.dump(lk.db, collections, root, run_id, compressed=lk.settings.backup_gzip, ids=ids,
+                            created_at=lk.clock())
+    backups.verify(root)
+    record = BackupRecord(path=str(root), verified=True, gzip=manifest.gzip, scope=manifest.scope,
+                          bytes=backups.size_on_disk(root),
+                          counts={name: entry.count for name, entry in manifest.collections.items()})
+    lk.runs.update(run_id, backup=record.model_dump())
+    return record
