@@ -7,8 +7,8 @@ the backfill stays linear in the collection on every server. `unkeyed` walks the
 rest in `_id` order (no string `customer_id`): nothing to link there, only to
 count as `invalid`, `already_linked` or `dangling`.
 
-A reconciliation reads only the unlinked delivery statuses (through the
-`order_id` index); links the app deleted the order of are found by validation,
+A reconciliation reads only the unlinked delivery statuses, in one pass
+through the `order_id` index; links the app deleted the order of are found by validation,
 whose rules for this relation (every set `order_id` is one string naming an
 existing order, and the coverage) are declared here with the walk that
 measures them.
@@ -63,11 +63,15 @@ def existing_order_ids(orders: Collection, named: set[str], fetched: list[dict[s
     return found
 
 
-def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]]) -> BatchPlan:
-    """Decide a page of delivery statuses from one read of their customers' orders."""
+def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]], *, contiguous: bool = True) -> BatchPlan:
+    """Decide a page of delivery statuses from one read of their customers' orders.
+
+    `contiguous`: the batch's customers are contiguous in the walk, so their orders are one index range;
+    otherwise (a reconcile's few unlinked deliveries, walked by `_id`) they are looked up by key.
+    """
     customer_ids = {d[CUSTOMER] for d in batch if is_key(d.get(CUSTOMER))}
-    # the batch's customers are contiguous in the walk: their orders are one index range
-    fetched = by_keys(db[ORDERS], CUSTOMER, customer_ids, _ORDER_FIELDS, range_limit=DENSE_PER_KEY * len(batch))
+    fetched = by_keys(db[ORDERS], CUSTOMER, customer_ids, _ORDER_FIELDS,
+                      range_limit=DENSE_PER_KEY * len(batch) if contiguous else None)
     named = {d[ORDER_LINK] for d in batch if is_key(d.get(ORDER_LINK))}
     existing = existing_order_ids(db[ORDERS], named, fetched) if named else set()
     candidates = index_orders(fetched, tz)
@@ -82,13 +86,21 @@ def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]]) -> Batch
 
 
 def _pass(ctx: StepContext, phase: str) -> Pass:
-    """The pass of one phase over every delivery status (a reconciliation: the unlinked ones)."""
-    unlinked = {ORDER_LINK: {"$in": UNSET_VALUES}} if ctx.kind == RunKind.RECONCILE else {}
+    """The pass of one phase of a migration over every delivery status."""
     keyed = phase == LINK_PHASE
-    query = {**unlinked, **(by_string(CUSTOMER) if keyed else not_by_string(CUSTOMER))}
-    return Pass(step=STEP, phase=phase, source=ctx.db[DELIVERIES], query=query,
-                projection=_DELIVERY_FIELDS, plan=lambda batch: plan_batch(ctx.db, ctx.tz, batch),
-                subject=DELIVERIES, unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID)
+    return Pass(step=STEP, phase=phase, source=ctx.db[DELIVERIES],
+                query=by_string(CUSTOMER) if keyed else not_by_string(CUSTOMER), projection=_DELIVERY_FIELDS,
+                plan=lambda batch: plan_batch(ctx.db, ctx.tz, batch), subject=DELIVERIES,
+                unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID)
+
+
+def unlinked_pass(ctx: StepContext) -> Pass:
+    """A reconciliation's one pass: the unlinked delivery statuses alone, found through the `order_id` index and
+    walked by `_id` (few and spread thin, their orders are looked up by key; a non-string customer_id is
+    `invalid` here as in the migration's `unkeyed` phase)."""
+    return Pass(step=STEP, phase=LINK_PHASE, source=ctx.db[DELIVERIES], query={ORDER_LINK: {"$in": UNSET_VALUES}},
+                projection=_DELIVERY_FIELDS, plan=partial(plan_batch, ctx.db, ctx.tz, contiguous=False),
+                subject=DELIVERIES, unlanded=Category.ALREADY_LINKED)
 
 
 # -- validation ------------------------------------------------------------------------------------------------
@@ -125,6 +137,8 @@ class OrderDelivery(StepSpec):
     relations = (DELIVERY_ORDERS,)
 
     def phases(self, kind: RunKind) -> list[Phase]:
+        if kind == RunKind.RECONCILE:
+            return [Phase(LINK_PHASE, unlinked_pass)]
         return [Phase(name, partial(_pass, phase=name)) for name in (LINK_PHASE, UNKEYED_PHASE)]
 
 

@@ -30,6 +30,7 @@ from linkage.steps.user_customer.sides import (
     USER_LINK_DUPLICATES,
     USER_REFS_DANGLING,
 )
+from linkage.steps.user_customer.wanted import WANTED, wanted_pass
 from linkage.validation.checks import Check
 
 
@@ -46,7 +47,7 @@ class UserCustomer(StepSpec):
                IndexSpec(collection=CUSTOMERS, keys=[(CUSTOMER_LINK, 1)], unique_link=True),
                *_by_id_phone_email(CUSTOMERS))
     scratch = {KEYS: [[(field, 1)] for field in ("phone", "email", "id", "user_id", "run_id")],
-               PLAN: [[("run_id", 1), ("customer_id", 1)]]}
+               PLAN: [[("run_id", 1), ("customer_id", 1)]], WANTED: [[("run_id", 1), ("value", 1)]]}
     rules = RULES
     checks = (Check("user_customer_links", walk=pair_findings, counts=(USER_CUSTOMERS, CUSTOMER_USERS),
                     measures=(USER_REFS_DANGLING, CUSTOMER_REFS_DANGLING, USER_LINK_DUPLICATES,
@@ -54,7 +55,7 @@ class UserCustomer(StepSpec):
     relations = (USER_CUSTOMERS, CUSTOMER_USERS)
 
     def phases(self, kind: RunKind) -> list[Phase]:
-        return LINK_PHASES if kind == RunKind.MIGRATE else REPAIR_PHASES + LINK_PHASES
+        return LINK_PHASES if kind == RunKind.MIGRATE else [*REPAIR_PHASES, Phase("wanted", wanted_pass), *LINK_PHASES]
 
 
 SPEC = UserCustomer()

@@ -9,7 +9,9 @@
    every proposal: the walk keeps one customer's proposals in one batch);
 4. `apply`: write the surviving proposals, both sides, journaled.
 
-Nothing in `keys`, `plan` and `resolve` touches the app's collections.
+A reconcile first notes what its accounts could match (`wanted`), so its keys
+are those, not every customer's. Nothing in `keys`, `plan` and `resolve`
+touches the app's collections.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
 
-from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, UNSET_VALUES, USER_LINK, USERS
+from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, USER_LINK, USERS
 from linkage.engine import BatchPlan, Pass, by_string
 from linkage.journal import FieldWrite
 from linkage.matching.user_customer import (
@@ -35,6 +37,7 @@ from linkage.models import Category, Decision, RunKind
 from linkage.normalize import is_key, normalize_email, normalize_phone
 from linkage.steps.base import Phase, StepContext
 from linkage.steps.user_customer.sides import STEP
+from linkage.steps.user_customer.wanted import UNLINKED_ACCOUNTS, Wanted, account_marker, customer_keys
 
 KEYS, PLAN = "customer_keys", "link_plan"
 PROPOSED = "proposed"
@@ -43,11 +46,12 @@ _CUSTOMER_FIELDS = {"id": 1, "phone": 1, "email": 1, CUSTOMER_LINK: 1}
 
 
 class Workspace:
-    """The step's scratch collections, for one run."""
+    """The step's scratch collections, for one run; a reconcile's keys and accounts are only the wanted ones."""
 
     def __init__(self, ctx: StepContext) -> None:
         self.db, self.run_id = ctx.db, ctx.run_id
         self.keys, self.plan = ctx.bookkeeping(KEYS), ctx.bookkeeping(PLAN)
+        self.wanted = Wanted(ctx) if ctx.kind == RunKind.RECONCILE else None
 
     def keys_where(self, field: str, values: Iterable[Any]) -> list[CustomerKey]:
         wanted = list({v for v in values if v is not None})
@@ -72,15 +76,21 @@ def _existing_ids(coll: Collection, ids: Iterable[str]) -> set[str]:
 def plan_keys(ws: Workspace, batch: list[dict[str, Any]], *, classify_links: bool) -> BatchPlan:
     """Normalise a page of customers into the keys; with `classify_links`, a customer naming a
     user who does not exist is `dangling` (a reconciliation finds those from the customer side)."""
-    ws.keys.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True)
-                        for d in (_key_document(ws.run_id, c) for c in batch)], ordered=False)
+    indexed = batch
+    if ws.wanted is not None:
+        keys = {c["_id"]: customer_keys(CustomerKey.from_document(c)) for c in batch}
+        found = ws.wanted.among(k for ks in keys.values() for k in ks)
+        indexed = [c for c in batch if found.intersection(keys[c["_id"]])]
+    if indexed:
+        ws.keys.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True)
+                            for d in (_key_document(ws.run_id, c) for c in indexed)], ordered=False)
     dangling: list[Decision] = []
     if classify_links:
         existing = _existing_ids(ws.db[USERS], (c[CUSTOMER_LINK] for c in batch if is_key(c.get(CUSTOMER_LINK))))
         dangling = [Decision(oid=c["_id"], app_id=c.get("id"), category=Category.DANGLING,
                              reason="user_id: names no existing user")
                     for c in batch if is_key(c.get(CUSTOMER_LINK)) and c[CUSTOMER_LINK] not in existing]
-    return BatchPlan(decisions=dangling, extra={"customers_indexed": len(batch)})
+    return BatchPlan(decisions=dangling, extra={"customers_indexed": len(indexed)})
 
 
 def keys_pass(ctx: StepContext) -> Pass:
@@ -107,6 +117,9 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]], *, defer_one_sided: b
     """
     linked = [u for u in batch if not is_considered(u)]
     considered = [u for u in batch if is_considered(u)]
+    if ws.wanted is not None:  # only the accounts the wanted phase noted: their candidates are all in the keys
+        noted = ws.wanted.among(account_marker(u) for u in considered)
+        considered = [u for u in considered if account_marker(u) in noted]
     by_id = {k.id: k for k in ws.keys_where("id", (u.get(USER_LINK) for u in linked if is_key(u.get(USER_LINK))))
              if is_key(k.id)}
     decisions = [classify_linked_user(u, by_id.get(u[USER_LINK]) if is_key(u.get(USER_LINK)) else None)
@@ -148,10 +161,8 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]], *, defer_one_sided: b
 
 def plan_pass(ctx: StepContext) -> Pass:
     ws = Workspace(ctx)
-    query: dict[str, Any] = {"role": "customer"}
     reconcile = ctx.kind == RunKind.RECONCILE
-    if reconcile:
-        query[USER_LINK] = {"$in": UNSET_VALUES}
+    query: dict[str, Any] = dict(UNLINKED_ACCOUNTS) if reconcile else {"role": "customer"}
     return Pass(step=STEP, phase="plan", source=ctx.db[USERS], query=query, projection=_USER_FIELDS,
                 plan=partial(plan_users, ws, defer_one_sided=reconcile), subject=USERS)
 
