@@ -24,9 +24,10 @@ from airflow.sdk import get_current_context, setup, task, teardown
 
 from linkage import backfill, stages
 from linkage.airflow.connection import session
-from linkage.airflow.context import linkage_run_id, skip
+from linkage.airflow.context import fail, linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
+from linkage.errors import NotTheAppError
 from linkage.events import Event, Events
 from linkage.handle import Linkage
 from linkage.judge import validate_run
@@ -99,10 +100,13 @@ def params_from(form: dict[str, Any]) -> MigrationParams:
 def preflight(kind: str) -> dict[str, Any]:
     context = get_current_context()
     with session() as lk:
-        run_id, resumed = stages.start_run(
-            lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
-            kind=RunKind(kind), run_id=linkage_run_id(context),
-            airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
+        try:
+            run_id, resumed = stages.start_run(
+                lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
+                kind=RunKind(kind), run_id=linkage_run_id(context),
+                airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
+        except NotTheAppError as exc:
+            fail(str(exc))  # the connection names another database: no retry can change that
         facts = stages.preflight(lk)
         lk.runs.update(run_id, preflight=facts)
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
