@@ -40,6 +40,10 @@ class MigrationParams(BaseModel):
     rollback_on_failure: bool = Field(default=True, title="Roll back on failed validation",
                                       description="Undo the run through its journal when a document it wrote "
                                                   "breaks an expectation or coverage is below the threshold.")
+    allow_empty: bool = Field(default=False, title="Allow empty collections",
+                              description="Pass the coverage of a relation with no documents (a step run on an empty "
+                                          "collection on purpose); otherwise coverage of nothing fails the run: "
+                                          "a gate that passes an empty database checked nothing.")
     thresholds: dict[str, float] = Field(default_factory=dict, title="Coverage thresholds",
                                          description="Per threshold parameter of the registered relations "
                                                      "(min_order_coverage, min_user_coverage, ...): the share of "

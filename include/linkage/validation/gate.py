@@ -138,10 +138,13 @@ def warm_up() -> threading.Thread:
 
 def _outcome(rule: Rule, m: Measured, params: MigrationParams,
              verdicts: dict[str, tuple[bool, Any]]) -> ExpectationOutcome:
-    """One expectation's outcome: a rule no check measured, or that GX did not report on, fails (closed);
+    """One expectation's outcome: a rule no check measured, or that GX did not report on, fails (closed), and
+    so does a coverage of no documents of a step the run was asked for, unless it allows empty collections;
     drift never fails the run."""
     if m.unmeasured:
         success = False
+    elif m.empty:
+        success = params.allow_empty or rule.step not in params.steps
     else:
         success = verdicts.get(rule.name, (False, None))[0] if rule.judges_the_run else True
     return ExpectationOutcome(name=rule.name, suite=str(rule.step or "run"), description=rule.description,
