@@ -4,7 +4,8 @@ An alert names the DAG, the Airflow run, the linkage run, the failing
 expectations with their observed values (or the drift found), the counts and
 the links to the task log and the run's Data Docs. It is built from the run
 record and passed through `redact` as a whole, so no credential, phone or email
-can reach a mailbox or a chat channel. Every alert is logged at ERROR and kept
+can reach a mailbox or a chat channel. Every alert is logged (at ERROR when a
+run failed or was rolled back, at WARNING for the drift of a kept run) and kept
 in `<prefix>alerts` with the channels it reached; delivery by email belongs to
 the Airflow notifier, the webhook sender lives here because it needs nothing
 from Airflow.
@@ -38,6 +39,8 @@ HEADLINES = {
     Event.ROLLBACK_FAILED: "ROLLBACK FAILED: data may be half-migrated",
     Event.DRIFT_FOUND: "drift found (the run was kept)",
 }
+#: The log level of an alert: ERROR is for runs that failed or were rolled back; a kept run's drift warns.
+LEVELS = {Event.DRIFT_FOUND: logging.WARNING}
 WHAT_TO_DO = {
     Event.VALIDATION_FAILED: "A document this run wrote broke an expectation, or coverage is below the threshold. "
                              "The run was rolled back if rollback_on_failure was set. Check the failing expectations "
@@ -127,10 +130,12 @@ class AlertStore:
         self.coll = collection
 
     def record(self, alert: Alert, delivered: list[str], undelivered: str | None = None) -> None:
-        """Log the alert at ERROR and keep it; `undelivered` says why no channel beyond the log took it."""
-        log.error("ALERT %s", alert.text())
+        """Log the alert at its level and keep it; `undelivered` says why no channel beyond the log took it."""
+        level = LEVELS.get(alert.event, logging.ERROR)
+        drift = sum(int(d["drift"]) for d in alert.drift) if alert.event == Event.DRIFT_FOUND else 0
+        log.log(level, "ALERT %s%s", f"{drift} drift items: " if drift else "", alert.text())
         if undelivered:
-            log.error("ALERT NOT DELIVERED beyond the log: %s", undelivered)
+            log.log(level, "ALERT NOT DELIVERED beyond the log: %s", undelivered)
         self.coll.insert_one({
             **alert.model_dump(mode="json", include={"event", "dag_id", "dag_run_id", "task_id", "run_id"}),
             "subject": alert.subject, "delivered": delivered, "undelivered": undelivered,

@@ -169,7 +169,11 @@ def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: P
     expectations = [_outcome(rule, measured.get(rule.name, unmeasured), params, verdicts) for rule in rules]
     outcome = ValidationOutcome(success=all(e.success for e in expectations), expectations=expectations,
                                 data_docs=f"{site.name}/index.html")
+    # a dry run (or a plain validation) only reports what it found: INFO; a real run's failures WARNING (its
+    # verdict, a failed or rolled-back run, is the ERROR)
+    level, what = (logging.INFO, "found by a dry run, judged by a real run") if params.dry_run else \
+        (logging.WARNING, "failed")
     for e in outcome.failed:
-        log.warning("expectation failed: %s (%s): observed %s, expected %s", e.name, e.description, e.observed,
-                    e.threshold)
+        log.log(level, "expectation %s: %s (%s): observed %s, expected %s", what, e.name, e.description,
+                e.observed, e.threshold)
     return outcome
