@@ -123,7 +123,7 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
         lk.require_app()
         params = params_of(args, dry_run=True)
         outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
-                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", lk.settings.db)
     finally:
         lk.close()
     if not args.json:

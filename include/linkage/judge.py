@@ -58,7 +58,7 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id)
     measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift,
                                        backup_path=run.backup.path if run.backup else None)
-    outcome = validate(measured, run.params, lk.settings.docs_dir, run_id)
+    outcome = validate(measured, run.params, lk.settings.docs_dir, run_id, lk.settings.db)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
     drift = DriftRecord(total=outcome.drift, by_expectation={e.name: e.drift for e in outcome.expectations if e.drift})
