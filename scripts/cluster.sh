@@ -113,8 +113,12 @@ launch() { ORDER+=("$1"); start "$1"; }
 
 stop() {
   trap - INT TERM EXIT
+  # Ctrl-C in `make cluster | tee cluster.log` ends tee too: a write to the closed pipe must not end
+  # this script (SIGPIPE) or fail it (set -e) before it has stopped everything
+  trap '' PIPE
+  set +e
   STOPPING=1
-  say "stopping..."
+  say "stopping..." 2>/dev/null
   local name pid tree airflow=() stores=()
   for name in "${ORDER[@]}"; do
     case "$name" in postgres|redis|mongo|smtp) stores+=("$name") ;; *) airflow+=("$name") ;; esac
@@ -143,7 +147,7 @@ stop() {
   sleep 1
   for pid in $tree; do kill -KILL "$pid" 2>/dev/null || true; done
   rm -f "$RUN"/*.pid
-  say "stopped"
+  say "stopped" 2>/dev/null
 }
 trap stop EXIT
 trap 'stop; exit 130' INT
