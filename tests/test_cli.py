@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import socket
 import subprocess
@@ -202,3 +204,42 @@ def test_each_command_shows_only_its_own_options_each_with_help() -> None:
     unknown = run_cli(Settings(home=ROOT / "var" / "unused"), "plan", "--steps", "orders")
     assert unknown.returncode == 2
     assert "unknown step 'orders': choose from order_delivery, user_customer" in unknown.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_demo_ends_with_the_way_back_in_and_one_home_for_what_follows(tmp_path: Path) -> None:
+    """Issue 23: after `make demo` nothing answered, nothing said how to start it again, and the CLI runs that
+    followed kept their history in another LINKAGE_HOME than the demo's."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")},
+           "XDG_DATA_HOME": str(tmp_path / "xdg"), "LINKAGE_VAR": str(tmp_path / "var"), "DEMO_PORT": str(port),
+           "DEMO_CUSTOMERS": "300", "BIN": str(ROOT / ".venv" / "bin")}
+    demo = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    home = tmp_path / "xdg" / "linkage"
+    way_in = demo.stdout.strip().splitlines()[-4:]
+    assert way_in[0].startswith("== done. The demo's database is stopped now")
+    start, look = way_in[1].split("#")[0].strip(), way_in[2].strip()
+    assert start.endswith("&") and look == f"{ROOT}/.venv/bin/linkage status --uri mongodb://127.0.0.1:{port}/"
+    assert way_in[3].startswith(f"Backups and Data Docs of these runs: LINKAGE_HOME={home} ")
+    assert not answers_ping(f"mongodb://127.0.0.1:{port}/"), "the demo left its database running"
+    demo_runs = set(re.findall(r"^run ((?:dry-)?(?:migrate|reconcile)-\S+):", demo.stdout, re.M))
+    assert len(demo_runs) == 4 and {p.name for p in (home / "data_docs").iterdir()} >= {
+        run.replace(":", "-") for run in demo_runs}
+
+    later = {k: v for k, v in env.items() if k not in ("LINKAGE_VAR", "DEMO_PORT", "DEMO_CUSTOMERS", "BIN")}
+    server = subprocess.Popen(start.rstrip("&").split(), cwd=ROOT, env=later, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and "wire server on" in server.stdout.readline()
+        status = subprocess.run(look.split(), cwd=ROOT, env=later, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert demo_runs <= set(re.findall(r"^  (\S+) ", status.stdout, re.M)), status.stdout
+        planned = subprocess.run([*look.split()[:-3], "plan", "--quiet", "--json", *look.split()[-2:]], cwd=ROOT,
+                                 env=later, capture_output=True, text=True, timeout=120)
+        assert planned.returncode == 0, planned.stderr
+        assert (home / "data_docs" / last_json(planned.stdout)["validation"]["data_docs"]).is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
