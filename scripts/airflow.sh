@@ -34,7 +34,7 @@ done
 mkdir -p "$AIRFLOW_HOME" "$VAR" "$LOGS"
 
 pids=()
-descendants() { local child; for child in $(pgrep -P "$1"); do echo "$child"; descendants "$child"; done; }
+source "$(dirname "$0")/processes.sh"
 stop() {
   trap - INT TERM EXIT
   trap '' PIPE  # Ctrl-C in `make airflow | tee` closes the pipe: writing to it must not end the stop
@@ -43,12 +43,7 @@ stop() {
   local tree pid
   tree=$(for pid in "${pids[@]}"; do echo "$pid"; descendants "$pid"; done)
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || true; done
-  for _ in $(seq 1 20); do
-    local alive=""
-    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-    [ -z "$alive" ] && break
-    sleep 1
-  done
+  wait_gone 20 "${pids[@]}"
   for pid in $tree; do kill -TERM "$pid" 2>/dev/null || true; done
   sleep 1
   for pid in $tree; do kill -KILL "$pid" 2>/dev/null || true; done
