@@ -90,6 +90,10 @@ def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings
     shown = run_cli(settings, "status")
     line = next(row for row in shown.stdout.splitlines() if report["run_id"] in row)
     assert "DRY RUN" in line and "succeeded" in line
+    runs = [row for row in shown.stdout.splitlines() if row.startswith("  ") and "succeeded" in row]
+    assert len(runs) == 2 and len({row.index("succeeded") for row in runs}) == 1, runs  # dry runs aligned too
+    users = next(row for row in shown.stdout.splitlines() if row.startswith("users.customer_v2_id"))
+    assert users.endswith("of customer accounts (users with role customer)"), users
 
 
 @pytest.mark.slow

@@ -59,6 +59,11 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
         for name in dag.params:
             param = dag.params.get_param(name)
             assert param.schema.get("title") and len(param.description or "") > 20, (dag_id, name)
+    # one default for each, everywhere: the model's (the CLI's flags default to it too)
+    defaults = MigrationParams().model_dump(exclude={"thresholds"})
+    for dag_id in ("linkage_migration", "linkage_reconcile"):
+        form = dagbag.get_dag(dag_id).params
+        assert {name: form[name] for name in defaults} == defaults, dag_id
     steps = dagbag.get_dag("linkage_migration").params.get_param("steps").schema
     assert steps["type"] == "array" and steps["examples"] == list(REGISTRY)  # the form's multi-select
     assert dagbag.get_dag("linkage_migration").timetable.__class__.__name__ == "NullTimetable"  # manual only
