@@ -122,6 +122,14 @@ def lacking(client: MongoClient, db: str, wanted: Sequence[str], listed: list[st
     return sorted(set(wanted) - present)
 
 
+def _holds(client: MongoClient, name: str, wanted: Sequence[str]) -> bool:
+    """Whether a listed database holds every collection `wanted` (False for one this user may not look into)."""
+    try:
+        return set(wanted) <= set(client[name].list_collection_names())
+    except OperationFailure:
+        return False
+
+
 def require_collections(client: MongoClient, db: str, wanted: Sequence[str], *, shown: int = 5) -> None:
     """Refuse a database that lacks the collections `wanted`, in one line: what it lacks, and the databases
     on the server that hold them all, the most alike first ("did you mean `app`?")."""
@@ -129,7 +137,7 @@ def require_collections(client: MongoClient, db: str, wanted: Sequence[str], *, 
     missing = lacking(client, db, wanted, listed)
     if not missing:
         return
-    holders = [name for name in listed or [] if name != db and not lacking(client, name, wanted, listed)]
+    holders = [name for name in listed or [] if name != db and _holds(client, name, wanted)]
     holders.sort(key=lambda name: -difflib.SequenceMatcher(None, db, name).ratio())
     if holders:
         more = f" and {len(holders) - shown} more" if len(holders) > shown else ""
