@@ -238,3 +238,19 @@ def test_rollback_dag_takes_either_id_refuses_unknown_and_dry_runs_quietly_and_n
     assert f"run {run_id} was already rolled back: nothing to do" in caplog.text
     assert snapshot(db) == before and lk.record(run_id).rollback == record.rollback
     assert alerts(db, airflow_env, run_id).count("rolled_back") == 1
+
+
+@pytest.mark.slow
+def test_a_connection_to_a_database_that_is_not_the_apps_fails_preflight_once_and_creates_nothing(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: the Airflow preflight refuses a typo'd database through the same check as the CLI, without
+    retrying, and no task or callback after it (the teardown, the failure alert) creates anything there."""
+    typo = f"{db.name}p"
+    host_port = airflow_env.mongo_uri.removeprefix("mongodb://").rstrip("/")
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", f"mongo://{host_port}/{typo}")
+    run = dagbag.get_dag("linkage_migration").test()
+    assert str(run.state) == "failed"
+    preflight = next(ti for ti in run.get_task_instances() if ti.task_id == "preflight")
+    assert str(preflight.state) == "failed" and preflight.try_number == 1, "retried a refusal"
+    assert typo not in db.client.list_database_names()
+    assert db[airflow_env.collection("alerts")].count_documents({}) == 0

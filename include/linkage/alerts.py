@@ -123,6 +123,15 @@ def post_webhook(alert: Alert, url: str, timeout: float = 10.0) -> int:
         return int(response.status)
 
 
+def log_alert(alert: Alert, undelivered: str | None = None) -> None:
+    """The alert in the log, at its level; `undelivered` says why no channel beyond the log took it."""
+    level = LEVELS.get(alert.event, logging.ERROR)
+    drift = sum(int(d["drift"]) for d in alert.drift) if alert.event == Event.DRIFT_FOUND else 0
+    log.log(level, "ALERT %s%s", f"{drift} drift items: " if drift else "", alert.text())
+    if undelivered:
+        log.log(level, "ALERT NOT DELIVERED beyond the log: %s", undelivered)
+
+
 class AlertStore:
     """`<prefix>alerts`: every alert raised, with where it was delivered."""
 
@@ -131,11 +140,7 @@ class AlertStore:
 
     def record(self, alert: Alert, delivered: list[str], undelivered: str | None = None) -> None:
         """Log the alert at its level and keep it; `undelivered` says why no channel beyond the log took it."""
-        level = LEVELS.get(alert.event, logging.ERROR)
-        drift = sum(int(d["drift"]) for d in alert.drift) if alert.event == Event.DRIFT_FOUND else 0
-        log.log(level, "ALERT %s%s", f"{drift} drift items: " if drift else "", alert.text())
-        if undelivered:
-            log.log(level, "ALERT NOT DELIVERED beyond the log: %s", undelivered)
+        log_alert(alert, undelivered)
         self.coll.insert_one({
             **alert.model_dump(mode="json", include={"event", "dag_id", "dag_run_id", "task_id", "run_id"}),
             "subject": alert.subject, "delivered": delivered, "undelivered": undelivered,

@@ -23,7 +23,7 @@ from typing import Any
 from airflow.sdk import get_current_context, setup, task, teardown
 
 from linkage import backfill, stages
-from linkage.airflow.connection import session
+from linkage.airflow.connection import app_session, session
 from linkage.airflow.context import fail, linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
@@ -76,9 +76,9 @@ def take_lease(lk: Linkage, run_id: str, owner: str) -> None:
 
 
 def release_lease(run_id: str) -> bool:
-    """Release whatever lease the run holds (a teardown task)."""
-    with session() as lk:
-        released = release_run(lk.lock, run_id)
+    """Release whatever lease the run holds (a teardown task); none on a database that is not the app's."""
+    with app_session() as lk:
+        released = lk is not None and release_run(lk.lock, run_id)
     log.info("lock %s for %s", "released" if released else "was not held", run_id)
     return released
 
@@ -189,7 +189,9 @@ def validate() -> dict[str, Any]:
                     "`rollback` when it must be undone, nothing when an earlier task failed.",
              trigger_rule="all_done")
 def decide() -> list[str]:
-    with session() as lk:
+    with app_session() as lk:
+        if lk is None:  # preflight refused the database: there is no run to decide on
+            return []
         decided = verdict(lk.record(linkage_run_id(get_current_context())))
     return {Verdict.KEEP: ["finalize"], Verdict.KEEP_FAILED: ["finalize"], Verdict.ROLL_BACK: ["rollback"],
             Verdict.NOT_VALIDATED: []}[decided]
@@ -216,7 +218,9 @@ def rollback() -> dict[str, Any]:
       trigger_rule="all_done", retries=0)
 def report() -> dict[str, Any]:
     context = get_current_context()
-    with session() as lk:
+    with app_session() as lk:
+        if lk is None:
+            raise AlertedFailure("preflight refused the database: it is not the app's (see the preflight log)")
         result = outcome(lk, linkage_run_id(context))
     context["ti"].xcom_push(key=NOTE, value=result["summary"])
     log.info("linkage run %s: %s", result["linkage_run"], result["summary"])
@@ -234,8 +238,9 @@ def release_lock() -> bool:
 def record_failure(context: Any) -> None:
     """on_failure_callback: the run record says which task failed and why."""
     reason = f"task {context['ti'].task_id} failed: {context.get('exception')}"
-    with session() as lk:
-        lk.runs.fail_if_running(linkage_run_id(context), reason)
+    with app_session() as lk:
+        if lk is not None:
+            lk.runs.fail_if_running(linkage_run_id(context), reason)
 
 
 def on_failure(event: Event) -> list[Callable[[Any], None]]:
