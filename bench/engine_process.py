@@ -98,7 +98,7 @@ def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: boo
     if validation:
         seconds["gx_startup"] = timed(gate)[0]
         seconds["measure"], (metrics, _) = timed(lambda: measure(lk.db))
-        seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db))[0]
+        seconds["gate"] = timed(lambda: validate(metrics, params, lk.settings.docs_dir, db, lk.settings.db))[0]
         counts["dangling_found"] = int(metrics["order_refs_dangling"].value or 0)
     if backfill:
         seconds["rollback"] = timed(lambda: undo_run(lk, run_id))[0]

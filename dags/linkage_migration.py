@@ -28,7 +28,6 @@ import pendulum
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
 from linkage.models import RunKind
-from linkage.params import MigrationParams
 
 build_pipeline_dag(
     kind=RunKind.MIGRATE,
@@ -37,5 +36,5 @@ build_pipeline_dag(
     start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Kolkata"),
     doc_md=__doc__,
     tags=["linkage", "migration", "mongodb"],
-    params=form(MigrationParams(partitions=2)),
+    params=form(),
 )

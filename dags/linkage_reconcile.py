@@ -23,7 +23,6 @@ from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
 from linkage.airflow.schedule import LocalCronTimetable
 from linkage.models import RunKind
-from linkage.params import MigrationParams
 
 LINKS = Asset("linkage://app/links")
 NIGHTLY = LocalCronTimetable("30 2 * * *", timezone="Asia/Kolkata")
@@ -36,7 +35,7 @@ build_pipeline_dag(
     doc_md=__doc__,
     tags=["linkage", "reconcile", "nightly", "mongodb"],
     outlets=[LINKS],
-    params=form(MigrationParams(), descriptions={
+    params=form(descriptions={
         "partitions": "A nightly delta is small: one partition unless the backlog is large.",
         "dry_run": "Tonight's run as a report: what it would repair and link, and the drift it finds."}),
 )

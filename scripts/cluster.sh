@@ -70,7 +70,7 @@ export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=$HEALTH_PORT
 declare -A PIDS=() STARTED=()
 ORDER=()
 STOPPING=""
-descendants() { local child; for child in $(pgrep -P "$1" 2>/dev/null); do echo "$child"; descendants "$child"; done; }
+source "$ROOT/scripts/processes.sh"
 
 # PostgreSQL refuses to run as root: as root it runs as the `postgres` user.
 as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
@@ -92,7 +92,7 @@ cmd_smtp() {
   mkdir -p "$HOME_DIR/mail/tmp" "$HOME_DIR/mail/new" "$HOME_DIR/mail/cur"
   exec "$BIN/python" -m aiosmtpd -n -l "127.0.0.1:$SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$HOME_DIR/mail"
 }
-cmd_apiserver() { exec airflow api-server --host 127.0.0.1 --port "$AIRFLOW_PORT"; }
+cmd_apiserver() { exec airflow api-server --host "${AIRFLOW_HOST:-127.0.0.1}" --port "$AIRFLOW_PORT"; }
 cmd_scheduler() { exec airflow scheduler --skip-serve-logs; }
 cmd_dag_processor() { exec airflow dag-processor; }
 cmd_triggerer() { exec airflow triggerer --skip-serve-logs; }
@@ -113,8 +113,12 @@ launch() { ORDER+=("$1"); start "$1"; }
 
 stop() {
   trap - INT TERM EXIT
+  # Ctrl-C in `make cluster | tee cluster.log` ends tee too: a write to the closed pipe must not end
+  # this script (SIGPIPE) or fail it (set -e) before it has stopped everything
+  trap '' PIPE
+  set +e
   STOPPING=1
-  say "stopping..."
+  say "stopping..." 2>/dev/null
   local name pid tree airflow=() stores=()
   for name in "${ORDER[@]}"; do
     case "$name" in postgres|redis|mongo|smtp) stores+=("$name") ;; *) airflow+=("$name") ;; esac
@@ -122,12 +126,7 @@ stop() {
   # every process started here, taken before any exits (task processes may leave their group)
   tree=$(for name in "${ORDER[@]}"; do pid=${PIDS[$name]}; echo "$pid"; descendants "$pid"; done)
   for name in "${airflow[@]}"; do kill -TERM -- "-${PIDS[$name]}" 2>/dev/null || true; done
-  for _ in $(seq 1 20); do
-    local alive=""
-    for name in "${airflow[@]}"; do kill -0 "${PIDS[$name]}" 2>/dev/null && alive=1; done
-    [ -z "$alive" ] && break
-    sleep 1
-  done
+  wait_gone 20 $(for name in "${airflow[@]}"; do echo "${PIDS[$name]}"; done)
   for name in "${airflow[@]}"; do kill -KILL -- "-${PIDS[$name]}" 2>/dev/null || true; done
   for name in "${stores[@]}"; do
     if [ "$name" = postgres ]; then  # SIGINT is PostgreSQL's fast shutdown
@@ -143,7 +142,7 @@ stop() {
   sleep 1
   for pid in $tree; do kill -KILL "$pid" 2>/dev/null || true; done
   rm -f "$RUN"/*.pid
-  say "stopped"
+  say "stopped" 2>/dev/null
 }
 trap stop EXIT
 trap 'stop; exit 130' INT

@@ -1,22 +1,27 @@
 #!/usr/bin/env bash
-# The demo: embedded server -> seed -> dry run -> migration -> status, then stop.
+# The demo: embedded server -> seed -> dry run -> migration -> reconcile -> status; then it stops
+# the server and prints the way back in (the command that starts it again, then `linkage status`).
+# Backups and Data Docs go to the default LINKAGE_HOME, the one every later `linkage` command uses,
+# so the demo's database has its history in one place.
 set -euo pipefail
 BIN=${BIN:-.venv/bin}
 PORT=${DEMO_PORT:-27017}
-DATA=var/demo-db
-export LINKAGE_MONGO_URI="mongodb://127.0.0.1:${PORT}/" LINKAGE_DB=app LINKAGE_HOME="$PWD/var"
+VAR=${LINKAGE_VAR:-var}
+DATA=$VAR/demo-db
+export LINKAGE_MONGO_URI="mongodb://127.0.0.1:${PORT}/" LINKAGE_DB=app
 
-rm -rf "$DATA"; mkdir -p var
-"$BIN/linkage" serve-db --port "$PORT" --data-dir "$DATA" > var/demo-server.log 2>&1 &
+rm -rf "$DATA"; mkdir -p "$VAR"
+"$BIN/linkage" serve-db --port "$PORT" --data-dir "$DATA" > "$VAR/demo-server.log" 2>&1 &
 SERVER=$!
 trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 1 100); do
-  grep -q "wire server on" var/demo-server.log 2>/dev/null && break
-  kill -0 $SERVER 2>/dev/null || { cat var/demo-server.log; exit 1; }
+  grep -q "wire server on" "$VAR/demo-server.log" 2>/dev/null && break
+  kill -0 $SERVER 2>/dev/null || { cat "$VAR/demo-server.log"; exit 1; }
   sleep 0.2
 done
+HOME_USED=$("$BIN/python" -c "from linkage.settings import Settings; print(Settings.from_env().home)")
 
-echo "== seed: 10,000 customer profiles of dirty data"
+echo "== seed: ${DEMO_CUSTOMERS:-10000} customer profiles of dirty data"
 "$BIN/linkage" seed --customers "${DEMO_CUSTOMERS:-10000}" --replace
 echo; echo "== plan (dry run): what the migration would do"
 "$BIN/linkage" plan --quiet
@@ -28,3 +33,12 @@ echo; echo "== reconcile: the nightly job, run by hand (repairs one-sided pairs,
 "$BIN/linkage" reconcile --quiet
 echo; echo "== status"
 "$BIN/linkage" status
+
+uri=""; [ "$PORT" = 27017 ] || uri=" --uri mongodb://127.0.0.1:$PORT/"
+cat <<MSG
+
+== done. The demo's database is stopped now; its data stays in $DATA. To look again:
+  $BIN/linkage serve-db --port $PORT --data-dir $DATA &    # starts it (kill %1, or Ctrl-C in its terminal, stops it)
+  $BIN/linkage status$uri
+Backups and Data Docs of these runs: LINKAGE_HOME=$HOME_USED (the default: later linkage commands use it too).
+MSG

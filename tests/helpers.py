@@ -32,6 +32,13 @@ def run_cli(settings: Settings, *args: str, timeout: float = 240,
                           timeout=timeout, env={**cli_env(settings), **(env or {})}, cwd=ROOT)
 
 
+def empty_app(db: Database) -> Database:
+    """The app's collections, created empty: a database every command accepts as the app's."""
+    for name in set(APP_COLLECTIONS) - set(db.list_collection_names()):
+        db.create_collection(name)
+    return db
+
+
 def snapshot(db: Database) -> dict[str, dict[Any, dict]]:
     return {name: {d["_id"]: d for d in db[name].find()} for name in APP_COLLECTIONS}
 

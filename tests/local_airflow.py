@@ -34,6 +34,33 @@ def session_processes(sid: int) -> list[int]:
     return pids
 
 
+def listening(pids: list[int]) -> set[tuple[str, int]]:
+    """The (address, port) of every TCP socket these processes listen on, from /proc/net/tcp and tcp6."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+        except OSError:
+            continue
+        inodes |= {link[len("socket:["):-1] for link in links if link.startswith("socket:[")}
+    found = set()
+    for table, width in (("tcp", 8), ("tcp6", 32)):
+        for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = row.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.add((_address(address, width), int(port, 16)))
+    return found
+
+
+def _address(hexed: str, width: int) -> str:
+    """/proc/net's address (little-endian words) as text: `127.0.0.1`, `0.0.0.0`, `::`, `::1`."""
+    import ipaddress
+
+    raw = b"".join(bytes.fromhex(hexed[i:i + 8])[::-1] for i in range(0, width, 8))
+    return str(ipaddress.ip_address(raw))
+
+
 @dataclass
 class LocalAirflow:
     """scripts/airflow.sh running on free ports with its state under `home`."""
@@ -50,7 +77,7 @@ class LocalAirflow:
 
     @property
     def base(self) -> str:
-        return f"http://localhost:{self.port}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def mongo_uri(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -15,6 +16,9 @@ from pymongo.database import Database
 
 from linkage.alerts import Alert
 from linkage.events import Event
+from linkage.handle import Linkage
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.seed import seed
 from linkage.server import free_port
 from linkage.settings import Settings
@@ -168,3 +172,32 @@ def test_the_cli_and_a_dag_run_send_the_same_alerts_in_the_same_order(
         assert events_in_order(client[twin.db], twin, cli_run) == from_dag == expected
     finally:
         client.drop_database(twin.db)
+
+
+def test_log_levels_match_outcomes_error_only_for_failed_or_rolled_back_runs(
+        lk: Linkage, seeded: dict, caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 23: a kept run's drift alert was logged at ERROR and a dry run warned of every expectation it
+    found failing. Now a dry run's findings are INFO, a kept run's drift a WARNING with its count, and ERROR
+    is for a run that failed or was rolled back."""
+    def levels(**params: Any) -> tuple[Any, list[logging.LogRecord]]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="linkage"):
+            report = migrate(lk, MigrationParams(**params), "test", new=True)
+        return report, [r for r in caplog.records if r.name.startswith("linkage")]
+
+    dry, records = levels(dry_run=True)
+    assert dry.drift and dry.drift.total and dry.validation and not dry.validation.success
+    assert [r.getMessage() for r in records if r.levelno >= logging.WARNING] == []
+    assert any("found by a dry run, judged by a real run" in r.getMessage() for r in records)
+
+    kept, records = levels()
+    assert kept.state == "succeeded" and kept.drift and kept.drift.total
+    assert [r.getMessage()[:60] for r in records if r.levelno >= logging.ERROR] == []
+    alert = [r for r in records if r.getMessage().startswith("ALERT")]
+    assert [r.levelname for r in alert] == ["WARNING"]
+    assert alert[0].getMessage().startswith(f"ALERT {kept.drift.total} drift items: [linkage] new drift found")
+
+    failed, records = levels(min_order_coverage=0.999)
+    assert failed.state == "rolled_back"
+    assert {r.getMessage().split(":")[0] for r in records if r.levelno >= logging.ERROR} == {
+        "ALERT [linkage] validation failed", "ALERT [linkage] run rolled back"}

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from pymongo.database import Database
 
+from linkage.cli import COMMANDS, build_parser
+from linkage.database import connect
+from linkage.errors import LinkageError, NotTheAppError
+from linkage.handle import Linkage
+from linkage.masking import mask_uri
+from linkage.params import MigrationParams
+from linkage.runner import migrate
 from linkage.server import answers_ping, free_port
 from linkage.settings import Settings
+from linkage.stages import start_run
 
-from helpers import ROOT, last_json, raw_bytes, review_state, run_cli
+from helpers import ROOT, empty_app, last_json, raw_bytes, review_state, run_cli
 
 
 def test_unreachable_server_and_bad_uri_give_one_line_errors(settings: Settings) -> None:
@@ -78,6 +90,10 @@ def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings
     shown = run_cli(settings, "status")
     line = next(row for row in shown.stdout.splitlines() if report["run_id"] in row)
     assert "DRY RUN" in line and "succeeded" in line
+    runs = [row for row in shown.stdout.splitlines() if row.startswith("  ") and "succeeded" in row]
+    assert len(runs) == 2 and len({row.index("succeeded") for row in runs}) == 1, runs  # dry runs aligned too
+    users = next(row for row in shown.stdout.splitlines() if row.startswith("users.customer_v2_id"))
+    assert users.endswith("of customer accounts (users with role customer)"), users
 
 
 @pytest.mark.slow
@@ -92,3 +108,142 @@ def test_rollback_says_so_when_there_is_nothing_to_do(settings: Settings, db: Da
     planned = last_json(run_cli(settings, "plan", "--json", "--quiet").stdout)
     refused = run_cli(settings, "rollback", "--run-id", planned["run_id"])
     assert refused.returncode == 1 and "was a dry run: it wrote nothing to roll back" in refused.stderr
+
+
+def test_a_typod_database_is_refused_in_one_line_naming_the_app_and_nothing_is_created(
+        settings: Settings, db: Database, seeded: dict) -> None:
+    """Issue 23: `--db appp` was a green run on nothing that left a database of bookkeeping behind."""
+    typo = settings.db + "p"
+    for command in (["plan"], ["migrate"], ["reconcile"], ["validate"], ["status"], ["rollback", "--run-id", "x"]):
+        done = run_cli(settings, *command, "--db", typo)
+        assert done.returncode == 1, (command, done.stdout)
+        line = done.stderr.strip()
+        assert len(line.splitlines()) == 1 and "Traceback" not in line, command
+        assert f"database `{typo}` is not the app's: it lacks customers_v2, delivery_statuses, orders, users" in line
+        assert f"did you mean `{settings.db}`?" in line, line
+    assert typo not in db.client.list_database_names()
+    assert not settings.home.exists() or not any(settings.home.rglob("*")), "backups or Data Docs were written"
+
+
+def test_a_database_without_one_steps_collections_is_refused_for_that_step_only(
+        settings: Settings, db: Database, lk: Linkage) -> None:
+    """The steps say what they read: a run of order_delivery needs orders and delivery statuses, not users; the
+    refusal comes before the bookkeeping (the Airflow preflight opens its run through the same `start_run`)."""
+    db.orders.insert_one({"id": "o1", "customer_id": "c1", "delivery_date": "2026-01-01"})
+    with pytest.raises(NotTheAppError, match="it lacks delivery_statuses, which the steps read"):
+        start_run(lk, MigrationParams(steps=["order_delivery"]), "test")
+    assert db.list_collection_names() == ["orders"]
+    db.delivery_statuses.insert_one({"id": "d1", "customer_id": "c1", "delivery_date": "2026-01-01"})
+    run_id, _ = start_run(lk, MigrationParams(steps=["order_delivery"], dry_run=True), "test")
+    with pytest.raises(NotTheAppError, match="lacks customers_v2, users"):
+        start_run(lk, MigrationParams(), "test")
+    assert lk.runs.find(run_id) and "users" not in db.list_collection_names()
+
+
+def test_coverage_of_no_documents_is_not_100_percent_and_fails_the_gate_unless_allowed(
+        settings: Settings, db: Database, lk: Linkage) -> None:
+    empty_app(db)
+    shown = run_cli(settings, "status")
+    assert shown.returncode == 0, shown.stderr
+    coverage = [row for row in shown.stdout.splitlines() if " linked (" in row]
+    assert len(coverage) == 3 and all("0/0 linked (no documents)" in row for row in coverage), coverage
+    assert "100" not in shown.stdout
+    refused = migrate(lk, MigrationParams(), "test")
+    assert refused.state == "rolled_back" and refused.validation
+    assert {e.name for e in refused.validation.failed} == {"order_coverage", "user_coverage"}
+    assert all(e.note and e.note.startswith("no documents") for e in refused.validation.failed)
+    allowed = migrate(lk, MigrationParams(allow_empty=True), "test", new=True)
+    assert allowed.state == "succeeded", allowed.error
+    one_step = migrate(lk, MigrationParams(steps=["user_customer"], allow_empty=True), "test", new=True)
+    assert one_step.state == "succeeded"
+
+
+def test_a_connection_failure_is_one_whole_sentence_sooner_than_the_timeout(settings: Settings) -> None:
+    """Issue 23: the reason was cut mid-parenthesis (`... (configured timeouts: socketTimeoutMS: 5000.0ms`),
+    and a port that is not MongoDB's gave `expected ***21`: protocol digits masked as a phone."""
+    with socket.socket() as speaks_http:
+        speaks_http.bind(("127.0.0.1", 0))
+        speaks_http.listen()
+        threading.Thread(target=_answer_http, args=(speaks_http,), daemon=True).start()
+        wrong = f"mongodb://linkage:secret@127.0.0.1:{speaks_http.getsockname()[1]}/"
+        for uri in (f"mongodb://linkage:secret@127.0.0.1:{free_port()}/", wrong,
+                    f"localhost:{free_port()}"):
+            started = time.monotonic()
+            with pytest.raises(LinkageError) as refused:
+                connect(settings.model_copy(update={"mongo_uri": uri, "server_timeout_ms": 3000}))
+            assert time.monotonic() - started < 3.0
+            message = str(refused.value)
+            assert message.startswith(f"cannot reach MongoDB at {mask_uri(uri)} within 3 s (")
+            assert "secret" not in message
+            assert message.endswith("(LINKAGE_MONGO_URI or --uri).") and message.count("(") == message.count(")")
+            assert "configured timeouts" not in message and "Topology" not in message
+        done = run_cli(settings, "status", env={"LINKAGE_MONGO_URI": wrong})
+    line = done.stderr.strip()
+    assert done.returncode == 1 and len(line.splitlines()) == 1 and line.endswith("--uri).")
+    assert "but expected " in line and "***" not in line.replace("linkage:***@", ""), line
+
+
+def _answer_http(server: socket.socket) -> None:
+    """A server on a port that does not speak MongoDB: whatever it is asked, an HTTP error."""
+    while True:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n" + b"0" * 64)
+
+
+def test_each_command_shows_only_its_own_options_each_with_help() -> None:
+    """Issue 23: `serve-db --help` listed --uri, --db and --json; `--port` and `--data-dir` had no help."""
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert set(commands) == set(COMMANDS)
+    for name, parser in commands.items():
+        for action in parser._actions:
+            assert action.help and action.help.strip(), f"{name} {action.option_strings}: no help"
+    helps = {name: subprocess.run([sys.executable, "-m", "linkage.cli", name, "--help"], capture_output=True,
+                                  text=True, cwd=ROOT, check=True).stdout for name in ("serve-db", "plan", "status")}
+    assert "--port" in helps["serve-db"] and not {"--uri", "--db", "--json"} & set(helps["serve-db"].split())
+    assert "--partitions" in helps["plan"] and not {"--backup-dir", "--no-rollback", "--new"} & set(
+        helps["plan"].split())
+    assert "--steps" not in helps["status"] and "--uri" in helps["status"]
+    unknown = run_cli(Settings(home=ROOT / "var" / "unused"), "plan", "--steps", "orders")
+    assert unknown.returncode == 2
+    assert "unknown step 'orders': choose from order_delivery, user_customer" in unknown.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_demo_ends_with_the_way_back_in_and_one_home_for_what_follows(tmp_path: Path) -> None:
+    """Issue 23: after `make demo` nothing answered, nothing said how to start it again, and the CLI runs that
+    followed kept their history in another LINKAGE_HOME than the demo's."""
+    port = free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LINKAGE_")},
+           "XDG_DATA_HOME": str(tmp_path / "xdg"), "LINKAGE_VAR": str(tmp_path / "var"), "DEMO_PORT": str(port),
+           "DEMO_CUSTOMERS": "300", "BIN": str(ROOT / ".venv" / "bin")}
+    demo = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=240)
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    home = tmp_path / "xdg" / "linkage"
+    way_in = demo.stdout.strip().splitlines()[-4:]
+    assert way_in[0].startswith("== done. The demo's database is stopped now")
+    start, look = way_in[1].split("#")[0].strip(), way_in[2].strip()
+    assert start.endswith("&") and look == f"{ROOT}/.venv/bin/linkage status --uri mongodb://127.0.0.1:{port}/"
+    assert way_in[3].startswith(f"Backups and Data Docs of these runs: LINKAGE_HOME={home} ")
+    assert not answers_ping(f"mongodb://127.0.0.1:{port}/"), "the demo left its database running"
+    demo_runs = set(re.findall(r"^run ((?:dry-)?(?:migrate|reconcile)-\S+):", demo.stdout, re.M))
+    assert len(demo_runs) == 4 and {p.name for p in (home / "data_docs").iterdir()} >= {
+        run.replace(":", "-") for run in demo_runs}
+
+    later = {k: v for k, v in env.items() if k not in ("LINKAGE_VAR", "DEMO_PORT", "DEMO_CUSTOMERS", "BIN")}
+    server = subprocess.Popen(start.rstrip("&").split(), cwd=ROOT, env=later, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None and "wire server on" in server.stdout.readline()
+        status = subprocess.run(look.split(), cwd=ROOT, env=later, capture_output=True, text=True, timeout=60)
+        assert status.returncode == 0, status.stderr
+        assert demo_runs <= set(re.findall(r"^  (\S+) ", status.stdout, re.M)), status.stdout
+        planned = subprocess.run([*look.split()[:-3], "plan", "--quiet", "--json", *look.split()[-2:]], cwd=ROOT,
+                                 env=later, capture_output=True, text=True, timeout=120)
+        assert planned.returncode == 0, planned.stderr
+        assert (home / "data_docs" / last_json(planned.stdout)["validation"]["data_docs"]).is_file()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)

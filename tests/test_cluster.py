@@ -33,7 +33,7 @@ from linkage.server import free_port
 
 from conftest import ROOT
 from helpers import snapshot
-from local_airflow import session_processes
+from local_airflow import listening, session_processes
 from oracle import expected_order_links, expected_user_links
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -75,11 +75,13 @@ class Cluster:
         return found
 
     def stop(self) -> list[int]:
-        """SIGTERM the script (what Ctrl-C does), then kill whatever of its session survived."""
+        """Ctrl-C as a terminal sends it: SIGINT to the foreground process group, `make cluster | cat` (make, the
+        script and cat, whose end closes the pipe the script writes to); then kill whatever of its session
+        survived."""
         if self.stopped is not None:
             return self.stopped
         if self.script.poll() is None:
-            self.script.send_signal(signal.SIGTERM)
+            os.killpg(self.script.pid, signal.SIGINT)
             try:
                 self.script.wait(timeout=90)
             except subprocess.TimeoutExpired:
@@ -143,8 +145,9 @@ def cluster() -> Any:
            **ports, "LINKAGE_VAR": str(var), "DEMO_CUSTOMERS": "0", "LINKAGE_NO_DOTENV": "1",
            "BIN": str(ROOT / ".venv/bin")}
     started = time.monotonic()
-    script = subprocess.Popen(["bash", "scripts/cluster.sh"], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # through a pipe, as `make cluster 2>&1 | tee cluster.log` runs it (issue 23: Ctrl-C then stopped nothing)
+    script = subprocess.Popen(["bash", "-c", "make --no-print-directory cluster 2>&1 | cat"], cwd=ROOT, env=env,
+                              start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     cluster = Cluster(var / "cluster", f"http://127.0.0.1:{ports['AIRFLOW_PORT']}",
                       f"mongodb://127.0.0.1:{ports['MONGO_PORT']}/", script, "", 0.0, ports=ports, output=lines)
@@ -453,7 +456,17 @@ def test_connection_passwords_are_encrypted_and_no_process_has_a_password_in_its
 
 
 @pytest.mark.timeout(180)
-def test_stopping_the_cluster_leaves_no_process_behind(cluster: Cluster) -> None:
+def test_every_listener_of_the_cluster_is_on_127_0_0_1(cluster: Cluster) -> None:
+    bound = listening(session_processes(cluster.script.pid))
+    assert {port for _, port in bound} >= {int(port) for port in cluster.ports.values()}, bound
+    assert {address for address, _ in bound} == {"127.0.0.1"}, bound
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_of_make_cluster_through_a_pipe_leaves_no_process_behind(cluster: Cluster) -> None:
+    """`make cluster | cat` and Ctrl-C: cat ends with the rest of the foreground group, and the script's
+    "stopping..." goes to a closed pipe; it must stop everything all the same."""
+    before = len(session_processes(cluster.script.pid))
     survivors = cluster.stop()
-    assert cluster.script.returncode is not None, "cluster.sh did not stop on SIGTERM"
-    assert survivors == [], f"{len(survivors)} processes outlived cluster.sh"
+    assert before >= 20 and cluster.script.returncode is not None, "make cluster | cat did not stop on SIGINT"
+    assert survivors == [], f"{len(survivors)} of {before} processes outlived cluster.sh"

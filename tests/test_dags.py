@@ -60,6 +60,11 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
         for name in dag.params:
             param = dag.params.get_param(name)
             assert param.schema.get("title") and len(param.description or "") > 20, (dag_id, name)
+    # one default for each, everywhere: the model's (the CLI's flags default to it too)
+    defaults = MigrationParams().model_dump(exclude={"thresholds"})
+    for dag_id in ("linkage_migration", "linkage_reconcile"):
+        form = dagbag.get_dag(dag_id).params
+        assert {name: form[name] for name in defaults} == defaults, dag_id
     steps = dagbag.get_dag("linkage_migration").params.get_param("steps").schema
     assert steps["type"] == "array" and steps["examples"] == list(REGISTRY)  # the form's multi-select
     assert dagbag.get_dag("linkage_migration").timetable.__class__.__name__ == "NullTimetable"  # manual only
@@ -252,3 +257,19 @@ def test_two_nights_of_the_reconcile_the_second_without_new_drift_pages_nobody(
     assert alerts(db, airflow_env, record.id) == []
     assert record.paging and not record.paging.page and "none new since" in record.paging.why
     assert note_of(second).endswith(f"drift unchanged: {record.drift_total} open")
+
+
+@pytest.mark.slow
+def test_a_connection_to_a_database_that_is_not_the_apps_fails_preflight_once_and_creates_nothing(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 23: the Airflow preflight refuses a typo'd database through the same check as the CLI, without
+    retrying, and no task or callback after it (the teardown, the failure alert) creates anything there."""
+    typo = f"{db.name}p"
+    host_port = airflow_env.mongo_uri.removeprefix("mongodb://").rstrip("/")
+    monkeypatch.setenv("AIRFLOW_CONN_MONGO_DEFAULT", f"mongo://{host_port}/{typo}")
+    run = dagbag.get_dag("linkage_migration").test()
+    assert str(run.state) == "failed"
+    preflight = next(ti for ti in run.get_task_instances() if ti.task_id == "preflight")
+    assert str(preflight.state) == "failed" and preflight.try_number == 1, "retried a refusal"
+    assert typo not in db.client.list_database_names()
+    assert db[airflow_env.collection("alerts")].count_documents({}) == 0

@@ -25,6 +25,8 @@ from linkage.runner import migrate
 from linkage.server import EmbeddedServer
 from linkage.stages import start_run
 
+from helpers import empty_app
+
 
 def test_keyed_batches_never_split_a_customer_and_leave_non_strings_out() -> None:
     docs = [{"_id": i, "customer_id": c} for i, c in enumerate(["a", "a", "a", ["a"], "b", "c", "c", None, "d"])]
@@ -162,6 +164,7 @@ def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_
 
 
 def test_a_newer_try_of_a_partition_stops_the_older_one_at_its_next_batch(lk: Linkage, db: Database) -> None:
+    empty_app(db)
     run_id, _ = start_run(lk, MigrationParams(), "test")
     first = claimed(lk, run_id, "order_delivery", "link", 1, "worker-1:41:try 1")
     with lk.hold(run_id), first:

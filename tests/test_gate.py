@@ -46,7 +46,7 @@ def whole(db: Database) -> Database:
 
 def judged(db: Database, docs: Path, backup_path: str | None = None,
            params: MigrationParams = STRICT) -> ValidationOutcome:
-    return validate(measure(db, backup_path=backup_path).measured, params, docs, "gate-test")
+    return validate(measure(db, backup_path=backup_path).measured, params, docs, "gate-test", db.name)
 
 
 #: One violation of each rule, and nothing else.
@@ -96,7 +96,7 @@ def test_a_rule_no_check_measured_fails_the_run(whole: Database, tmp_path: Path)
     checks = [c for c in REGISTRY.checks() if c.name != "order_links"]
     measured = measure(whole, checks=checks).measured
     assert measured["order_refs_dangling"].unmeasured and measured["order_coverage"].unmeasured
-    outcome = validate(measured, STRICT, tmp_path, "gate-test")
+    outcome = validate(measured, STRICT, tmp_path, "gate-test", "app")
     assert {e.name for e in outcome.failed} == {"order_refs_dangling", "order_links_not_single", "order_coverage"}
 
 

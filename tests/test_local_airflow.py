@@ -6,11 +6,14 @@ state directory, and ends every process of that session, whatever happens.
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from local_airflow import LocalAirflow
+from helpers import ROOT
+from local_airflow import LocalAirflow, listening, session_processes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
 
@@ -20,6 +23,10 @@ def test_local_airflow_is_healthy_within_two_minutes_and_a_rest_triggered_run_su
     airflow = LocalAirflow(tmp_path)
     try:
         airflow.start(within=120)
+        assert airflow.process is not None
+        # every listener on 127.0.0.1: the api-server and the database, and no log servers (8793, 8794)
+        assert listening(session_processes(airflow.process.pid)) == {("127.0.0.1", airflow.port),
+                                                                     ("127.0.0.1", airflow.mongo_port)}
         run = airflow.run("linkage_migration", {"partitions": 2})
         assert run["state"] == "success", run
         assert run["note"].startswith("linked order_delivery ")
@@ -27,3 +34,21 @@ def test_local_airflow_is_healthy_within_two_minutes_and_a_rest_triggered_run_su
         airflow.stop()
     assert airflow.process is not None and airflow.process.returncode is not None, "airflow.sh did not stop"
     assert airflow.survivors == [], f"{len(airflow.survivors)} processes outlived airflow.sh"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("taken", ["mongo_port", "port"])
+def test_make_airflow_refuses_a_port_held_by_a_server_it_did_not_start(tmp_path: Path, taken: str) -> None:
+    """Issue 23: a leftover server on :27017 was silently reused (and seeding skipped)."""
+    airflow = LocalAirflow(tmp_path)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", getattr(airflow, taken)))
+        held.listen()
+        done = subprocess.run(["bash", "scripts/airflow.sh"], cwd=ROOT, env=airflow.env, capture_output=True,
+                              text=True, timeout=45, start_new_session=True)
+    name = {"mongo_port": "MONGO_PORT", "port": "AIRFLOW_PORT"}[taken]
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"airflow: port {getattr(airflow, taken)} ({name}) is in use (another make "
+                                        "airflow, make demo's database, make cluster?); stop it or set "
+                                        f"{name}=<free port>"]
+    assert not (tmp_path / "airflow").exists() and not (tmp_path / "airflow-db").exists(), "it started something"

@@ -35,7 +35,7 @@ from linkage.settings import Settings
 from linkage.stages import create_indexes, start_run
 from linkage.steps import REGISTRY
 
-from helpers import ROOT, by_app_id, cli_env, last_json, run_cli, snapshot
+from helpers import ROOT, by_app_id, cli_env, empty_app, last_json, run_cli, snapshot
 from oracle import expected_order_links, expected_user_links
 
 CHAOS_KILLS = int(os.environ.get("LINKAGE_CHAOS_KILLS", "20"))
@@ -276,10 +276,11 @@ def test_fuzzed_documents_never_crash_and_get_only_justified_links(
                            ("users", users)):
             if docs:
                 db[coll].insert_many([dict(d) for d in docs])
+        empty_app(db)  # a fuzzed collection may hold nothing; the database is still the app's
         before = snapshot(db)
         lk = Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path_factory.mktemp("f")), client)
-        run_id, _ = start_run(lk, MigrationParams(batch_size=3, min_order_coverage=0, min_user_coverage=0),
-                                       "fuzz", new=True)
+        run_id, _ = start_run(lk, MigrationParams(batch_size=3, min_order_coverage=0, min_user_coverage=0,
+                                                  allow_empty=True), "fuzz", new=True)
         with lk.hold(run_id):
             create_indexes(lk, run_id)
             counts = {step: run_step(lk, run_id, step) for step in REGISTRY}

@@ -29,7 +29,7 @@ from linkage.seed import seed
 from linkage.settings import Settings
 from linkage.stages import start_run
 
-from helpers import ROOT, cli_env, last_json, run_cli, snapshot
+from helpers import ROOT, cli_env, empty_app, last_json, run_cli, snapshot
 
 
 def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
@@ -66,6 +66,7 @@ def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
 
 
 def test_rollback_of_an_unknown_run_fails_with_a_clear_message(settings: Settings, db: Database) -> None:
+    empty_app(db)
     done = run_cli(settings, "rollback", "--run-id", "migrate-nope")
     assert done.returncode != 0
     assert "unknown run id 'migrate-nope'" in done.stderr

@@ -64,7 +64,7 @@ def test_a_third_relation_gets_a_backfill_validation_a_param_coverage_and_rollba
     # a Param in the trigger form, a flag on the command line
     from linkage.airflow.params import form
 
-    params = form(MigrationParams())
+    params = form()
     assert params["min_order_customer_coverage"].value == 0.5 and STEP in params["steps"].schema["items"]["enum"]
     assert "--min-order-customer-coverage" in cli.build_parser()._subparsers._group_actions[0].choices[
         "migrate"].format_help()
@@ -88,7 +88,7 @@ def test_the_dag_factory_gives_a_third_relation_its_task_group(toy: StepSpec) ->
 
     for kind in RunKind:
         dag = build_pipeline_dag(kind=kind, dag_id=f"toy_{kind}", schedule=None, doc_md="toy", tags=["toy"],
-                                 start_date=pendulum.datetime(2026, 1, 1), params=form(MigrationParams()))
+                                 start_date=pendulum.datetime(2026, 1, 1), params=form())
         tasks = {t.task_id for t in dag.tasks}
         assert {f"backfill_{STEP}.link", f"backfill_{STEP}.link_partitions", f"backfill_{STEP}.record_counts"} <= tasks
         assert dag.get_task(f"backfill_{STEP}.link").is_mapped

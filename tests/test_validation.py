@@ -195,7 +195,7 @@ def test_the_gate_logs_nothing_of_gx_below_a_warning(tmp_path: Path) -> None:
               "from linkage.validation.metrics import Measured;"
               "from linkage.steps import REGISTRY;"
               "validate({r.name: Measured(value=1.0 if r.kind == 'coverage' else 0) for r in REGISTRY.rules()},"
-              f" MigrationParams(), __import__('pathlib').Path({str(tmp_path)!r}), 'run-1')")
+              f" MigrationParams(), __import__('pathlib').Path({str(tmp_path)!r}), 'run-1', 'app')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "GX_ANALYTICS_ENABLED": "false"})
     assert done.returncode == 0, done.stderr[-2000:]

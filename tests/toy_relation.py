@@ -74,6 +74,7 @@ def findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
 class OrderCustomer(StepSpec):
     id = STEP
     label = "toy: orders -> customer profiles"
+    reads = (ORDERS, CUSTOMERS)
     writes = (ORDERS,)
     indexes = (IndexSpec(collection=ORDERS, keys=[(LINK, 1)]),)
     rules = (DANGLING, COVERAGE)

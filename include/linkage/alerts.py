@@ -4,7 +4,8 @@ An alert names the DAG, the Airflow run, the linkage run, the failing
 expectations with their observed values (or the drift found), the counts and
 the links to the task log and the run's Data Docs. It is built from the run
 record and passed through `redact` as a whole, so no credential, phone or email
-can reach a mailbox or a chat channel. Every alert is logged at ERROR and kept
+can reach a mailbox or a chat channel. Every alert is logged (at ERROR when a
+run failed or was rolled back, at WARNING for the drift of a kept run) and kept
 in `<prefix>alerts` with the channels it reached; delivery by email belongs to
 the Airflow notifier, the webhook sender lives here because it needs nothing
 from Airflow.
@@ -39,6 +40,8 @@ HEADLINES = {
     Event.DRIFT_FOUND: "new drift found (the run was kept)",
     Event.DRIFT_REMINDER: "drift still open (reminder)",
 }
+#: The log level of an alert: ERROR is for runs that failed or were rolled back; a kept run's drift warns.
+LEVELS = {Event.DRIFT_FOUND: logging.WARNING, Event.DRIFT_REMINDER: logging.WARNING}
 WHAT_TO_DO = {
     Event.VALIDATION_FAILED: "A document this run wrote broke an expectation, or coverage is below the threshold. "
                              "The run was rolled back if rollback_on_failure was set. Check the failing expectations "
@@ -138,6 +141,16 @@ def post_webhook(alert: Alert, url: str, timeout: float = 10.0) -> int:
         return int(response.status)
 
 
+def log_alert(alert: Alert, undelivered: str | None = None) -> None:
+    """The alert in the log, at its level; `undelivered` says why no channel beyond the log took it."""
+    level = LEVELS.get(alert.event, logging.ERROR)
+    drift = sum(int(d["drift"]) for d in alert.drift) if alert.event in (Event.DRIFT_FOUND, Event.DRIFT_REMINDER) \
+        else 0
+    log.log(level, "ALERT %s%s", f"{drift} drift items: " if drift else "", alert.text())
+    if undelivered:
+        log.log(level, "ALERT NOT DELIVERED beyond the log: %s", undelivered)
+
+
 class AlertStore:
     """`<prefix>alerts`: every alert raised, with where it was delivered."""
 
@@ -145,10 +158,8 @@ class AlertStore:
         self.coll, self.clock = collection, clock
 
     def record(self, alert: Alert, delivered: list[str], undelivered: str | None = None) -> None:
-        """Log the alert at ERROR and keep it; `undelivered` says why no channel beyond the log took it."""
-        log.error("ALERT %s", alert.text())
-        if undelivered:
-            log.error("ALERT NOT DELIVERED beyond the log: %s", undelivered)
+        """Log the alert at its level and keep it; `undelivered` says why no channel beyond the log took it."""
+        log_alert(alert, undelivered)
         self.coll.insert_one({
             **alert.model_dump(mode="json", include={"event", "dag_id", "dag_run_id", "task_id", "run_id"}),
             "subject": alert.subject, "delivered": delivered, "undelivered": undelivered,

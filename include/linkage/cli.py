@@ -33,6 +33,7 @@ from linkage.commands import (
     print_report,
     settings_of,
 )
+from linkage.database import describe
 from linkage.errors import LinkageError
 from linkage.masking import install_log_redaction, redact
 from linkage.models import RunState
@@ -82,6 +83,8 @@ NEW: Option = (("--new",), {"action": "store_true",
                             "help": "start a new run instead of resuming the newest unfinished one"})
 DRY_RUN: Option = (("--dry-run",), {"action": "store_true",
                                     "help": MigrationParams.model_fields["dry_run"].description})
+ALLOW_EMPTY: Option = (("--allow-empty",), {"action": "store_true", "default": None,
+                                            "help": MigrationParams.model_fields["allow_empty"].description})
 WRITES: tuple[Option, ...] = (
     (("--backup-dir",), {"help": "where backups go (default: LINKAGE_BACKUP_DIR, or backups/ under LINKAGE_HOME)"}),
     (("--no-rollback",), {"action": "store_true", "help": "keep a run that fails validation (it ends failed)"}),
@@ -91,7 +94,7 @@ WRITES: tuple[Option, ...] = (
 def _run_options() -> tuple[Option, ...]:
     return ((("--steps",), _described("steps", type=_steps, metavar=",".join(REGISTRY))),
             (("--batch-size",), _described("batch_size", type=int)),
-            (("--partitions",), _described("partitions", type=int)), QUIET, *_thresholds())
+            (("--partitions",), _described("partitions", type=int)), QUIET, *_thresholds(), ALLOW_EMPTY)
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,7 @@ COMMANDS: dict[str, Command] = {
                                                                                           "its Airflow DAG run id"})),
                         frozenset({RunState.ROLLED_BACK.value})),
     "validate": Command(cmd_validate, "run the expectation suites on the data as it is",
-                        lambda: (*CONNECTION, *_thresholds())),
+                        lambda: (*CONNECTION, *_thresholds(), ALLOW_EMPTY)),
     "status": Command(cmd_status, "link coverage, open review items, recent runs, lock holder", lambda: CONNECTION),
     "backups": Command(cmd_backups, "list the backups, whether each is still needed and why; `prune` deletes the rest",
                        lambda: (*CONNECTION,
@@ -176,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"linkage {args.command}: {redact(str(exc).splitlines()[0])}", file=sys.stderr)
         return 1
     except PyMongoError as exc:
-        print(f"linkage {args.command}: database error: {redact(str(exc).splitlines()[0])[:300]}", file=sys.stderr)
+        print(f"linkage {args.command}: database error: {redact(describe(exc))}.", file=sys.stderr)
         return 1
     return 0 if result is None else _emit(args, command, result)
 

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from linkage.coverage import shown
 from linkage.database import connect
 from linkage.errors import LinkageError
 from linkage.handle import Linkage
@@ -37,7 +38,7 @@ def settings_of(args: argparse.Namespace) -> Settings:
 
 def params_of(args: argparse.Namespace, *, dry_run: bool) -> MigrationParams:
     """The run's parameters: the flags given, the model's (and the registry's) defaults for the rest."""
-    names = ["steps", "batch_size", "partitions", *(t.parameter for t in REGISTRY.thresholds())]
+    names = ["steps", "batch_size", "partitions", "allow_empty", *(t.parameter for t in REGISTRY.thresholds())]
     given = {name: getattr(args, name, None) for name in names}
     return MigrationParams(dry_run=dry_run, rollback_on_failure=not getattr(args, "no_rollback", False),
                            **{key: value for key, value in given.items() if value is not None})
@@ -61,6 +62,28 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
         print(f"  rollback: {report.rollback.model_dump(exclude_defaults=True)}")
     if report.error:
         print(f"  error: {report.error}")
+
+
+def print_status(result: dict[str, Any]) -> None:
+    """`linkage status` for people: each coverage with what it counts, the runs in aligned columns."""
+    counts = {relation.name: relation.counts for relation in REGISTRY.relations()}
+    for relation, cov in result["coverage"].items():
+        of = f" of {counts[relation]}" if counts.get(relation) else ""
+        print(f"{relation:28s} {cov['linked']:.0f}/{cov['total']:.0f} linked ({shown(cov)}){of}")
+    print(f"open review items: {result['open_review_items'] or 'none'}")
+    print("recent runs:")
+    runs = result["recent_runs"]
+    width = max((len(run["_id"]) for run in runs), default=0)
+    for run in runs:
+        drift = (run.get("drift") or {}).get("total")
+        marks = " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
+                                     f"drift found: {drift}" if drift else "") if m)
+        print(f"  {run['_id']:{width}s}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}".rstrip())
+    print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
+    if result["paging"]:
+        print(f"drift: {result['paging']['why']}")
+    room = result["backups"]
+    print(f"backups: {_megabytes(room['used_bytes'])} used, {_megabytes(room['free_bytes'])} free at {room['path']}")
 
 
 def _run(args: argparse.Namespace, *, kind: RunKind, dry_run: bool) -> RunReport:
@@ -102,9 +125,10 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
 
     lk = Linkage(settings_of(args))
     try:
+        lk.require_app()
         params = params_of(args, dry_run=True)
         outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
-                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}")
+                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", lk.settings.db)
     finally:
         lk.close()
     if not args.json:
@@ -117,25 +141,12 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     lk = Linkage(settings_of(args))
     try:
+        lk.require_app()
         result = status(lk)
     finally:
         lk.close()
     if not args.json:
-        for relation, cov in result["coverage"].items():
-            print(f"{relation:28s} {cov['linked']}/{cov['total']} linked ({cov['ratio']:.1%})")
-        print(f"open review items: {result['open_review_items'] or 'none'}")
-        print("recent runs:")
-        for run in result["recent_runs"]:
-            drift = (run.get("drift") or {}).get("total")
-            marks = " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
-                                         f"drift found: {drift}" if drift else "") if m)
-            print(f"  {run['_id']}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}")
-        print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
-        if result["paging"]:
-            print(f"drift: {result['paging']['why']}")
-        room = result["backups"]
-        print(f"backups: {_megabytes(room['used_bytes'])} used, {_megabytes(room['free_bytes'])} free "
-              f"at {room['path']}")
+        print_status(result)
     return {"state": RunState.SUCCEEDED.value, **result}
 
 

@@ -54,10 +54,16 @@ class Coverage(BaseModel):
 
     @property
     def ratio(self) -> float:
-        return round(self.linked / self.total, 4) if self.total else 1.0
+        """The share linked; 0 when there are no documents: coverage of nothing is never full coverage."""
+        return round(self.linked / self.total, 4) if self.total else 0.0
 
     def as_record(self) -> dict[str, float]:
         return {"total": self.total, "linked": self.linked, "ratio": self.ratio}
+
+
+def shown(coverage: Mapping[str, float]) -> str:
+    """A coverage as people read it: `86.82%`, or `no documents` (never 100% of nothing)."""
+    return f"{coverage['ratio']:.2%}" if coverage["total"] else "no documents"
 
 
 def less_written(after: dict[str, dict[str, float]], written: Mapping[str, int]) -> dict[str, dict[str, float]]:

@@ -15,3 +15,7 @@ class LockLostError(LinkageError):
 
 class AlertedError(LinkageError):
     """A failure whose alert has already been sent: the generic `a task failed` alert stays quiet."""
+
+
+class NotTheAppError(LinkageError):
+    """The database lacks the collections the steps read (a typo in its name): retrying cannot help."""

@@ -19,7 +19,7 @@ from pymongo.database import Database
 
 from linkage.alerts import AlertStore, LogChannel
 from linkage.clock import Clock, utc_now
-from linkage.database import connect
+from linkage.database import connect, require_collections
 from linkage.engine import RunContext
 from linkage.errors import LockLostError
 from linkage.events import Events, Subscriber
@@ -65,6 +65,11 @@ class Linkage:
     def bookkeeping(self, name: str) -> Collection:
         """A `linkage_*` collection of this database, by its short name."""
         return self.db[self.settings.collection(name)]
+
+    def require_app(self, steps: Sequence[str] | None = None) -> None:
+        """Refuse, before anything is written (bookkeeping included), a database that lacks the collections
+        these steps (every step by default) read: a typo in its name must not be a green run on nothing."""
+        require_collections(self.client, self.settings.db, REGISTRY.reads(steps))
 
     def ensure_bookkeeping(self) -> None:
         self.runs.ensure_indexes()

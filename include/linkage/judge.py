@@ -63,7 +63,7 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id, new)
     measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift,
                                        backup_path=run.backup.path if run.backup else None)
-    outcome = validate(measured, run.params, lk.settings.docs_dir, run_id)
+    outcome = validate(measured, run.params, lk.settings.docs_dir, run_id, lk.settings.db)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
     drift = new.model_copy(update={"total": outcome.drift,

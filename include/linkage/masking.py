@@ -10,10 +10,14 @@ import logging
 import re
 from typing import Any
 
+from linkage.normalize import normalize_phone
+
 _URI_PASSWORD = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]+:)([^@\s]+)(@)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-#: A run of 10+ digits, spaces and dashes standing alone. Not after a dot: that is a decimal fraction or the
-#: microseconds of an Airflow run id in a link (`...T15-11-01.507346-00-00/index.html`), never a phone.
+#: A run of 10+ digits, spaces and dashes standing alone: a phone if it is one by CONTRACT §2, or written
+#: with a leading `+`. Not after a dot: that is a decimal fraction or the microseconds of an Airflow run id in a
+#: link (`...T15-11-01.507346-00-00/index.html`), never a phone. Other digits (a wire protocol's request ids,
+#: counts, timestamps) are not personal data and stay as they are.
 _PHONE = re.compile(r"(?<![\w.-])\+?\d[\d \-]{8,}\d(?![\w-])")
 
 
@@ -36,7 +40,12 @@ def redact(text: str) -> str:
     """Mask anything in free text that looks like a password, email or phone."""
     text = mask_uri(text)
     text = _EMAIL.sub(lambda m: mask_email(m.group()), text)
-    return _PHONE.sub(lambda m: mask_phone(m.group()), text)
+    return _PHONE.sub(_masked_if_phone, text)
+
+
+def _masked_if_phone(match: re.Match[str]) -> str:
+    found = match.group()
+    return mask_phone(found) if found.startswith("+") or normalize_phone(found) is not None else found
 
 
 class RedactingFilter(logging.Filter):

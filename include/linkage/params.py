@@ -43,6 +43,10 @@ class MigrationParams(BaseModel):
     full_backup: bool = Field(default=False, title="Full backup",
                               description="Back up every document of the collections the run writes, not only "
                                           "the ones it is about to change (a migration always does).")
+    allow_empty: bool = Field(default=False, title="Allow empty collections",
+                              description="Pass the coverage of a relation with no documents (a step run on an empty "
+                                          "collection on purpose); otherwise coverage of nothing fails the run: "
+                                          "a gate that passes an empty database checked nothing.")
     thresholds: dict[str, float] = Field(default_factory=dict, title="Coverage thresholds",
                                          description="Per threshold parameter of the registered relations "
                                                      "(min_order_coverage, min_user_coverage, ...): the share of "

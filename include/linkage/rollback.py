@@ -26,7 +26,9 @@ class RollbackFailed(AlertedError):
 
 
 def rollback_target(lk: Linkage, given: str) -> RunRecord:
-    """The run to roll back, named by either id (linkage's, or the Airflow DAG run's), or a one-line refusal."""
+    """The run to roll back, named by either id (linkage's, or the Airflow DAG run's), or a one-line refusal
+    (a database that is not the app's, before its runs are looked for)."""
+    lk.require_app()
     run = lk.record(lk.runs.resolve(given))
     if run.dry_run:
         raise LinkageError(f"run {run.id} was a dry run: it wrote nothing to roll back")

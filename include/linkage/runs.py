@@ -19,6 +19,7 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 
 from linkage.clock import Clock, utc_now
+from linkage.coverage import shown
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
 from linkage.params import MigrationParams
@@ -135,7 +136,7 @@ class RunRecord(BaseModel):
         parts = [f"dry run: would link {linked}" if self.dry_run else f"linked {linked}"]
         if self.coverage_before and self.coverage_after and not self.dry_run:
             parts.append("coverage " + ", ".join(
-                f"{name} {before['ratio']:.2%} -> {self.coverage_after[name]['ratio']:.2%}"
+                f"{name} {shown(before)} -> {shown(self.coverage_after[name])}"
                 for name, before in self.coverage_before.items() if name in self.coverage_after))
         parts.append(drift_text)
         if self.state == RunState.RUNNING:

@@ -48,8 +48,10 @@ def start_run(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: 
 
     With `run_id` (an Airflow run's own id) that run is resumed if it exists, so a
     retried task continues it. Otherwise the newest unfinished run of this kind is
-    resumed, unless `new` or a dry run.
+    resumed, unless `new` or a dry run. A database that is not the app's is refused first, before the
+    bookkeeping is created.
     """
+    lk.require_app(params.steps)
     lk.ensure_bookkeeping()
     if run_id is not None and lk.runs.find(run_id):
         lk.runs.resumed(run_id)

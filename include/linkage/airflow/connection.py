@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from linkage.errors import NotTheAppError
 from linkage.handle import Linkage
 from linkage.settings import Settings
 
@@ -43,3 +44,17 @@ def session() -> Iterator[Linkage]:
         yield lk
     finally:
         lk.close()
+
+
+@contextmanager
+def app_session() -> Iterator[Linkage | None]:
+    """The engine for a failure callback or a teardown, which only touch linkage's bookkeeping; None when the
+    connection names a database that is not the app's: `preflight` refused it, and nothing may be created
+    there (not an alert, not a lease released, not a run record failed)."""
+    with session() as lk:
+        try:
+            lk.require_app()
+        except NotTheAppError:
+            yield None
+        else:
+            yield lk

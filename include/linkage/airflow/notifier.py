@@ -19,10 +19,10 @@ from typing import Any
 from airflow.sdk import BaseNotifier, Connection
 from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundException
 
-from linkage.airflow.connection import session
+from linkage.airflow.connection import app_session
 from linkage.airflow.context import linkage_run_id
 from linkage.airflow.urls import docs_link
-from linkage.alerts import Alert, AlertStore, post_webhook
+from linkage.alerts import Alert, AlertStore, log_alert, post_webhook
 from linkage.errors import AlertedError
 from linkage.events import Event
 from linkage.masking import redact
@@ -71,7 +71,8 @@ class AirflowChannel:
     A channel that fails is reported, never fails the task that alerts.
     """
 
-    def __init__(self, context: Any, store: AlertStore, settings: Settings) -> None:
+    def __init__(self, context: Any, store: AlertStore | None, settings: Settings) -> None:
+        """`store` None: the alert is delivered and logged but kept nowhere (the database is not the app's)."""
         self.where, self.store, self.settings = _where(context), store, settings
 
     def __call__(self, event: Event, run: RunRecord | None) -> None:
@@ -87,7 +88,10 @@ class AirflowChannel:
                            "this alert reached the task log and linkage_alerts only")
         else:
             undelivered = None
-        self.store.record(alert, ["log", *delivered], undelivered)
+        if self.store is None:
+            log_alert(alert, undelivered)
+        else:
+            self.store.record(alert, ["log", *delivered], undelivered)
 
     def _deliver(self, alert: Alert) -> tuple[list[str], list[str]]:
         delivered, failures = [], []
@@ -122,7 +126,10 @@ class LinkageAlertNotifier(BaseNotifier):
     def notify(self, context: Any) -> None:
         if isinstance(context.get("exception"), (AlertedFailure, AlertedError)):
             return
-        with session() as lk:
+        with app_session() as lk:
+            if lk is None:  # the connection names another database: alert, keep nothing there
+                AirflowChannel(context, None, Settings.from_env())(self.event, None)
+                return
             found = lk.runs.find(self.find_run(context))
             AirflowChannel(context, lk.alerts, lk.settings)(self.event, RunRecord.model_validate(found) if found
                                                             else None)

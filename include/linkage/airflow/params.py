@@ -13,14 +13,14 @@ from linkage.steps import REGISTRY
 _KEYWORDS = ("title", "description", "minimum", "maximum")
 
 
-def form(defaults: MigrationParams, descriptions: dict[str, str] | None = None) -> dict[str, Param]:
-    """One Param per MigrationParams field and per registered threshold, defaulting to `defaults`; `steps` is
-    a multi-select of the registered steps.
+def form(descriptions: dict[str, str] | None = None) -> dict[str, Param]:
+    """One Param per MigrationParams field and per registered threshold, defaulting to the model's defaults (the
+    CLI's too: one default for each, everywhere); `steps` is a multi-select of the registered steps.
 
     `descriptions` adds a DAG's own words to a field's description.
     """
     schema = MigrationParams.model_json_schema()["properties"]
-    values = defaults.model_dump(mode="json")
+    values = MigrationParams().model_dump(mode="json")
     params = {}
     for name, prop in schema.items():
         if name == "thresholds":

@@ -23,12 +23,13 @@ from typing import Any
 from airflow.sdk import get_current_context, setup, task, teardown
 
 from linkage import backfill, stages
-from linkage.airflow.connection import session
-from linkage.airflow.context import linkage_run_id, skip
+from linkage.airflow.connection import app_session, session
+from linkage.airflow.context import fail, linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
 from linkage.apply import apply_planned
 from linkage.backup_stage import take_backup
+from linkage.errors import NotTheAppError
 from linkage.events import Event, Events
 from linkage.handle import Linkage
 from linkage.housekeeping import housekeeping as clean_up
@@ -78,9 +79,9 @@ def take_lease(lk: Linkage, run_id: str, owner: str) -> None:
 
 
 def release_lease(run_id: str) -> bool:
-    """Release whatever lease the run holds (a teardown task)."""
-    with session() as lk:
-        released = release_run(lk.lock, run_id)
+    """Release whatever lease the run holds (a teardown task); none on a database that is not the app's."""
+    with app_session() as lk:
+        released = lk is not None and release_run(lk.lock, run_id)
     log.info("lock %s for %s", "released" if released else "was not held", run_id)
     return released
 
@@ -102,10 +103,13 @@ def params_from(form: dict[str, Any]) -> MigrationParams:
 def preflight(kind: str) -> dict[str, Any]:
     context = get_current_context()
     with session() as lk:
-        run_id, resumed = stages.start_run(
-            lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
-            kind=RunKind(kind), run_id=linkage_run_id(context),
-            airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
+        try:
+            run_id, resumed = stages.start_run(
+                lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
+                kind=RunKind(kind), run_id=linkage_run_id(context),
+                airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
+        except NotTheAppError as exc:
+            fail(str(exc))  # the connection names another database: no retry can change that
         facts = stages.preflight(lk, run_id)
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
     return {"linkage_run": run_id, **facts}
@@ -193,7 +197,9 @@ def validate() -> dict[str, Any]:
                     "`rollback` when it must be undone, nothing when an earlier task failed.",
              trigger_rule="all_done")
 def decide() -> list[str]:
-    with session() as lk:
+    with app_session() as lk:
+        if lk is None:  # preflight refused the database: there is no run to decide on
+            return []
         decided = verdict(lk.record(linkage_run_id(get_current_context())))
     return {Verdict.KEEP: ["finalize"], Verdict.KEEP_FAILED: ["finalize"], Verdict.ROLL_BACK: ["rollback"],
             Verdict.NOT_VALIDATED: []}[decided]
@@ -220,7 +226,9 @@ def rollback() -> dict[str, Any]:
       trigger_rule="all_done", retries=0)
 def report() -> dict[str, Any]:
     context = get_current_context()
-    with session() as lk:
+    with app_session() as lk:
+        if lk is None:
+            raise AlertedFailure("preflight refused the database: it is not the app's (see the preflight log)")
         result = outcome(lk, linkage_run_id(context))
     context["ti"].xcom_push(key=NOTE, value=result["summary"])
     log.info("linkage run %s: %s", result["linkage_run"], result["summary"])
@@ -246,8 +254,9 @@ def release_lock() -> bool:
 def record_failure(context: Any) -> None:
     """on_failure_callback: the run record says which task failed and why."""
     reason = f"task {context['ti'].task_id} failed: {context.get('exception')}"
-    with session() as lk:
-        lk.runs.fail_if_running(linkage_run_id(context), reason)
+    with app_session() as lk:
+        if lk is not None:
+            lk.runs.fail_if_running(linkage_run_id(context), reason)
 
 
 def on_failure(event: Event) -> list[Callable[[Any], None]]:

@@ -12,7 +12,7 @@ error at import, never a rule that silently passes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from linkage.coverage import Relation
@@ -94,6 +94,9 @@ class Registry(Mapping[str, StepSpec]):
             raise RegistryError(f"step {spec.id} is registered twice")
         if not spec.writes:
             raise RegistryError(f"step {spec.id} names no collection it writes")
+        unread = sorted(set(spec.writes) - set(getattr(spec, "reads", ())))
+        if unread:
+            raise RegistryError(f"step {spec.id} writes {', '.join(unread)} but does not declare that it reads it")
         _check_phases(spec)
         _check_rules(spec, {rule.name for rule in self.rules()})
         taken = {t.parameter for t in self.thresholds()}
@@ -134,6 +137,10 @@ class Registry(Mapping[str, StepSpec]):
     def writes(self, steps: list[str]) -> list[str]:
         """The app collections runs of these steps write (what they back up), sorted."""
         return sorted({name for step in steps for name in self[step].writes})
+
+    def reads(self, steps: Sequence[str] | None = None) -> list[str]:
+        """The app collections runs of these steps (every step by default) read, sorted."""
+        return sorted({name for step in (self if steps is None else steps) for name in self[step].reads})
 
     def scratch(self) -> list[str]:
         return [name for spec in self._specs.values() for name in spec.scratch]

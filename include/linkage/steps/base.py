@@ -55,6 +55,9 @@ class StepSpec(ABC):
     id: ClassVar[str]
     #: How people know it (the Params form's multi-select).
     label: ClassVar[str]
+    #: The app collections the step reads (those it writes among them): a database without them is not the
+    #: app's, and every command refuses it before it writes anything (`Linkage.require_app`).
+    reads: ClassVar[tuple[str, ...]]
     #: The app collections the step writes (what its runs back up).
     writes: ClassVar[tuple[str, ...]]
     #: The indexes its passes and checks read through (created before any backfill).

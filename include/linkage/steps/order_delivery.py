@@ -124,6 +124,7 @@ def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
 class OrderDelivery(StepSpec):
     id = STEP
     label = "002: delivery statuses -> orders"
+    reads = (DELIVERIES, ORDERS)
     writes = (DELIVERIES,)
     indexes = (
         IndexSpec(collection=DELIVERIES, keys=[(ORDER_LINK, 1)]),

@@ -24,6 +24,7 @@ from typing import Any
 from linkage.params import MigrationParams
 from linkage.runs import run_slug
 from linkage.steps import REGISTRY
+from linkage.validation.annotate import Annotation, annotation
 from linkage.validation.metrics import Measured
 from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
 from linkage.validation.rules import DRIFT_SUITE, RUN_SUITE, Rule, RuleKind
@@ -59,18 +60,19 @@ class Gate:
         batch = asset.add_batch_definition_whole_dataframe("run")
         run_suite = gx.ExpectationSuite(name=RUN_SUITE)
         drift_suite = gx.ExpectationSuite(name=DRIFT_SUITE)
-        for rule in rules:  # GX renders each with its threshold and observed value; what it means goes in notes
+        for rule in rules:  # each described in words: the rule's own description, as the Data Docs show it
             label = f"[{rule.step or 'run'}] {rule.description}"
             if rule.threshold is not None:
                 run_suite.add_expectation(gxe.ExpectColumnMinToBeBetween(
-                    column=rule.name, min_value={"$PARAMETER": rule.threshold.parameter}, notes=label))
+                    column=rule.name, min_value={"$PARAMETER": rule.threshold.parameter},
+                    description=f"{label}: at least ${rule.threshold.parameter} after the run"))
             elif rule.judges_the_run:
                 run_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
-                    column=rule.name, max_value=0, notes=f"{label}, in documents this run wrote"))
+                    column=rule.name, max_value=0, description=f"{label}: no violation in a document this run wrote"))
             if rule.kind != RuleKind.COVERAGE:
                 drift_suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(
                     column=rule.name + DRIFT, max_value=0, severity=FailureSeverity.WARNING,
-                    notes=f"{label}: drift found, not caused by this run"))
+                    description=f"{label}: violations this run found but did not cause (drift; never fails it)"))
         definitions = [self.context.validation_definitions.add(gx.ValidationDefinition(
             name=suite.name, data=batch, suite=self.context.suites.add(suite))) for suite in (run_suite, drift_suite)]
         self.checkpoint = self.context.checkpoints.add(gx.Checkpoint(
@@ -78,8 +80,9 @@ class Gate:
         self._lock = threading.Lock()  # one run's Data Docs site at a time in this context
 
     def judge(self, observations: dict[str, float], thresholds: dict[str, float], site: Path,
-              run_name: str) -> dict[str, tuple[bool, Any]]:
-        """GX's verdict per column (success, observed value); Data Docs written to `site`."""
+              note: Annotation) -> dict[str, tuple[bool, Any]]:
+        """GX's verdict per column (success, observed value); Data Docs written to `site`, saying what they
+        judged (`note`)."""
         import pandas as pd
         from great_expectations.core.run_identifier import RunIdentifier
 
@@ -96,6 +99,7 @@ class Gate:
             finally:
                 self.context.delete_data_docs_site(site.name)
         make_offline(site)
+        note.site(site)
         verdicts: dict[str, tuple[bool, Any]] = {}
         for run_result in result.run_results.values():
             for r in run_result.results:
@@ -110,6 +114,12 @@ class Gate:
                 "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
                 "site_section_builders": {"profiling": "0"}}
+
+
+def gx_version() -> str:
+    from importlib.metadata import version
+
+    return version("great_expectations")
 
 
 _gates: dict[tuple[Rule, ...], Gate] = {}
@@ -138,10 +148,13 @@ def warm_up() -> threading.Thread:
 
 def _outcome(rule: Rule, m: Measured, params: MigrationParams,
              verdicts: dict[str, tuple[bool, Any]]) -> ExpectationOutcome:
-    """One expectation's outcome: a rule no check measured, or that GX did not report on, fails (closed);
+    """One expectation's outcome: a rule no check measured, or that GX did not report on, fails (closed), and
+    so does a coverage of no documents of a step the run was asked for, unless it allows empty collections;
     drift never fails the run."""
     if m.unmeasured:
         success = False
+    elif m.empty:
+        success = params.allow_empty or rule.step not in params.steps
     else:
         success = verdicts.get(rule.name, (False, None))[0] if rule.judges_the_run else True
     return ExpectationOutcome(name=rule.name, suite=str(rule.step or "run"), description=rule.description,
@@ -149,9 +162,9 @@ def _outcome(rule: Rule, m: Measured, params: MigrationParams,
                               examples=m.examples, drift=m.drift, drift_examples=m.drift_examples, note=m.note)
 
 
-def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: Path,
-             run_name: str) -> ValidationOutcome:
-    """Judge the measured observations with the run's thresholds; Data Docs under `docs_dir`."""
+def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: Path, run_name: str,
+             database: str) -> ValidationOutcome:
+    """Judge the measured observations (of `database`) with the run's thresholds; Data Docs under `docs_dir`."""
     site = docs_dir / run_slug(run_name)
     if site.exists():
         shutil.rmtree(site)  # a re-validated (resumed) run gets its latest verdict only
@@ -162,11 +175,17 @@ def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: P
         m = measured.get(rule.name, unmeasured)
         observations[rule.name] = m.value if m.value is not None else 0
         observations[rule.name + DRIFT] = m.drift
-    verdicts = gate(rules).judge(observations, params.thresholds, site, run_name)
+    note = annotation(run_name, dry_run=params.dry_run, database=database, gx_version=gx_version(),
+                      thresholds=params.thresholds)
+    verdicts = gate(rules).judge(observations, params.thresholds, site, note)
     expectations = [_outcome(rule, measured.get(rule.name, unmeasured), params, verdicts) for rule in rules]
     outcome = ValidationOutcome(success=all(e.success for e in expectations), expectations=expectations,
                                 data_docs=f"{site.name}/index.html")
+    # a dry run (or a plain validation) only reports what it found: INFO; a real run's failures WARNING (its
+    # verdict, a failed or rolled-back run, is the ERROR)
+    level, what = (logging.INFO, "found by a dry run, judged by a real run") if params.dry_run else \
+        (logging.WARNING, "failed")
     for e in outcome.failed:
-        log.warning("expectation failed: %s (%s): observed %s, expected %s", e.name, e.description, e.observed,
-                    e.threshold)
+        log.log(level, "expectation %s: %s (%s): observed %s, expected %s", what, e.name, e.description,
+                e.observed, e.threshold)
     return outcome

@@ -56,6 +56,8 @@ class Measured(BaseModel):
     drift_examples: list[str] = Field(default_factory=list)
     note: str | None = None
     unmeasured: bool = False
+    #: A coverage of a relation with no documents: it fails unless the run allows empty collections.
+    empty: bool = False
 
 
 class RuleError(LinkageError):
@@ -111,6 +113,8 @@ class Tallies:
             if rule.relation not in self.counted:
                 return Measured(value=None, unmeasured=True, note=UNMEASURED)
             counts = coverage[rule.relation.name]
+            if not counts["total"]:
+                return Measured(value=None, empty=True, note=f"no documents ({rule.relation.counts or 'in scope'})")
             return Measured(value=counts["ratio"], note=f"{counts['linked']:.0f}/{counts['total']:.0f}")
         return self.measured.get(rule) or Measured(value=None, unmeasured=True, note=UNMEASURED)
 

@@ -42,6 +42,7 @@ def _by_id_phone_email(collection: str) -> tuple[IndexSpec, ...]:
 class UserCustomer(StepSpec):
     id = STEP
     label = "003: users <-> customer profiles"
+    reads = (USERS, CUSTOMERS)
     writes = (USERS, CUSTOMERS)
     indexes = (IndexSpec(collection=USERS, keys=[(USER_LINK, 1)], unique_link=True), *_by_id_phone_email(USERS),
                IndexSpec(collection=CUSTOMERS, keys=[(CUSTOMER_LINK, 1)], unique_link=True),
