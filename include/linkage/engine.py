@@ -44,15 +44,19 @@ def linked(field: str) -> dict[str, Any]:
 
 
 def not_by_string(field: str) -> dict[str, Any]:
-    """The complement of `by_string` (missing, null, any other type), for an `_id` pass."""
-    return {"$expr": {"$ne": [{"$type": f"${field}"}, "string"]}}
+    """The complement of `by_string` (missing, null, any other type, any array), for an `_id` pass.
+
+    Neither a string nor an array holding one, or an array: exact on MongoDB, and what both
+    nx (no `$not`) and FerretDB (no `$ne` inside `$expr`) answer alike.
+    """
+    return {"$or": [{"$nor": [{field: {"$type": "string"}}]}, {field: {"$type": "array"}}]}
 
 
 def where(query: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
     """`query` narrowed by a partition's `bounds`.
 
     An `$and`, not a merged dict: the embedded server drops an `_id` range that
-    sits beside an `$expr` (`not_by_string`), and `$and` means the same on every server.
+    sits beside an `$expr`, and `$and` means the same on every server.
     """
     return {"$and": [query, bounds]} if query and bounds else {**query, **bounds}
 
