@@ -75,6 +75,18 @@ def test_a_unique_index_refusing_one_update_of_an_unordered_bulk(db: Database, r
     assert db.z.find_one({"_id": 1})["w"] == "before" and db.z.find_one({"_id": 0})["v"] == 0
 
 
+def test_a_dotted_field_name_inside_a_subdocument(db: Database, record_property: Any) -> None:
+    """MongoDB (5.0+) and nx store `{"coverage": {"users.customer_v2_id": 1}}`; FerretDB 1.24 refuses it (code 2)."""
+    try:
+        db.t.insert_one({"_id": 1, "coverage": {"users.customer_v2_id": 1}})
+        assert db.t.find_one({"_id": 1})["coverage"] == {"users.customer_v2_id": 1}
+        shape = "stored"
+    except OperationFailure as exc:
+        shape = f"refused {exc.code}"
+        assert db.t.count_documents({}) == 0
+    record_property("dotted_key", shape)
+
+
 def test_a_cursor_killed_from_another_connection(wire_server: Any, db: Database, record_property: Any) -> None:
     """MongoDB and FerretDB: the next getMore raises CursorNotFound. nx answers killCursors as killed and then
     ends the cursor as if the data had ended: a pass cannot tell, so nx's kills are injected another way."""
