@@ -24,6 +24,7 @@ from linkage.journal import BatchRecord, FieldWrite, Journal, apply_batch, batch
 from linkage.models import Category, Decision, Step
 from linkage.progress import Progress
 from linkage.readahead import InFlight, bounded, read_ahead
+from linkage.resumable import resumable
 from linkage.reviews import ReviewQueue
 
 ID = "_id"
@@ -210,7 +211,8 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     is journaled and written (at most `ctx.in_flight` read and not yet settled),
     and handled strictly in order: a batch is journaled before its writes and
     settled after them, and the checkpoint is the last settled batch, so a kill
-    loses at most the batches in flight, which a resume reads and plans again.
+    loses at most the batches in flight, which a resume reads and plans again. A cursor the
+    server ends mid-pass is reopened after the last batch read (`linkage.resumable`).
     """
     totals: Counter[str] = Counter()
     seq, after = 0, None
@@ -220,13 +222,19 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
             _settle(ctx, last, job.unlanded)
         totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
-    query = where(job.query, partition.bounds(job.walk, after))
-    total = job.source.count_documents(query) if ctx.show_progress else 0
+    total = job.source.count_documents(where(job.query, partition.bounds(job.walk, after))) \
+        if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress,
                         interval=ctx.progress_interval)
-    cursor = job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+
+    def read_after(key: Any) -> Iterable[dict[str, Any]]:
+        query = where(job.query, partition.bounds(job.walk, key))
+        return job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+
+    batches = resumable(read_after, lambda cursor: pages(cursor, ctx.batch_size, job.walk),
+                        lambda batch: batch[-1][job.walk], after)
     flight = InFlight(ctx.in_flight)
-    planned = ((batch, job.plan(batch)) for batch in bounded(pages(cursor, ctx.batch_size, job.walk), flight))
+    planned = ((batch, job.plan(batch)) for batch in bounded(batches, flight))
     with read_ahead(planned, flight) as ahead:
         for batch, plan in ahead:
             try:
