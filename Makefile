@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install system-deps lint demo test test-fast test-chaos airflow cluster bench bench-quick lock clean
+.PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
 # Chromium and its driver for the browser tests); `make system-deps` installs what is missing.
 SYSTEM_PACKAGES ?= postgresql redis-server chromium chromium-driver
@@ -20,7 +20,7 @@ $(STAMP): requirements.txt pyproject.toml
 	uv pip install --quiet --python $(BIN)/python --compile-bytecode --no-deps -e .
 	@touch $(STAMP)
 
-system-deps:
+system-deps: tools
 	@command -v dpkg-query >/dev/null 2>&1 || { echo "system-deps: not a Debian system; install: $(SYSTEM_PACKAGES)"; exit 0; }; \
 	missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -28,6 +28,12 @@ system-deps:
 	  echo "system-deps: installing" $$missing; \
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+
+# FerretDB, pinned, built once with Go into var/tools/ (a second run takes no time; no Go: one line, and the
+# tests on FerretDB are skipped with that reason). MongoDB's own tools are not served by the Go module proxy.
+FERRETDB_VERSION ?= v1.24.2
+tools:
+	@FERRETDB_VERSION=$(FERRETDB_VERSION) bash scripts/build-ferretdb.sh var/tools/ferretdb-$(FERRETDB_VERSION)
 
 demo: install
 	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh

@@ -16,6 +16,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from linkage import ferretdb
 from linkage.handle import Linkage
 from linkage.seed import seed
 from linkage.server import EmbeddedServer, free_port
@@ -33,16 +34,65 @@ os.environ.update({"AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
                    "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "GX_ANALYTICS_ENABLED": "false"})
 
 
-@pytest.fixture(scope="session")
-def wire_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
-    """The nx-27017 server on a free port in a temporary directory, stopped by PID at the end."""
-    server = EmbeddedServer(free_port(), tmp_path_factory.mktemp("wire-db")).start()
+#: The servers a test can run on, by the name in its id (`test_x[nx]`). `nx` is the embedded default; tests
+#: marked `both_servers` (the correctness core) also run on `ferretdb`. With LINKAGE_TEST_MONGO_URI set,
+#: every test runs once, on that server, named `uri`.
+SERVERS = ("nx", "ferretdb")
+GIVEN_URI = os.environ.get("LINKAGE_TEST_MONGO_URI")
+
+
+class GivenServer:
+    """A server the user runs (LINKAGE_TEST_MONGO_URI): used as it is, never started or stopped here."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri if uri.endswith("/") or "?" in uri else uri + "/"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "both_servers: the correctness core; runs on nx and on FerretDB")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every test that uses the server is parametrized by its name, so the report says which it ran on."""
+    if "wire_server" not in metafunc.fixturenames:
+        return
+    names = ["uri"] if GIVEN_URI else list(SERVERS) if metafunc.definition.get_closest_marker("both_servers") \
+        else ["nx"]
+    metafunc.parametrize("wire_server", names, indirect=True, scope="session")
+
+
+def _started(name: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    reason = ferretdb.missing() if name == "ferretdb" else None
+    if reason:
+        pytest.skip(reason)
+    server = ferretdb.by_name()[name](free_port(), tmp_path_factory.mktemp(f"{name}-db")).start()
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def client(wire_server: EmbeddedServer) -> Iterator[MongoClient]:
+def nx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedServer]:
+    """The nx-27017 server on a free port in a temporary directory, stopped by PID at the end."""
+    yield from _started("nx", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def ferretdb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ferretdb.FerretDBServer]:
+    """FerretDB on its SQLite backend in a temporary directory of its own, stopped at the end (skipped, with
+    the reason, where it is not built)."""
+    yield from _started("ferretdb", tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def wire_server(request: pytest.FixtureRequest) -> Any:
+    """The server this test runs on, by its name (see SERVERS); each is started once per session."""
+    if request.param == "uri":
+        return GivenServer(str(GIVEN_URI))
+    return request.getfixturevalue(f"{request.param}_server")
+
+
+@pytest.fixture(scope="session")
+def client(wire_server: Any) -> Iterator[MongoClient]:
     c: MongoClient = MongoClient(wire_server.uri, serverSelectionTimeoutMS=5000)
     yield c
     c.close()
@@ -55,7 +105,7 @@ def db_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def settings(wire_server: EmbeddedServer, db_name: str, tmp_path: Path) -> Settings:
+def settings(wire_server: Any, db_name: str, tmp_path: Path) -> Settings:
     return Settings(mongo_uri=wire_server.uri, db=db_name, home=tmp_path / "linkage", lock_ttl_seconds=30)
 
 

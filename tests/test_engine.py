@@ -22,7 +22,6 @@ from linkage.lookups import by_keys
 from linkage.params import MigrationParams
 from linkage.partitions import split
 from linkage.runner import migrate
-from linkage.server import EmbeddedServer
 from linkage.stages import start_run
 
 from helpers import empty_app
@@ -35,6 +34,7 @@ def test_keyed_batches_never_split_a_customer_and_leave_non_strings_out() -> Non
     assert [len(page) for page in pages(iter(docs), 4)] == [4, 4, 1]  # plain chunks by `_id`
 
 
+@pytest.mark.both_servers
 def test_the_two_walks_see_every_document_once_and_partitions_keep_a_customer_whole(db: Database) -> None:
     values: list[Any] = ["a", "a", "b", "b", "c", "", "  ", None, 7, ["a"], {"c": 1}, True]
     db.delivery_statuses.insert_many([{"n": i, "customer_id": v} for i, v in enumerate(values)] + [{"n": 99}])
@@ -72,7 +72,7 @@ class Commands(monitoring.CommandListener):
 
 
 @pytest.fixture
-def watched(wire_server: EmbeddedServer, db: Database) -> Iterator[tuple[Database, Commands]]:
+def watched(wire_server: Any, db: Database) -> Iterator[tuple[Database, Commands]]:
     commands = Commands()
     client: MongoClient = MongoClient(wire_server.uri, event_listeners=[commands])
     yield client[db.name], commands
@@ -118,6 +118,7 @@ def _pair(db: Database, n: int) -> tuple[FieldWrite, FieldWrite]:
                        group=str(user)))
 
 
+@pytest.mark.both_servers
 def test_a_two_sided_group_that_lands_in_part_is_undone_and_the_rest_of_the_batch_kept(db: Database) -> None:
     whole, broken = _pair(db, 1), _pair(db, 2)
     db.customers_v2.update_one({"_id": broken[1].oid}, {"$set": {"user_id": "set-by-app"}})  # one side is taken
@@ -139,6 +140,7 @@ def test_a_two_sided_group_that_lands_in_part_is_undone_and_the_rest_of_the_batc
     assert tuple(revert_batch(db, record)) == (0, 2, 0)  # a second rollback finds them restored, keeps nothing
 
 
+@pytest.mark.both_servers
 def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_the_run_only(db: Database) -> None:
     lock = db.linkage_lock
     Lease.acquire(lock, "run-a", "airflow:linkage_migration/manual__1", ttl=30).park()
@@ -163,6 +165,7 @@ def test_tasks_of_one_run_share_its_lease_and_a_parked_lease_is_claimed_back_by_
         one.guard()
 
 
+@pytest.mark.both_servers
 def test_a_newer_try_of_a_partition_stops_the_older_one_at_its_next_batch(lk: Linkage, db: Database) -> None:
     empty_app(db)
     run_id, _ = start_run(lk, MigrationParams(), "test")

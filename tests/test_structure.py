@@ -26,8 +26,8 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "models", "errors", "settings", "clock", "masking", "normalize", "progress",
-                    "readahead",
-                    "journal_codec", "lookups", "partitions", "guard", "database", "server", "lock",
+                    "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server", "ferretdb",
+                    "resumable", "lock",
                     "backup", "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",
                     "validation.annotate"]),

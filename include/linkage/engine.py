@@ -24,6 +24,7 @@ from linkage.models import Category, Decision
 from linkage.partitions import ID, Partition
 from linkage.progress import Progress
 from linkage.readahead import InFlight, bounded, read_ahead
+from linkage.resumable import resumable
 from linkage.writer import BatchWriter
 
 
@@ -42,15 +43,19 @@ def linked(field: str) -> dict[str, Any]:
 
 
 def not_by_string(field: str) -> dict[str, Any]:
-    """The complement of `by_string` (missing, null, any other type), for an `_id` pass."""
-    return {"$expr": {"$ne": [{"$type": f"${field}"}, "string"]}}
+    """The complement of `by_string` (missing, null, any other type, any array), for an `_id` pass.
+
+    Neither a string nor an array holding one, or an array: exact on MongoDB, and what both
+    nx (no `$not`) and FerretDB (no `$ne` inside `$expr`) answer alike.
+    """
+    return {"$or": [{"$nor": [{field: {"$type": "string"}}]}, {field: {"$type": "array"}}]}
 
 
 def where(query: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
     """`query` narrowed by a partition's `bounds`.
 
     An `$and`, not a merged dict: the embedded server drops an `_id` range that
-    sits beside an `$expr` (`not_by_string`), and `$and` means the same on every server.
+    sits beside an `$expr`, and `$and` means the same on every server.
     """
     return {"$and": [query, bounds]} if query and bounds else {**query, **bounds}
 
@@ -137,7 +142,8 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     The next batches are read and planned in a thread of their own while this one
     is journaled (at most `ctx.in_flight` read and not yet journaled), and kept
     strictly in order; the checkpoint is the last journaled batch, so a kill
-    loses at most the batches in flight, which a resume reads and plans again.
+    loses at most the batches in flight, which a resume reads and plans again. A cursor the
+    server ends mid-pass is reopened after the last batch read (`linkage.resumable`).
     """
     totals: Counter[str] = Counter()
     seq, after = 0, None
@@ -145,13 +151,19 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     if last is not None:
         totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
-    query = where(job.query, partition.bounds(job.walk, after))
-    total = job.source.count_documents(query) if ctx.show_progress else 0
+    total = job.source.count_documents(where(job.query, partition.bounds(job.walk, after))) \
+        if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress,
                         interval=ctx.progress_interval)
-    cursor = job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+
+    def read_after(key: Any) -> Iterable[dict[str, Any]]:
+        query = where(job.query, partition.bounds(job.walk, key))
+        return job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+
+    batches = resumable(read_after, lambda cursor: pages(cursor, ctx.batch_size, job.walk),
+                        lambda batch: batch[-1][job.walk], after)
     flight = InFlight(ctx.in_flight)
-    planned = ((batch, job.plan(batch)) for batch in bounded(pages(cursor, ctx.batch_size, job.walk), flight))
+    planned = ((batch, job.plan(batch)) for batch in bounded(batches, flight))
     with read_ahead(planned, flight) as ahead:
         for batch, plan in ahead:
             try:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Self
 
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -39,8 +40,13 @@ def answers_ping(uri: str, timeout_ms: int = 300) -> bool:
         client.close()
 
 
-class EmbeddedServer:
-    """`with EmbeddedServer(port, dir) as server:` runs the server for the block."""
+class ServerProcess:
+    """A MongoDB-compatible server run as a child process on `port`, its files in `data_dir`.
+
+    `with Server(port, dir) as server:` runs it for the block. Subclasses say how it is launched.
+    """
+
+    label = "server"
 
     def __init__(self, port: int, data_dir: Path, host: str = "127.0.0.1") -> None:
         self.port, self.data_dir, self.host = port, Path(data_dir), host
@@ -50,26 +56,25 @@ class EmbeddedServer:
     def uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}/"
 
-    def start(self, timeout: float = 20.0) -> "EmbeddedServer":
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 20.0) -> Self:
         if answers_ping(self.uri):
             raise LinkageError(f"port {self.port} already has a MongoDB server; choose another --port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", _LAUNCH, "--data-dir", str(self.data_dir), "--host", self.host,
-             "-p", str(self.port), "--pid-file", str(self.data_dir / "server.pid"),
-             "--log-file", str(self.data_dir / "server.log")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise LinkageError(f"embedded server exited with code {self.process.returncode}; "
+                raise LinkageError(f"{self.label} exited with code {self.process.returncode}; "
                                    f"see {self.data_dir / 'server.log'}")
             if answers_ping(self.uri):
                 return self
-            time.sleep(0.1)
+            time.sleep(0.05)
         self.stop()
-        raise LinkageError(f"embedded server did not answer ping on port {self.port} within {timeout:.0f}s")
+        raise LinkageError(f"{self.label} did not answer ping on port {self.port} within {timeout:.0f}s")
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -81,11 +86,22 @@ class EmbeddedServer:
             self.process.kill()
             self.process.wait()
 
-    def __enter__(self) -> "EmbeddedServer":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class EmbeddedServer(ServerProcess):
+    """nx-27017, always with `--data-dir` (see the module docstring)."""
+
+    label = "embedded server"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", _LAUNCH, "--data-dir", str(self.data_dir), "--host", self.host,
+                "-p", str(self.port), "--pid-file", str(self.data_dir / "server.pid"),
+                "--log-file", str(self.data_dir / "server.log")]
 
 
 def serve_forever(port: int, data_dir: Path) -> int:

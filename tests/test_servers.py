@@ -1,0 +1,175 @@
+"""What linkage relies on, measured on every server the suite has (docs/CONTRACT.md, "Servers").
+
+Each test is one row of that table: it asserts what linkage needs, or, where the servers
+differ, that the server does one of the shapes the table names (the shape it did is kept in
+the test's `record_property`, so the report of a run says which).
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import bson
+import pytest
+from bson import json_util
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, CursorNotFound, OperationFailure
+
+from linkage.app_schema import APP_COLLECTIONS
+from linkage.backup_stage import take_backup
+from linkage.handle import Linkage
+from linkage.indexes import ensure_indexes
+from linkage.params import MigrationParams
+from linkage.seed import seed
+from linkage.stages import create_indexes, start_run
+from linkage.steps import REGISTRY
+
+pytestmark = pytest.mark.both_servers
+RAW = CodecOptions(document_class=RawBSONDocument)
+
+
+def test_link_indexes_keep_link_values_unique(db: Database, record_property: Any) -> None:
+    """Partial unique indexes: honoured (MongoDB), ignored (nx) or refused (FerretDB: NotImplemented); linkage's
+    probe decides, and only a partial index lets `""` repeat (a sparse one indexes it too)."""
+    db.users.insert_many([{"id": "u1", "customer_v2_id": "c1"}, {"id": "u2"}, {"id": "u3"}, {"id": "u4",
+                                                                                         "customer_v2_id": ""}])
+    outcome = {o.name: o for o in ensure_indexes(db, REGISTRY.indexes(), "index_probe")}["customer_v2_id_1"]
+    record_property("link_index", outcome.status)
+    assert outcome.status in ("created", "fallback_sparse")  # the data allows a sparse one: one "", no duplicate
+    with pytest.raises(OperationFailure):
+        db.users.insert_one({"id": "u6", "customer_v2_id": "c1"})
+    if outcome.status == "created":
+        db.users.insert_one({"id": "u5", "customer_v2_id": ""})
+    else:
+        with pytest.raises(OperationFailure):
+            db.users.insert_one({"id": "u5", "customer_v2_id": ""})
+
+
+def test_in_with_null_matches_missing_null_and_the_value_only(db: Database) -> None:
+    db.t.insert_many([{"n": 0}, {"n": 1, "f": None}, {"n": 2, "f": ""}, {"n": 3, "f": "x"}, {"n": 4, "f": 0},
+                      {"n": 5, "f": False}, {"n": 6, "f": []}])
+    assert sorted(d["n"] for d in db.t.find({"f": {"$in": [None, ""]}})) == [0, 1, 2]
+    assert sorted(d["n"] for d in db.t.find({"f": None})) == [0, 1]
+
+
+def test_a_unique_index_refusing_one_update_of_an_unordered_bulk(db: Database, record_property: Any) -> None:
+    """MongoDB and nx: a write error (11000) for that op, the others applied. FerretDB 1.24: the whole
+    command fails (InternalError, code 1) and the ops after it are not applied."""
+    db.z.insert_many([{"_id": i, "v": i} for i in range(4)])
+    db.z.create_index("v", unique=True)
+    ops = [UpdateOne({"_id": 1}, {"$set": {"w": "before"}}), UpdateOne({"_id": 0}, {"$set": {"v": 1}}),
+           UpdateOne({"_id": 2}, {"$set": {"w": "after"}})]
+    try:
+        db.z.bulk_write(ops, ordered=False)
+        raise AssertionError("a unique index let a duplicate in")
+    except BulkWriteError as exc:
+        shape = "write error"
+        assert [(e["index"], e["code"]) for e in exc.details["writeErrors"]] == [(1, 11000)]
+        assert db.z.find_one({"_id": 2})["w"] == "after"
+    except OperationFailure as exc:
+        shape = f"command error {exc.code}"
+        assert "w" not in db.z.find_one({"_id": 2})
+    record_property("shape", shape)
+    assert db.z.find_one({"_id": 1})["w"] == "before" and db.z.find_one({"_id": 0})["v"] == 0
+
+
+def test_a_dotted_field_name_inside_a_subdocument(db: Database, record_property: Any) -> None:
+    """MongoDB (5.0+) and nx store `{"coverage": {"users.customer_v2_id": 1}}`; FerretDB 1.24 refuses it (code 2)."""
+    try:
+        db.t.insert_one({"_id": 1, "coverage": {"users.customer_v2_id": 1}})
+        assert db.t.find_one({"_id": 1})["coverage"] == {"users.customer_v2_id": 1}
+        shape = "stored"
+    except OperationFailure as exc:
+        shape = f"refused {exc.code}"
+        assert db.t.count_documents({}) == 0
+    record_property("dotted_key", shape)
+
+
+def test_a_cursor_killed_from_another_connection(wire_server: Any, db: Database, record_property: Any) -> None:
+    """MongoDB and FerretDB: the next getMore raises CursorNotFound. nx answers killCursors as killed and then
+    ends the cursor as if the data had ended: a pass cannot tell, so nx's kills are injected another way."""
+    db.t.insert_many([{"i": i} for i in range(500)])
+    cursor = db.t.find().sort("_id", 1).batch_size(100)
+    seen = [next(cursor)["i"]]
+    other: MongoClient = MongoClient(wire_server.uri)
+    try:
+        killed = other[db.name].command("killCursors", "t", cursors=[cursor.cursor_id])
+    finally:
+        other.close()
+    assert killed["cursorsKilled"] == [cursor.cursor_id]
+    try:
+        seen += [d["i"] for d in cursor]
+        shape = f"ended after {len(seen)}"
+    except CursorNotFound:
+        shape = "CursorNotFound"
+    record_property("after_kill", shape)
+    assert shape == "CursorNotFound" or len(seen) < 500
+
+
+def test_sorting_by_a_string_key_returns_every_document_once_ties_together(db: Database) -> None:
+    db.t.insert_many([{"k": k, "n": n} for n, k in enumerate("bacbabcab" * 20)])
+    got = list(db.t.find({"k": {"$type": "string"}}).sort("k", 1).batch_size(7))
+    assert [d["k"] for d in got] == sorted(d["k"] for d in got)
+    assert sorted(d["n"] for d in got) == list(range(180))
+
+
+def test_index_listing_gives_the_keys_linkage_compares(db: Database, record_property: Any) -> None:
+    """Listing differs (nx: no flags, other names, no `{id: 1}` at all; FerretDB: `unique` but not `sparse`);
+    linkage compares keys only, so an index it cannot see is created again (a no-op) and reported `created`."""
+    db.users.insert_one({"id": "u1"})
+    first = {o.name: o.status for o in ensure_indexes(db, REGISTRY.indexes(), "index_probe")}
+    listed = {tuple(i["key"].items()): i for i in db.users.list_indexes()}
+    link = listed[(("customer_v2_id", 1),)]
+    record_property("flags", sorted(k for k in ("unique", "sparse", "partialFilterExpression") if k in link))
+    assert set(first.values()) <= {"created", "fallback_sparse", "fallback_plain"}
+    again = {o.name: o.status for o in ensure_indexes(db, REGISTRY.indexes(), "index_probe")}
+    record_property("not_listed", sorted(name for name, status in again.items() if status != "exists"))
+    assert again["customer_v2_id_1"] == again["customer_id_1_delivery_date_1"] == "exists"
+
+
+def test_coll_stats_counts_the_documents_and_reports_a_size(db: Database) -> None:
+    db.t.insert_many([{"i": i, "pad": "x" * 100} for i in range(300)])
+    stats = db.command("collStats", "t")
+    assert stats["count"] == 300 and isinstance(stats["size"], int | float) and stats["size"] > 0
+
+
+def test_a_backup_restores_with_nothing_but_bson_into_fresh_ferretdb_byte_for_byte(
+        lk: Linkage, db: Database, ferretdb_server: Any, record_property: Any) -> None:
+    """The stock-restore fallback (mongorestore is not to be had): gunzip, bson.decode_file_iter and json_util
+    read every file of a backup into a fresh FerretDB database; the server takes every index the metadata
+    names; every document is then the same BSON bytes as before the backup. No code of linkage reads it."""
+    seed(db, customers=120, seed_value=4)
+    run_id, _ = start_run(lk, MigrationParams(), "test")
+    with lk.hold(run_id):
+        create_indexes(lk, run_id)  # so the metadata carries the link indexes
+    before = {name: [d.raw for d in db.get_collection(name, codec_options=RAW).find().sort("_id", 1)]
+              for name in APP_COLLECTIONS}
+    root = Path(take_backup(lk, run_id).path) / db.name
+    target_client: MongoClient = MongoClient(ferretdb_server.uri)
+    target = target_client[f"{db.name}_restored"]
+    target_client.drop_database(target.name)
+    try:
+        restored: dict[str, list[bytes]] = {}
+        for data in sorted(root.glob("*.bson.gz")):
+            name = data.name.removesuffix(".bson.gz")
+            with gzip.open(data, "rb") as stream:
+                docs = list(bson.decode_file_iter(stream, codec_options=RAW))
+            target.get_collection(name, codec_options=RAW).insert_many(docs)
+            meta = json_util.loads(gzip.decompress((root / f"{name}.metadata.json.gz").read_bytes()))
+            for index in meta["indexes"]:
+                if index["name"] != "_id_":
+                    options = {k: index[k] for k in ("unique", "sparse", "partialFilterExpression") if k in index}
+                    target[name].create_index(list(index["key"].items()), name=index["name"], **options)
+            restored[name] = [d.raw for d in target.get_collection(name, codec_options=RAW).find().sort("_id", 1)]
+            assert {tuple(i["key"].items()) for i in target[name].list_indexes()} == \
+                {tuple(i["key"].items()) for i in meta["indexes"]}, name
+        record_property("collections", sorted(restored))
+        assert restored and all(restored[name] == before[name] for name in restored)
+    finally:
+        target_client.drop_database(target.name)
+        target_client.close()
