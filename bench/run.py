@@ -40,9 +40,8 @@ from pymongo import MongoClient, UpdateOne
 from pymongo.database import Database
 
 from bench import data
-from bench.engine_process import timed
+from bench.engine_process import link_step, timed
 from bench.proxy import LatencyProxy
-from linkage.backfill import run_step
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
 from linkage.runner import undo_run
@@ -127,7 +126,7 @@ def engine_step(lk: Linkage, step: str, parts: int = 1) -> tuple[float, str]:
     params = MigrationParams(steps=[step], batch_size=BATCH, partitions=parts)
     run_id, _ = start_run(lk, params, "bench", new=True)
     with lk.hold(run_id):
-        return timed(lambda: run_step(lk, run_id, step))[0], run_id
+        return timed(lambda: link_step(lk, run_id, step))[0], run_id
 
 
 def engine_process(uri: str, db_name: str, work: Path, *extra: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from linkage.app_schema import APP_COLLECTIONS
+from linkage.apply import apply_planned
 from linkage.backfill import run_step
 from linkage.handle import Linkage
 from linkage.judge import validate_run
@@ -284,6 +285,7 @@ def test_fuzzed_documents_never_crash_and_get_only_justified_links(
         with lk.hold(run_id):
             create_indexes(lk, run_id)
             counts = {step: run_step(lk, run_id, step) for step in REGISTRY}
+            apply_planned(lk, run_id)  # the passes plan; the apply stage writes
         assert sum(counts["order_delivery"].values()) == len(deliveries), "every delivery is categorised"
         outcome = validate_run(lk, run_id)  # whatever the data held is drift; what the run wrote is sound
         assert outcome.success, [(e.name, e.examples) for e in outcome.failed]
