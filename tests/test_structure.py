@@ -27,13 +27,15 @@ PACKAGE = ROOT / "include" / "linkage"
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "models", "errors", "settings", "masking", "normalize", "progress", "readahead",
                     "journal_codec", "lookups", "partitions", "guard", "database", "server", "lock",
-                    "backup", "reviews", "journal", "coverage", "indexes", "records", "validation",
+                    "backup", "counting", "csvsafe", "decisions", "review_index", "reviews", "journal", "coverage",
+                    "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
     ("steps", ["steps", "steps.*"]),
     ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
-    ("plan", ["handle", "plan", "stages", "backfill", "judge", "verdict", "rollback", "status", "reports"]),
-    ("entry points", ["runner", "commands", "cli"]),
+    ("plan", ["handle", "plan", "stages", "backfill", "judge", "verdict", "rollback", "status", "reports",
+              "review_pages", "deciding"]),
+    ("entry points", ["runner", "commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
 
