@@ -18,6 +18,7 @@ from pymongo.database import Database
 
 from linkage.alerts import AlertStore, LogChannel
 from linkage.database import connect
+from linkage.decisions import DecisionStore, StateReader
 from linkage.engine import RunContext
 from linkage.errors import LockLostError
 from linkage.events import Events, Subscriber
@@ -44,7 +45,10 @@ class Linkage:
         self.db = self.client[settings.db]
         self.runs = RunStore(self.bookkeeping("runs"))
         self.journal = Journal(self.bookkeeping("journal"))
-        self.reviews = ReviewQueue(self.bookkeeping("review"))
+        #: Reads the state of the documents review items are about (what a decision holds on).
+        self.states = StateReader(self.db, REGISTRY.state_fields())
+        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states)
+        self.decisions = DecisionStore(self.bookkeeping("decisions"))
         self.alerts = AlertStore(self.bookkeeping("alerts"))
         self.lock = self.bookkeeping("lock")
         self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
@@ -58,6 +62,7 @@ class Linkage:
         self.runs.ensure_indexes()
         self.journal.ensure_indexes()
         self.reviews.ensure_indexes()
+        self.decisions.ensure_indexes()
         for spec in REGISTRY.values():
             spec.ensure_scratch_indexes(self.bookkeeping)
 
@@ -95,7 +100,7 @@ class Linkage:
         if run.dry_run:
             return DryWriter(run.id, self.journal)
         return LiveWriter(run.id, Journal(guarded_collection(self.journal.coll, self.guard)), self.app,
-                          ReviewQueue(guarded_collection(self.reviews.coll, self.guard)))
+                          ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states))
 
     @contextmanager
     def hold(self, run_id: str) -> Iterator[Lease]:

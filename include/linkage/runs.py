@@ -21,7 +21,7 @@ from pymongo.collection import Collection
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
 from linkage.params import MigrationParams
-from linkage.records import BackupRecord, DriftRecord, RollbackOutcome, StepRecord
+from linkage.records import BackupRecord, DriftRecord, FindingsRecord, RollbackOutcome, StepRecord
 from linkage.validation.outcome import ValidationOutcome
 
 
@@ -70,6 +70,8 @@ class RunRecord(BaseModel):
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     validation: ValidationOutcome | None = None
     drift: DriftRecord | None = None
+    #: A dry run's drift, document by document (a real run's is in the review queue).
+    findings: FindingsRecord | None = None
     backup: BackupRecord | None = None
     rollback: RollbackOutcome | None = None
     error: str | None = None
