@@ -83,7 +83,8 @@ def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
     except DecisionsRefused as refused:
         for refusal in refused.refusals:
             print(f"{path}: {refusal}", file=sys.stderr)
-        error = f"import refused, nothing recorded: {len(refused.refusals)} bad lines"
+        bad = len(refused.refusals)
+        error = f"import refused, nothing recorded: {bad} bad line{'s' if bad != 1 else ''}"
         return {"state": RunState.FAILED.value, "error": error, "refused": [r.model_dump() for r in refused.refusals]}
     finally:
         lk.close()

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from linkage.csvsafe import write_rows
 from linkage.models import Candidate, Category, Ref
 from linkage.review_index import FIELD, Bounds, counted, page_after, page_before, selection
-from linkage.reviews import CATEGORIES, OPEN, STATUSES, ItemDecision
+from linkage.reviews import CATEGORIES, OPEN, STATUSES, ShownDecision
 from linkage.steps import REGISTRY
 
 if TYPE_CHECKING:
@@ -44,16 +44,6 @@ class ReviewFilter(BaseModel):
                           (self.category.value if self.category else None, CATEGORIES)])
 
 
-class Shown(BaseModel):
-    """The decision an item is closed by, as shown (without the document's state)."""
-
-    kind: str
-    target: str | None = None
-    by: str
-    at: Any = None
-    note: str | None = None
-
-
 class ReviewRow(BaseModel):
     """A review item as the view, its API and the export show it."""
 
@@ -71,14 +61,13 @@ class ReviewRow(BaseModel):
     holders: list[Ref] = Field(default_factory=list)
     missing: str | None = None
     status: str
-    decision: Shown | None = None
+    decision: ShownDecision | None = None
     found_by: str | None = None
     run_id: str | None = None
     key: str
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> ReviewRow:
-        decided = ItemDecision.model_validate(item["decision"]) if item.get("decision") else None
         return cls(item_id=str(item["_id"]), step=item["step"], collection=item["collection"],
                    document_oid=str(item.get("document_oid")), document_id=item.get("document_id"),
                    category=item["category"], reason=item.get("reason"), field=item.get("field"),
@@ -86,7 +75,7 @@ class ReviewRow(BaseModel):
                    more_candidates=item.get("more_candidates") or 0, holders=item.get("holders") or [],
                    missing=item.get("missing"), status=item["status"], found_by=item.get("found_by"),
                    run_id=item.get("run_id"), key=item[FIELD],
-                   decision=Shown.model_validate(decided.model_dump()) if decided else None)
+                   decision=ShownDecision.model_validate(item["decision"]) if item.get("decision") else None)
 
     def exported(self) -> dict[str, str]:
         """As a row of the export: text cells, `decision` and `note` left for a person to fill in."""

@@ -36,15 +36,20 @@ CATEGORIES = [key for key in COUNT_KEYS if key in REVIEW_CATEGORIES]
 DUPLICATE_KEY = 11000
 
 
-class ItemDecision(BaseModel):
-    """The decision an item is closed by, as the item carries it (the whole history is `linkage_decisions`)."""
+class ShownDecision(BaseModel):
+    """A decision as people see it on its item: what, by whom, when, the note."""
 
-    id: str
     kind: str
     target: str | None = None
     by: str
-    at: Any
+    at: Any = None
     note: str | None = None
+
+
+class ItemDecision(ShownDecision):
+    """The decision an item is closed by, as the item carries it (the whole history is `linkage_decisions`)."""
+
+    id: str
     #: The digests of the document's key fields when it was decided (never shown).
     keys: dict[str, str]
 

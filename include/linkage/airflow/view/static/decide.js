@@ -104,10 +104,11 @@ if (importForm) {
     outcome.textContent = `importing ${file.name}...`;
     const {ok, data} = await post("/api/decisions.csv", file, "text/csv");
     if (ok) {
-      outcome.textContent = `recorded ${data.decided} decisions (${Object.entries(data.by_kind).map(
+      outcome.textContent = `recorded ${data.decided} decision${data.decided === 1 ? "" : "s"} (${Object.entries(data.by_kind).map(
         ([k, n]) => `${k} ${n}`).join(", ")}); reload to see them`;
     } else {
-      outcome.textContent = `refused, nothing recorded: ${data.refused ? data.refused.length + " bad lines" : data.detail}`;
+      const bad = data.refused ? data.refused.length : 0;
+      outcome.textContent = `refused, nothing recorded: ${bad ? `${bad} bad line${bad === 1 ? "" : "s"}` : data.detail}`;
       if (data.refused) showRefusals(list, data.refused);
     }
   });
