@@ -226,3 +226,14 @@ def test_cells_a_spreadsheet_would_run_export_as_text_and_import_back_unchanged(
     _pick(rows, document_id="+cmd")["decision"] = "=1+2"  # another day's order of the same customer
     import_csv(lk, as_saved(rows), by="t", via="cli")
     assert sorted(d.target or "" for d in lk.decisions.pending()) == ["=1+2", "@SUM(A1)"]
+
+
+def test_a_note_is_free_text_and_a_phone_or_email_in_it_is_masked(
+        lk: Linkage, db: Database, migrated: dict[str, Any]) -> None:
+    item = lk.reviews.coll.find_one({"category": "unmatched"})
+    record_decisions(lk, [DecisionInput(line=1, item_id=item["_id"], decision="none",
+                                        note="customer says call 98765 43210 or mail asha@example.com")],
+                     by="t", via="api")
+    stored = lk.decisions.history(item["_id"])[0].note or ""
+    assert "98765 43210" not in stored and "asha@example.com" not in stored and stored.startswith("customer says")
+    assert lk.reviews.coll.find_one({"_id": item["_id"]})["decision"]["note"] == stored

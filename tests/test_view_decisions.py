@@ -18,7 +18,7 @@ import pytest
 from bson import ObjectId
 from pymongo.database import Database
 
-from linkage.airflow.view.decisions import MAX_PER_REQUEST, MAX_UPLOAD_BYTES
+from linkage.airflow.view.decisions import MAX_JSON_BYTES, MAX_PER_REQUEST, MAX_UPLOAD_BYTES
 from linkage.csvsafe import read_rows, write_rows
 from linkage.deciding import MAX_NOTE
 from linkage.handle import Linkage
@@ -70,6 +70,9 @@ def test_decisions_through_the_api_are_the_signed_in_users_and_all_or_nothing(
                   {"json": {"decisions": [{"item_id": "x", "decision": "none"}] * (MAX_PER_REQUEST + 1)}},
                   {"json": {"decisions": [{"item_id": "x", "decision": "none", "note": "n" * (MAX_NOTE + 1)}]}}):
         assert airflow_api.post("/linkage/api/decisions", **wrong).status_code == 422
+    huge = b'{"decisions": [' + b" " * MAX_JSON_BYTES + b"]}"
+    assert airflow_api.post("/linkage/api/decisions", content=huge,
+                            headers={"Content-Type": "application/json"}).status_code == 413
     assert lk.decisions.coll.count_documents({}) == 2
 
     history = airflow_api.get("/linkage/api/decisions", params={"item_id": ambiguous["_id"]}).json()

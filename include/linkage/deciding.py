@@ -186,14 +186,16 @@ def _understand_all(lk: Linkage, given: Sequence[DecisionInput]) -> tuple[list[_
 
 
 def _record(choice: _Choice, lk: Linkage, *, by: str, via: str, batch: str, at: datetime) -> DecisionRecord:
+    """The decision as stored; its note is free text a person typed, masked like every other (CONTRACT §5)."""
     item, decision_id = choice.item, new_decision_id(at)
     candidates = {c["id"] for c in item.get("candidates") or []}
     return DecisionRecord(
         _id=decision_id, item_id=item["_id"], step=item["step"], collection=item["collection"],
         document_oid=item["document_oid"], document_id=item.get("document_id"), category=item["category"],
         kind=choice.kind, target=choice.target if choice.kind != DecisionKind.NONE else None,
-        candidate=choice.target in candidates, by=by, via=via, at=at, note=(choice.given.note or "").strip() or None,
-        state=lk.states.state(item["collection"], choice.doc, decision_id), batch=batch)
+        candidate=choice.target in candidates, by=by, via=via, at=at,
+        note=redact((choice.given.note or "").strip()) or None, batch=batch,
+        state=lk.states.state(item["collection"], choice.doc, decision_id))
 
 
 def record_decisions(lk: Linkage, given: Sequence[DecisionInput], *, by: str, via: str,

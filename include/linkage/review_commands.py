@@ -79,6 +79,8 @@ def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
     text = path.read_bytes().decode("utf-8-sig", errors="strict")
     lk = Linkage(settings_of(args))
     try:
+        lk.reviews.ensure_indexes()
+        lk.decisions.ensure_indexes()
         recorded = import_csv(lk, text, by=default_trigger(), via="cli")
     except DecisionsRefused as refused:
         for refusal in refused.refusals:

@@ -1,7 +1,7 @@
 """The Linkage view's decisions: the JSON API behind its Save buttons, the CSV import, the history.
 
 The signed-in Airflow user is the decider (`airflow:<name>`). A request is all or nothing and
-capped: at most `MAX_PER_REQUEST` decisions in JSON, `MAX_UPLOAD_BYTES` of CSV, notes and
+capped: at most `MAX_PER_REQUEST` decisions in `MAX_JSON_BYTES` of JSON, `MAX_UPLOAD_BYTES` of CSV, notes and
 decisions as long as `linkage.deciding` allows. A refusal is a 422 whose `refused` lists each bad
 decision with its line (the CSV's line, or the decision's position in the request, from 1) and why.
 The CSV must come as `text/csv` and the JSON as `application/json`: neither is a request another
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -25,6 +25,8 @@ from linkage.review_pages import ReviewRow
 
 MAX_PER_REQUEST = 1000
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+#: The largest JSON body: MAX_PER_REQUEST decisions with the longest item ids and notes fit.
+MAX_JSON_BYTES = 2 * 1024 * 1024
 router = APIRouter()
 
 
@@ -58,7 +60,13 @@ def shown(decision: DecisionRecord) -> dict[str, Any]:
         "document_oid": str(decision.document_oid)}
 
 
-@router.post("/api/decisions")
+def capped_json(request: Request) -> None:
+    """Refuse a JSON body larger than any allowed request could be, before it is read."""
+    if int(request.headers.get("content-length") or 0) > MAX_JSON_BYTES:
+        raise HTTPException(status_code=413, detail=f"larger than {MAX_JSON_BYTES // 1024 // 1024} MB")
+
+
+@router.post("/api/decisions", dependencies=[Depends(capped_json)])
 def post_decisions(body: DecisionsBody, lk: LinkageDep, user: UserDep) -> JSONResponse:
     """Record decisions (all of them or none) as the signed-in user."""
     given = [DecisionInput(line=n, **g.model_dump()) for n, g in enumerate(body.decisions, start=1)]
