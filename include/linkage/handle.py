@@ -62,7 +62,6 @@ class Linkage:
         self.runs.ensure_indexes()
         self.journal.ensure_indexes()
         self.reviews.ensure_indexes()
-        self.decisions.ensure_indexes()
         for spec in REGISTRY.values():
             spec.ensure_scratch_indexes(self.bookkeeping)
 
