@@ -186,7 +186,7 @@ def test_bad_decisions_are_refused_with_their_line_and_reason_and_nothing_is_rec
     ambiguous = by_category[("order_delivery", "ambiguous")][0]
     conflict = next(i for i in by_category[("user_customer", "conflict")]
                     if i["reason"] == "customer: already linked to a user")
-    given = [("nope:nothing", "none", None), (ambiguous["_id"], ambiguous["candidates"][0]["id"], None),
+    given = [("call 98765 43210", "none", None), (ambiguous["_id"], ambiguous["candidates"][0]["id"], None),
              (ambiguous["_id"], "none", None), (by_category[("order_delivery", "unmatched")][0]["_id"], "clear", None),
              (conflict["_id"], conflict["candidates"][0]["id"], None),
              (by_category[("order_delivery", "invalid")][0]["_id"], "none", "x" * (MAX_NOTE + 1)),
@@ -195,7 +195,7 @@ def test_bad_decisions_are_refused_with_their_line_and_reason_and_nothing_is_rec
         record_decisions(lk, [DecisionInput(line=n, item_id=i, decision=d, note=note)
                               for n, (i, d, note) in enumerate(given, start=1)], by="t", via="api")
     reasons = {r.line: r.reason for r in refused.value.refusals}
-    assert reasons[1] == "unknown item nope:nothing"
+    assert reasons[1] == "unknown item call ***10"  # what a person typed is echoed masked
     assert 2 not in reasons and reasons[3].startswith(f"duplicate: item {ambiguous['_id']} is decided on line 2")
     assert reasons[4] == "clear is for a dangling link; this item is unmatched"
     assert reasons[5].startswith(f"linking to {conflict['candidates'][0]['id']} would break a rule: ")

@@ -92,7 +92,7 @@ class _Choice:
     target: str | None = None
 
     def refused(self, reason: str) -> Refusal:
-        return Refusal(line=self.given.line, item_id=self.given.item_id, reason=reason)
+        return Refusal(line=self.given.line, item_id=redact(self.given.item_id), reason=reason)
 
 
 def _basic(given: DecisionInput, seen: dict[str, int]) -> str | None:
@@ -106,7 +106,7 @@ def _basic(given: DecisionInput, seen: dict[str, int]) -> str | None:
         return f"the note is longer than {MAX_NOTE} characters"
     item_id = given.item_id.strip()
     if item_id in seen:
-        return f"duplicate: item {item_id} is decided on line {seen[item_id]} already"
+        return f"duplicate: item {redact(item_id)} is decided on line {seen[item_id]} already"
     seen[item_id] = given.line
     return None
 
@@ -114,7 +114,7 @@ def _basic(given: DecisionInput, seen: dict[str, int]) -> str | None:
 def _understood(given: DecisionInput, item: dict[str, Any] | None, docs: dict[str, dict[str, Any]]) -> _Choice | str:
     """What a decision asks for on its item's document, or why it cannot be taken."""
     if item is None:
-        return f"unknown item {given.item_id}"
+        return f"unknown item {redact(given.item_id)}"
     if item["status"] == RESOLVED:
         return "the item is resolved: its document no longer needs a decision"
     subject = REGISTRY.subject(item["step"], item["collection"])
@@ -165,7 +165,7 @@ def _understand_all(lk: Linkage, given: Sequence[DecisionInput]) -> tuple[list[_
     for g in given:
         problem = _basic(g, seen)
         if problem:
-            refusals.append(Refusal(line=g.line, item_id=g.item_id or None, reason=problem))
+            refusals.append(Refusal(line=g.line, item_id=redact(g.item_id) or None, reason=problem))
         else:
             fine.append(g)
     items: dict[str, dict[str, Any]] = {}
@@ -179,7 +179,7 @@ def _understand_all(lk: Linkage, given: Sequence[DecisionInput]) -> tuple[list[_
     for g in fine:
         understood = _understood(g, items.get(g.item_id.strip()), docs)
         if isinstance(understood, str):
-            refusals.append(Refusal(line=g.line, item_id=g.item_id, reason=understood))
+            refusals.append(Refusal(line=g.line, item_id=redact(g.item_id), reason=understood))
         else:
             choices.append(understood)
     return choices, refusals
