@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -150,3 +151,20 @@ def dagbag(airflow_db: str) -> Any:
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(str(ROOT / "dags"))
+
+
+@pytest.fixture(scope="module")
+def airflow_api(airflow_db: str) -> Iterator[Any]:
+    """Airflow's api-server app with this project's plugin, users `admin` and `viewer` (generated passwords),
+    signed in as `viewer` the way a browser is (the session cookie)."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
+        client = TestClient(create_app())
+        passwords = json.loads((Path(airflow_db) / "simple_auth_manager_passwords.json.generated").read_text())
+        token = client.post("/auth/token", json={"username": "viewer", "password": passwords["viewer"]})
+        assert token.status_code == 201, token.text
+        client.cookies.set("_token", token.json()["access_token"])  # as a browser holds it after logging in
+        yield client

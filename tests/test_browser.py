@@ -7,8 +7,6 @@ is stopped, whatever happens.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import re
@@ -23,6 +21,8 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import pytest
 from pymongo import MongoClient
+
+from linkage.csvsafe import read_rows, write_rows
 
 from browser import chromium, load
 from helpers import ROOT, last_json
@@ -148,9 +148,9 @@ def test_the_review_queue_exports_as_the_database_holds_it(
         return href if href and "category=conflict" in href else None
     link = wait_for(filtered_export)
     assert "step=user_customer" in link and "category=conflict" in link
-    exported = list(csv.DictReader(io.StringIO(fetch(page, link)["text"])))
+    exported = [row.cells for row in read_rows(fetch(page, link)["text"], ["item_id"])]
     in_db = linkage_db(airflow).linkage_review.find({"step": "user_customer", "category": "conflict", "status": "open"})
-    assert sorted(row["item"] for row in exported) == sorted(str(item["_id"]) for item in in_db)
+    assert sorted(row["item_id"] for row in exported) == sorted(str(item["_id"]) for item in in_db)
     assert exported and {row["category"] for row in exported} == {"conflict"}
 
 
@@ -238,6 +238,8 @@ def test_no_page_the_view_serves_shows_a_phone_or_an_email(
     paths = ["/linkage/?status=", "/linkage/?status=&page=2&size=500", "/linkage/review.csv?status=",
              "/linkage/api/status", "/linkage/api/runs", "/linkage/api/review?status=&size=500", "/linkage/api/alerts"]
     paths += [f"/linkage/rollback?run_id={run['_id']}" for run in db.linkage_runs.find({}, {"_id": 1})]
+    paths += [f"/linkage/findings?run_id={run['_id']}" for run in db.linkage_runs.find({"dry_run": True}, {"_id": 1})]
+    paths += [f"/linkage/api/item?item_id={item['_id']}" for item in db.linkage_review.find({}, {"_id": 1}).limit(20)]
     record = db.linkage_runs.find_one({"validation": {"$ne": None}, "dry_run": False})
     site = f"/linkage/docs/{record['validation']['data_docs'].rsplit('/', 1)[0]}"
     paths += [f"{site}/index.html"]
@@ -248,3 +250,87 @@ def test_no_page_the_view_serves_shows_a_phone_or_an_email(
     text = "\n".join(served)
     assert sorted(value for value in raw if value in text) == []
     assert json.loads(fetch(page, "/linkage/api/status")["text"])["db"] == "app"
+
+
+def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str) -> None:
+    """The view's review queue filtered as a person filters it (the form), waiting for the new page."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_view(driver, airflow)
+    Select(driver.find_element(By.NAME, "step")).select_by_value(step)
+    Select(driver.find_element(By.NAME, "category")).select_by_value(category)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
+
+    def filtered() -> bool:
+        try:
+            return f"category={category}" in (driver.find_element(By.ID, "export-csv").get_attribute("href") or "")
+        except StaleElementReferenceException:
+            return False
+    wait_for(filtered)
+
+
+def test_a_backlog_is_decided_from_the_keyboard_as_the_signed_in_user(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    db = linkage_db(airflow)
+    show_queue(page, airflow, "order_delivery", "ambiguous")
+    rows = page.find_elements(By.CSS_SELECTOR, "tr.item")
+    items = [row.get_attribute("data-item") for row in rows[:3]]
+    assert len(items) == 3
+    second = page.find_elements(By.CSS_SELECTOR, "tr.item")[0].find_elements(By.CSS_SELECTOR, "input[type=radio]")[1]
+    page.find_element(By.TAG_NAME, "body").send_keys("j")  # the first item's first choice
+    page.switch_to.active_element.send_keys("2")  # its second candidate
+    page.switch_to.active_element.send_keys(Keys.ENTER)  # saved; on to the next item
+    wait_for(lambda: "saved" in rows[0].find_element(By.CSS_SELECTOR, ".outcome").text)
+    assert page.switch_to.active_element.get_attribute("name") == "decision"
+    page.switch_to.active_element.send_keys("n")
+    page.switch_to.active_element.send_keys(Keys.ENTER)
+    wait_for(lambda: "saved" in rows[1].find_element(By.CSS_SELECTOR, ".outcome").text)
+    page.switch_to.active_element.send_keys("n")
+    note = rows[2].find_element(By.NAME, "note")
+    note.send_keys("no such order in the shop's books", Keys.ENTER)
+    wait_for(lambda: "saved" in rows[2].find_element(By.CSS_SELECTOR, ".outcome").text)
+    page.save_screenshot(str(SCREENSHOTS / "review-decisions.png"))
+
+    decided = {d["item_id"]: d for d in db.linkage_decisions.find({"item_id": {"$in": items}})}
+    assert [(decided[i]["kind"], decided[i]["by"], decided[i]["via"]) for i in items] == [
+        ("link", "airflow:admin", "view"), ("none", "airflow:admin", "view"), ("none", "airflow:admin", "view")]
+    assert decided[items[0]]["target"] == second.get_attribute("value") and decided[items[0]]["candidate"]
+    assert decided[items[2]]["note"] == "no such order in the shop's books"
+    assert db.linkage_review.count_documents({"_id": {"$in": items}, "status": "decided"}) == 3
+    show_queue(page, airflow, "order_delivery", "ambiguous")  # closed items leave the open queue
+    assert not set(items) & {r.get_attribute("data-item") for r in page.find_elements(By.CSS_SELECTOR, "tr.item")}
+
+
+def test_a_filled_in_export_is_imported_in_the_view_all_or_nothing(
+        page: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]], tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = linkage_db(airflow)
+    show_queue(page, airflow, "user_customer", "ambiguous")
+    link = page.find_element(By.ID, "export-csv").get_attribute("href")
+    rows = [row.cells for row in read_rows(fetch(page, link)["text"], ["item_id"])]
+    chosen = rows[0]
+    for decision, name in (("no-such-customer", "bad.csv"), (chosen["candidates"].split("|")[0], "good.csv")):
+        chosen["decision"] = decision
+        (tmp_path / name).write_text("".join(write_rows(list(rows[0]), rows)), newline="")
+    page.find_element(By.ID, "import-file").send_keys(str(tmp_path / "bad.csv"))
+    page.find_element(By.ID, "import").click()
+    wait_for(lambda: "refused" in page.find_element(By.ID, "import-outcome").text)
+    page.execute_script("document.getElementById('review').scrollIntoView()")
+    page.save_screenshot(str(SCREENSHOTS / "review-import-refused.png"))
+    assert "line 2: 'no-such-customer' is neither a candidate" in page.find_element(By.ID, "import-refused").text
+    assert db.linkage_decisions.count_documents({"item_id": chosen["item_id"]}) == 0
+    page.find_element(By.ID, "import-file").clear()
+    page.find_element(By.ID, "import-file").send_keys(str(tmp_path / "good.csv"))
+    page.find_element(By.ID, "import").click()
+    wait_for(lambda: "recorded 1 decision " in page.find_element(By.ID, "import-outcome").text)
+    page.execute_script("document.getElementById('review').scrollIntoView()")
+    page.save_screenshot(str(SCREENSHOTS / "review-import.png"))
+    stored = db.linkage_decisions.find_one({"item_id": chosen["item_id"]})
+    assert (stored["kind"], stored["target"], stored["by"], stored["via"]) == (
+        "link", chosen["decision"], "airflow:admin", "csv")

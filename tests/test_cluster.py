@@ -308,16 +308,18 @@ def test_partitions_of_one_run_work_on_both_workers_and_link_like_the_oracle(clu
 def test_a_worker_killed_mid_partition_is_retried_and_the_retry_resumes_the_journal(
         cluster: Cluster, app_db: Database) -> None:
     planted, before = fresh(app_db, customers=3000, seed_value=5)
-    run_id = cluster.trigger({"partitions": 4, "batch_size": 10})
+    # batches of 2: a partition plans for seconds, long enough to be caught between its third batch and its last
+    run_id = cluster.trigger({"partitions": 4, "batch_size": 2})
     linkage_run = f"{DAG}:{run_id}"
     task = "backfill_order_delivery.link"
 
-    # wait until a partition of the link phase has journaled a few batches, then lose its worker
+    # wait until a partition of the link phase has planned a few batches, then lose its worker (the passes
+    # plan into the journal; the apply stage writes after every pass is done)
     victim = None
     deadline = time.monotonic() + 240
     while victim is None and time.monotonic() < deadline:
         applied = Counter(b["partition"] for b in app_db.linkage_journal.find(
-            {"run_id": linkage_run, "step": "order_delivery", "phase": "link", "state": "applied"}, {"partition": 1}))
+            {"run_id": linkage_run, "step": "order_delivery", "phase": "link"}, {"partition": 1}))
         started = [p for p, n in applied.items() if n >= 3]
         if started:
             running = {ti["map_index"]: ti for ti in cluster.task_instances(run_id)

@@ -101,7 +101,8 @@ def app_writes(db: Database, night: int, rng: random.Random) -> Day:
 def queue(lk: Linkage) -> list[tuple]:
     """The review queue by what a person sees (no ObjectIds, which differ between the two databases)."""
     return sorted((i["step"], i["collection"], str(i["document_id"]), i["category"], i["reason"], i["status"],
-                   str(i["candidate"])) for i in lk.reviews.coll.find())
+                   str([c["id"] for c in i["candidates"]]), str(i["holders"]), str(i["missing"]))
+                  for i in lk.reviews.coll.find())
 
 
 def by_id(db: Database, collection: str, app_id: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from linkage.matching.user_customer import (
     classify_linked_user,
     classify_unlinked_user,
 )
-from linkage.models import Category
+from linkage.models import CANDIDATE_CAP, Category
 from linkage.normalize import normalize_date, normalize_email, normalize_phone
 
 import oracle
@@ -73,7 +73,12 @@ def test_order_delivery_rules() -> None:
     cands = index_orders(orders, IST)
     decide = lambda **f: classify_delivery(_delivery(**f), IST, cands, {"o1"})  # noqa: E731
     assert decide(customer_id="c", delivery_date="2026-03-01").link == "o1"
-    assert decide(customer_id="c", delivery_date="2026-03-02").category == Category.AMBIGUOUS
+    ambiguous = decide(customer_id="c", delivery_date="2026-03-02")
+    assert ambiguous.category == Category.AMBIGUOUS and ambiguous.field == "customer_id and delivery_date"
+    assert [(c.id, c.facts) for c in ambiguous.candidates] == [
+        ("o2", {"status": "confirmed", "delivery_date": "2026-03-02"}),
+        ("o3", {"status": "pending", "delivery_date": "2026-03-02"})]
+    assert decide(customer_id="c", delivery_date="2026-03-01", order_id="gone").missing == "gone"
     assert decide(customer_id="c", delivery_date="2026-03-03").category == Category.UNMATCHED
     assert decide(customer_id="c", delivery_date="2026-13-03").category == Category.INVALID
     assert decide(customer_id=7, delivery_date="2026-03-01").category == Category.INVALID
@@ -94,20 +99,40 @@ def test_user_customer_rules() -> None:
     by_phone = {k.phone: [k] for k in (a, taken)} | {"9876543211": [b, b_twin]}
     by_email = {"a@x.in": [a], "b@x.in": [b]}
     decide = lambda phone, email, claimed=frozenset(), named=None: classify_unlinked_user(  # noqa: E731
-        {"_id": 9, "id": "u", "phone": phone, "email": email}, by_phone, by_email, set(claimed), named)
+        {"_id": 9, "id": "u", "phone": phone, "email": email}, by_phone, by_email,
+        dict.fromkeys(claimed, "other-user"), named)
     assert decide("+91 98765 43210", None).link == "A"
     assert decide(None, "A@X.IN").link == "A"
-    assert decide("9876543210", "b@x.in").category == Category.AMBIGUOUS  # phone and email disagree
-    assert decide("9876543211", None).category == Category.AMBIGUOUS
-    assert decide("9876543212", None).category == Category.CONFLICT
-    assert decide("9876543210", None, {"A"}).category == Category.CONFLICT
+    disagree = decide("9876543210", "b@x.in")  # phone and email name different customers
+    assert disagree.category == Category.AMBIGUOUS and disagree.field == "phone and email"
+    assert [(c.id, c.facts["matched_by"]) for c in disagree.candidates] == [("A", "phone"), ("B", "email")]
+    twins = decide("9876543211", None)
+    assert twins.category == Category.AMBIGUOUS and [c.id for c in twins.candidates] == ["B", "B2"]
+    assert twins.candidates[0].facts["phone_ends"] == "…11" and "9876543211" not in twins.model_dump_json()
+    conflict = decide("9876543212", None)
+    assert conflict.category == Category.CONFLICT and [c.id for c in conflict.candidates] == ["T"]
+    assert [(h.collection, h.id) for h in conflict.holders] == [("users", "someone")]
+    claimed = decide("9876543210", None, {"A"})
+    assert claimed.category == Category.CONFLICT and [h.id for h in claimed.holders] == ["other-user"]
     assert decide("9000000000", "z@z.in").category == Category.UNMATCHED
+    assert decide("9000000000", "z@z.in").field == "phone and email"
     assert decide("123", "nope").category == Category.INVALID
-    assert decide("9876543210", None, named=b).category == Category.ONE_SIDED
+    one_sided = decide("9876543210", None, named=b)
+    assert one_sided.category == Category.ONE_SIDED and [(h.collection, h.id) for h in one_sided.holders] == [
+        ("customers_v2", "B")]
     user = {"_id": 9, "id": "u", "customer_v2_id": "A"}
     assert classify_linked_user(user, None).category == Category.DANGLING
+    assert classify_linked_user(user, None).missing == "A"
     assert classify_linked_user(user, a).category == Category.ONE_SIDED
     assert classify_linked_user(user, _key(1, "A", None, user_id="u")).category == Category.ALREADY_LINKED
+
+
+def test_candidates_are_capped_with_a_count_of_the_rest() -> None:
+    keys = [_key(n, f"C{n:02d}", "9876543210") for n in range(CANDIDATE_CAP + 5)]
+    found = classify_unlinked_user({"_id": 9, "id": "u", "phone": "9876543210"}, {"9876543210": keys}, {}, {})
+    assert found.category == Category.AMBIGUOUS
+    assert [c.id for c in found.candidates] == [f"C{n:02d}" for n in range(CANDIDATE_CAP)]
+    assert found.more_candidates == 5
 
 
 anything = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),

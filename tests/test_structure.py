@@ -27,16 +27,16 @@ PACKAGE = ROOT / "include" / "linkage"
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "models", "errors", "settings", "clock", "masking", "normalize", "progress",
                     "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server", "ferretdb",
-                    "resumable", "lock",
-                    "backup", "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
+                    "resumable", "lock", "backup", "counting", "csvsafe", "decisions", "review_index", "reviews",
+                    "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",
                     "validation.annotate"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
     ("steps", ["steps", "steps.*"]),
     ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
-              "retention", "housekeeping", "paging", "status", "reports"]),
-    ("entry points", ["runner", "commands", "cli"]),
+              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding"]),
+    ("entry points", ["runner", "commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
 

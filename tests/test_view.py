@@ -4,40 +4,22 @@ the database holds it, serves each run's Data Docs and never a phone or an email
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from collections.abc import Iterator
-from pathlib import Path
+import re
 from typing import Any
 
 import pytest
 from pymongo.database import Database
 
+from linkage.csvsafe import read_rows
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
+from linkage.reviews import CATEGORIES
 from linkage.runner import migrate
 from linkage.settings import Settings
 
 from helpers import last_json, run_cli
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def airflow_api(airflow_db: str) -> Iterator[Any]:
-    """Airflow's api-server app with this project's plugin, users `admin` and `viewer` (generated passwords)."""
-    from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
-        client = TestClient(create_app())
-        passwords = json.loads((Path(airflow_db) / "simple_auth_manager_passwords.json.generated").read_text())
-        token = client.post("/auth/token", json={"username": "viewer", "password": passwords["viewer"]})
-        assert token.status_code == 201, token.text
-        client.cookies.set("_token", token.json()["access_token"])  # as a browser holds it after logging in
-        yield client
 
 
 @pytest.fixture
@@ -48,10 +30,15 @@ def migrated(airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> 
 def test_every_route_refuses_a_request_without_a_login(airflow_api: Any, airflow_env: Settings) -> None:
     anonymous = {"cookies": {"_token": ""}}
     for path in ("/linkage/", "/linkage/api/status", "/linkage/api/runs", "/linkage/api/review", "/linkage/api/alerts",
-                 "/linkage/review.csv", "/linkage/docs/_assets/MANIFEST.json", "/linkage/rollback?run_id=x"):
+                 "/linkage/review.csv", "/linkage/docs/_assets/MANIFEST.json", "/linkage/rollback?run_id=x",
+                 "/linkage/api/decisions", "/linkage/api/item?item_id=x", "/linkage/findings?run_id=x"):
         refused = airflow_api.get(path, **anonymous)
         assert refused.status_code == 401, path
         assert "coverage" not in refused.text and "run_id" not in refused.text
+    for path, body in (("/linkage/api/decisions", {"json": {"decisions": [{"item_id": "x", "decision": "none"}]}}),
+                       ("/linkage/api/decisions.csv", {"content": b"item_id,decision\r\nx,none\r\n",
+                                                       "headers": {"Content-Type": "text/csv"}})):
+        assert airflow_api.post(path, **anonymous, **body).status_code == 401, path
     assert airflow_api.get("/linkage/api/status", headers={"Authorization": "Bearer not-a-token"}).status_code == 403
 
 
@@ -71,14 +58,33 @@ def test_the_review_queue_pages_filters_and_exports_as_the_database_holds_it(
     query = {"step": "order_delivery", "category": "ambiguous", "status": "open"}
     in_db = sorted(str(item["_id"]) for item in lk.reviews.coll.find(query))
     assert len(in_db) > 3
-    exported = list(csv.DictReader(io.StringIO(airflow_api.get("/linkage/review.csv", params=query).text)))
-    assert sorted(row["item"] for row in exported) == in_db
+    exported = exported_rows(airflow_api.get("/linkage/review.csv", params=query).text)
+    assert sorted(row["item_id"] for row in exported) == in_db
     assert {row["category"] for row in exported} == {"ambiguous"} and set(exported[0]) >= {"document_id", "reason"}
+    assert all(row["candidates"] and row["decision"] == row["note"] == "" for row in exported)
 
-    everything = sorted(str(item["_id"]) for item in lk.reviews.coll.find({"status": "open"}))
-    pages = [airflow_api.get("/linkage/api/review", params={"page": n, "size": 25}).json() for n in (1, 2)]
-    assert pages[0]["total"] == len(everything) and pages[0]["size"] == 25
-    assert [i["item"] for i in pages[0]["items"] + pages[1]["items"]] == everything[:50]
+    everything = sorted(lk.reviews.coll.find({"status": "open"}), key=lambda i: i["queue"])
+    first = airflow_api.get("/linkage/api/review", params={"size": 25}).json()
+    second = airflow_api.get("/linkage/api/review", params={"size": 25, "after": first["after"]}).json()
+    assert first["total"] == len(everything) and first["size"] == 25 and second["first"] == 26
+    assert [i["item_id"] for i in first["items"] + second["items"]] == [i["_id"] for i in everything[:50]]
+    back = airflow_api.get("/linkage/api/review", params={"size": 25, "before": second["before"]}).json()
+    assert back["items"] == first["items"]
+
+
+def exported_rows(text: str) -> list[dict[str, str]]:
+    return [row.cells for row in read_rows(text, ["item_id"])]
+
+
+def test_filters_offer_review_categories_only_and_sizes_are_capped(
+        airflow_api: Any, airflow_env: Settings, migrated: dict[str, Any]) -> None:
+    page = airflow_api.get("/linkage/").text
+    select = page[page.index('<select name="category">'):]
+    offered = re.findall(r'<option value="([a-z_]*)"', select[:select.index("</select>")])
+    assert offered == ["", *CATEGORIES] and "linked" not in offered and "already_linked" not in offered
+    for params in ({"category": "linked"}, {"category": "already_linked"}, {"status": "closed"},
+                   {"size": 10_000}, {"step": "nope"}, {"after": "x" * 5000}):
+        assert airflow_api.get("/linkage/api/review", params=params).status_code == 422, params
 
 
 def test_each_runs_data_docs_are_served_with_their_assets_and_nothing_outside(
@@ -119,7 +125,10 @@ def test_the_page_shows_runs_coverage_queue_and_alerts_without_a_phone_or_an_ema
     for name in ("users", "customers_v2"):
         for doc in db[name].find({}, {"phone": 1, "email": 1}):
             raw |= {str(v).strip() for v in (doc.get("phone"), doc.get("email")) if v and len(str(v).strip()) >= 8}
+    item = db[airflow_env.collection("review")].find_one({"category": "ambiguous"})["_id"]
     pages = [text, airflow_api.get("/linkage/review.csv", params={"status": ""}).text,
+             airflow_api.get("/linkage/api/review", params={"status": "", "size": 500}).text,
+             airflow_api.get("/linkage/api/item", params={"item_id": item}).text,
              airflow_api.get("/linkage/api/alerts").text,
              airflow_api.get(f"/linkage/rollback?run_id={migrated['run_id']}").text]
     assert sorted(v for v in raw if any(v in p for p in pages)) == []

@@ -16,6 +16,7 @@ admin.createRole({role: "linkage", privileges: [
   {resource: {db: "app", collection: "linkage_journal"},       actions: ["find", "insert", "update", "createIndex"]},
   {resource: {db: "app", collection: "linkage_lock"},          actions: ["find", "insert", "update", "remove"]},
   {resource: {db: "app", collection: "linkage_review"},        actions: ["find", "insert", "update", "createIndex"]},
+  {resource: {db: "app", collection: "linkage_decisions"},     actions: ["find", "insert", "update", "createIndex"]},
   {resource: {db: "app", collection: "linkage_alerts"},        actions: ["insert", "find"]},
   {resource: {db: "app", collection: "linkage_customer_keys"}, actions: ["find", "insert", "update", "remove", "createIndex"]},
   {resource: {db: "app", collection: "linkage_link_plan"},     actions: ["find", "insert", "update", "createIndex"]},

@@ -38,6 +38,7 @@ from linkage.errors import LinkageError
 from linkage.masking import install_log_redaction, redact
 from linkage.models import RunState
 from linkage.params import MigrationParams
+from linkage.review_commands import cmd_decide, cmd_review, decide_options, review_options
 from linkage.runs import RunReport
 from linkage.steps import REGISTRY
 
@@ -126,6 +127,10 @@ COMMANDS: dict[str, Command] = {
                                                "help": "list (the default), or prune: delete what nothing needs"}),
                                 (("--dry-run",), {"action": "store_true",
                                                   "help": "with prune: say what would be deleted, delete nothing"}))),
+    "review": Command(cmd_review, "the review queue: counts and the first items, or (--csv) the view's export",
+                      lambda: (*CONNECTION, *review_options())),
+    "decide": Command(cmd_decide, "record the decisions of a filled-in review export, all of them or none",
+                      lambda: (*CONNECTION, *decide_options())),
     "seed": Command(cmd_seed, "fill a database with deterministic dirty demo data", lambda: (
         *CONNECTION,
         (("--customers",), {"type": int, "default": 10_000, "help": "customer profiles to generate (default: 10000)"}),

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from pymongo.database import Database
 
 from linkage.app_schema import LINK_DOMAIN
+from linkage.counting import count
 
 
 class Relation(BaseModel):
@@ -42,10 +43,10 @@ class Relation(BaseModel):
     def total(self, db: Database) -> int:
         """Documents in scope: from the collection's metadata when the scope is all of it (no scan)."""
         coll = db[self.collection]
-        return coll.count_documents(self.scope) if self.scope else coll.estimated_document_count()
+        return count(coll, self.scope) if self.scope else coll.estimated_document_count()
 
     def count_linked(self, db: Database) -> int:
-        return db[self.collection].count_documents({**self.scope, self.field: LINK_DOMAIN})
+        return count(db[self.collection], {**self.scope, self.field: LINK_DOMAIN})
 
 
 class Coverage(BaseModel):

@@ -20,6 +20,7 @@ from pymongo.database import Database
 from linkage.alerts import AlertStore, LogChannel
 from linkage.clock import Clock, utc_now
 from linkage.database import connect, require_collections
+from linkage.decisions import DecisionStore, StateReader
 from linkage.engine import RunContext
 from linkage.errors import LockLostError
 from linkage.events import Events, Subscriber
@@ -56,7 +57,10 @@ class Linkage:
         self.db = self.client[settings.db]
         self.runs = RunStore(self.bookkeeping("runs"), clock)
         self.journal = Journal(self.bookkeeping("journal"))
-        self.reviews = ReviewQueue(self.bookkeeping("review"), clock)
+        #: Reads the state of the documents review items are about (what a decision holds on).
+        self.states = StateReader(self.db, REGISTRY.state_fields())
+        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states, clock)
+        self.decisions = DecisionStore(self.bookkeeping("decisions"))
         self.alerts = AlertStore(self.bookkeeping("alerts"), clock)
         self.lock = self.bookkeeping("lock")
         self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
@@ -108,7 +112,7 @@ class Linkage:
 
     def write_path(self) -> WritePath:
         return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard)),
-                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.clock))
+                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock))
 
     def writer(self, run: RunRecord) -> BatchWriter:
         """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and

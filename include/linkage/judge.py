@@ -1,9 +1,11 @@
 """The validation stage: measure the database and judge the run on what it wrote (CONTRACT §6).
 
 Violations in links this run wrote decide the verdict; the rest is drift,
-recorded as review items (a real run) and in the run record (any run). A real
-run whose validation failed raises `validation_failed` here, for both
-executors.
+recorded as review items (a real run), in the run record (any run) and, for a
+dry run, listed there document by document (it leaves no review items). A
+problem a person decided to leave is not drift while its document is as it
+was. A real run whose validation failed raises `validation_failed` here, for
+both executors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from linkage.events import Event
 from linkage.handle import Linkage
 from linkage.journal import LinkValue
 from linkage.models import Decision
-from linkage.records import DriftRecord
+from linkage.records import FINDINGS_CAP, DriftRecord, FindingsRecord, FoundItem
 from linkage.validation import ValidationOutcome
 from linkage.validation.checks import Finding
 from linkage.validation.metrics import measure
@@ -46,6 +48,32 @@ def _drift_reviews(lk: Linkage, run_id: str, new: DriftRecord) -> Callable[[list
     return record
 
 
+def _undecided(lk: Linkage) -> Callable[[list[Finding]], list[Finding]]:
+    """The drift findings that still count: not those whose item a person decided (and whose document's key
+    fields are unchanged since)."""
+    def keep(findings: list[Finding]) -> list[Finding]:
+        ids = [lk.reviews.item_id(str(f.step), f.oid) if f.step else None for f in findings]
+        held = lk.reviews.holding({i: None for i in ids if i})
+        return [f for f, i in zip(findings, ids, strict=True) if i not in held]
+
+    return keep
+
+
+class _Listed:
+    """What a dry run found, document by document, for its record (the first `FINDINGS_CAP`)."""
+
+    def __init__(self) -> None:
+        self.found: list[FoundItem] = []
+        self.more = 0
+
+    def __call__(self, findings: list[Finding]) -> None:
+        room = max(0, FINDINGS_CAP - len(self.found))
+        self.found += [FoundItem(rule=f.rule.name, step=f.step, collection=f.collection, document_oid=str(f.oid),
+                                 document_id=f.app_id if isinstance(f.app_id, str) else None,
+                                 category=f.category.value, reason=f.reason) for f in findings[:room]]
+        self.more += max(0, len(findings) - room)
+
+
 def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     """Measure the database and judge the run on what it wrote; stored with the run.
 
@@ -59,9 +87,9 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     def written_by_run(values: list[LinkValue]) -> set[LinkValue]:
         return lk.journal.written_by(run_id, values)
 
-    new = DriftRecord()
-    on_drift = (lambda findings: None) if run.dry_run else _drift_reviews(lk, run_id, new)
-    measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift,
+    new, listed = DriftRecord(), _Listed()
+    on_drift = listed if run.dry_run else _drift_reviews(lk, run_id, new)
+    measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift, excuse=_undecided(lk),
                                        backup_path=run.backup.path if run.backup else None)
     outcome = validate(measured, run.params, lk.settings.docs_dir, run_id, lk.settings.db)
     if not run.dry_run:
@@ -69,8 +97,9 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     drift = new.model_copy(update={"total": outcome.drift,
                                    "by_expectation": {e.name: e.drift for e in outcome.expectations if e.drift}})
     coverage_before = less_written(coverage_after, {} if run.dry_run else lk.journal.links_written(run_id))
+    found = {"findings": FindingsRecord(items=listed.found, more=listed.more).model_dump()} if run.dry_run else {}
     lk.runs.update(run_id, validation=outcome.as_record(), drift=drift.model_dump(), coverage_after=coverage_after,
-                   coverage_before=coverage_before)
+                   coverage_before=coverage_before, **found)
     if not outcome.success and not run.dry_run:
         lk.events.emit(Event.VALIDATION_FAILED, lk.record(run_id))
     return outcome

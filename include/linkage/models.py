@@ -6,10 +6,14 @@ a run can be asked to do is `linkage.params.MigrationParams`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from linkage.masking import redact
 
 
 class Category(StrEnum):
@@ -59,13 +63,66 @@ def empty_counts() -> dict[str, int]:
     return dict.fromkeys(COUNT_KEYS, 0)
 
 
-class Decision(BaseModel):
-    """The verdict on one document, with what to write when it is `linked`.
+#: The most candidates a review item lists; how many more there are is counted beside them.
+CANDIDATE_CAP = 20
+#: The longest fact a candidate shows (app data is written by strangers: a fact is never a paragraph).
+FACT_CHARS = 64
 
-    ``reason`` names the field at fault; it never holds the raw value, so review
-    items and logs carry no PII. ``collection`` names the document's collection
-    when it is not the pass's subject (a pair found from its customer side is
-    reported on its user).
+
+def _fact(value: Any) -> str | None:
+    """A candidate's attribute as a person reads it: times to the minute in UTC, days as ISO, text masked."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return f"{aware.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"
+    if isinstance(value, date):
+        return value.isoformat()
+    return redact(str(value))[:FACT_CHARS]
+
+
+class Candidate(BaseModel):
+    """A document a review item's document could be linked to, and what a person decides by.
+
+    The step says which attributes (`facts`) it shows; none is a phone or an email (a phone shows
+    its last two digits at most), and every value is masked and cut short on the way in.
+    """
+
+    model_config = {"frozen": True}
+
+    id: str
+    facts: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def of(cls, id: str, **facts: Any) -> Candidate:
+        shown = {name: _fact(value) for name, value in facts.items()}
+        return cls(id=id, facts={name: text for name, text in shown.items() if text is not None})
+
+
+class Ref(BaseModel):
+    """A document by its collection and application id: who holds the other side of a pair."""
+
+    model_config = {"frozen": True}
+
+    collection: str
+    id: str
+
+
+def listed(candidates: Iterable[Candidate]) -> dict[str, Any]:
+    """A decision's `candidates` (the first `CANDIDATE_CAP`) and `more_candidates` (how many were left off)."""
+    found = list(candidates)
+    return {"candidates": tuple(found[:CANDIDATE_CAP]), "more_candidates": max(0, len(found) - CANDIDATE_CAP)}
+
+
+class Decision(BaseModel):
+    """The verdict on one document, with what to write when it is `linked`, and what a person needs to
+    decide it when the rules could not.
+
+    ``reason`` starts with the field at fault (`field: why`); it never holds a raw value, so review
+    items and logs carry no PII. ``collection`` names the document's collection when it is not the
+    pass's subject (a pair found from its customer side is reported on its user). ``candidates`` are
+    the documents it could be linked to (ambiguous and conflict), ``holders`` who holds the other side
+    (one-sided and conflict), ``missing`` the id a dangling link names.
     """
 
     model_config = {"frozen": True, "arbitrary_types_allowed": True}
@@ -76,3 +133,12 @@ class Decision(BaseModel):
     link: str | None = None
     reason: str | None = None
     collection: str | None = None
+    candidates: tuple[Candidate, ...] = ()
+    more_candidates: int = 0
+    holders: tuple[Ref, ...] = ()
+    missing: str | None = None
+
+    @property
+    def field(self) -> str | None:
+        """The field at fault, as the reason names it."""
+        return self.reason.partition(":")[0] if self.reason and ":" in self.reason else None

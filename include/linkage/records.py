@@ -66,6 +66,36 @@ class Paging(BaseModel):
     since: float | None = None
 
 
+#: The most drift findings a dry run keeps in its record (it writes no review items to list them in).
+FINDINGS_CAP = 2000
+
+
+class FoundItem(BaseModel):
+    """One document a run's validation found in drift: ids and why, never a value."""
+
+    rule: str
+    step: str | None = None
+    collection: str
+    document_oid: str
+    document_id: str | None = None
+    category: str
+    reason: str
+
+
+class FindingsRecord(BaseModel):
+    """What a dry run's validation found, document by document (the first `FINDINGS_CAP`, and how many more):
+    a real run's are review items, a dry run leaves none. Kept beside the record's other fields, not in
+    `drift`, so that reading the run history never reads them."""
+
+    items: list[FoundItem] = Field(default_factory=list)
+    more: int = 0
+
+
+def _partition_key(index: int) -> str:
+    """A partition's key in a stored mapping: never a bare number, which MongoDB reads as an array index."""
+    return f"p{index}"
+
+
 class PhaseRecord(BaseModel):
     """One phase of a step in a run: its cut into partitions, made once (a retried partition works the same
     range)."""

@@ -1,31 +1,24 @@
-"""What people read about linkage: run history, coverage over time, the review queue, recent alerts.
+"""What people read about linkage: run history, coverage over time, a dry run's findings, recent alerts.
 
-Built from the bookkeeping collections in bounded reads (a page of runs, a page of
-review items, a stream for the CSV export); everything here is ids, counts and
-reasons, never a phone or an email. The Linkage view in Airflow and `linkage
-status` both read from here.
+Built from the bookkeeping collections in bounded reads (a page of runs, one run's
+findings); everything here is ids, counts and reasons, never a phone or an email.
+The Linkage view in Airflow and `linkage status` both read from here; the review
+queue's pages are `linkage.review_pages`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from linkage.masking import redact
-from linkage.models import Category
-from linkage.reviews import OPEN, RESOLVED
+from linkage.models import REVIEW_CATEGORIES, Category
+from linkage.records import FindingsRecord, FoundItem
 from linkage.runs import as_utc
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
-
-REVIEW_COLUMNS = ["item", "step", "collection", "document_oid", "document_id", "category", "reason", "candidate",
-                  "status", "found_by", "run_id"]
-PAGE_SIZES = (25, 50, 100, 500)
 
 
 class RunRow(BaseModel):
@@ -76,57 +69,33 @@ def run_rows(lk: Linkage, limit: int = 20, skip: int = 0) -> list[RunRow]:
     return rows
 
 
-class ReviewFilter(BaseModel):
-    step: str | None = None
-    category: Category | None = None
-    status: str | None = OPEN
+class DryRunFindings(BaseModel):
+    """What a dry run found, from its own record: what it would link and leave per step, the drift per
+    expectation, and the drift's documents (it writes no review items to find them in)."""
 
-    def query(self) -> dict[str, Any]:
-        return {key: value for key, value in (("step", self.step), ("category", self.category),
-                                               ("status", self.status)) if value}
-
-
-class ReviewPage(BaseModel):
-    items: list[dict[str, Any]]
-    total: int
-    page: int
-    size: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.size))
+    run_id: str
+    would_link: dict[str, int]
+    left: dict[str, dict[str, int]]
+    drift: dict[str, int]
+    items: list[FoundItem]
+    more: int
 
 
-def _row(item: dict[str, Any]) -> dict[str, Any]:
-    """A review item as shown and exported: ids, category and reason only."""
-    return {"item": str(item["_id"]), "step": item.get("step"), "collection": item.get("collection"),
-            "document_oid": str(item.get("document_oid")), "document_id": item.get("document_id"),
-            "category": item.get("category"), "reason": item.get("reason"), "candidate": item.get("candidate"),
-            "status": item.get("status"), "found_by": item.get("found_by"), "run_id": item.get("run_id")}
-
-
-def review_page(lk: Linkage, selected: ReviewFilter, page: int = 1, size: int = 50) -> ReviewPage:
-    query = selected.query()
-    page, size = max(1, page), size if size in PAGE_SIZES else 50
-    items = [_row(item) for item in lk.reviews.items(query, skip=(page - 1) * size, limit=size)]
-    return ReviewPage(items=items, total=lk.reviews.coll.count_documents(query), page=page, size=size)
-
-
-def review_csv(lk: Linkage, selected: ReviewFilter) -> Iterator[str]:
-    """The selected review items as CSV, a line at a time (the whole queue never sits in memory)."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=REVIEW_COLUMNS)
-    writer.writeheader()
-    for item in lk.reviews.items(selected.query()):
-        writer.writerow(_row(item))
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+def dry_run_findings(lk: Linkage, run_id: str, rule: str | None = None) -> DryRunFindings | None:
+    """A dry run's findings (those of one expectation, when `rule` is given); None if it is not a dry run."""
+    found = lk.runs.find(run_id)
+    if found is None or not found.get("dry_run"):
+        return None
+    run = lk.record(run_id)
+    listed = run.findings or FindingsRecord()
+    counts = run.counts()
+    return DryRunFindings(
+        run_id=run.id, would_link={step: c[Category.LINKED.value] for step, c in counts.items()},
+        left={step: {k: n for k, n in c.items() if n and k in REVIEW_CATEGORIES} for step, c in counts.items()},
+        drift=run.drift.by_expectation if run.drift else {},
+        items=[i for i in listed.items if rule is None or i.rule == rule], more=listed.more)
 
 
 def alerts(lk: Linkage, limit: int = 20) -> list[dict[str, Any]]:
     return [{**alert, "subject": redact(alert.get("subject", ""))} for alert in lk.alerts.recent(limit)]
 
-
-STATUSES = (OPEN, RESOLVED)

@@ -1,69 +1,206 @@
-"""Documents the pipeline left alone, for a person to look at (`linkage_review`).
+"""Documents the pipeline left alone, for a person to decide (`linkage_review`).
 
-One item per (step, document), upserted, so re-runs update rather than pile up;
-an item is closed (`resolved`) when a later run finds its document linked.
-Items carry ids, categories and the reason (a field name), never raw phones or
-emails. Only real runs write here: a dry run reports what it found in its own
-run record.
+One item per (step, document), upserted, so re-runs refresh rather than pile up. An item says
+what a person needs to decide: its category and reason (the field at fault, never a value), its
+candidates with the attributes they are told apart by, who holds the other side, the id a
+dangling link names. It is `open` until a later run finds its document linked (`resolved`) or a
+person decides it (`decided`: `linkage.decisions` keeps the history, the item the newest).
+
+A decided item stays closed: runs that find its document again leave it as it is, and validation
+does not count it as drift, for as long as the fields the rules matched the document on are as
+they were when the decision was made. Once one changes, the item reopens saying which. Items
+carry ids, categories and reasons, never raw phones or emails. Only real runs write here: a dry
+run reports what it found in its own run record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from pymongo import ASCENDING, ReplaceOne, UpdateMany
+from pydantic import BaseModel
+from pymongo import ReplaceOne, UpdateOne
 from pymongo.collection import Collection
+from pymongo.errors import BulkWriteError
 
 from linkage.clock import Clock, utc_now
-from linkage.models import REVIEW_CATEGORIES, Decision
+from linkage.decisions import DecisionRecord, StateReader
+from linkage.journal_codec import id_key
+from linkage.models import COUNT_KEYS, REVIEW_CATEGORIES, Decision
+from linkage.review_index import FIELD, Bounds, counted, prefix_bounds, queue_key, walk, within
 
-OPEN, RESOLVED = "open", "resolved"
+OPEN, DECIDED, RESOLVED = "open", "decided", "resolved"
+STATUSES = (OPEN, DECIDED, RESOLVED)
+#: The review categories in report order.
+CATEGORIES = [key for key in COUNT_KEYS if key in REVIEW_CATEGORIES]
+DUPLICATE_KEY = 11000
+
+
+class ShownDecision(BaseModel):
+    """A decision as people see it on its item: what, by whom, when, the note."""
+
+    kind: str
+    target: str | None = None
+    by: str
+    at: Any = None
+    note: str | None = None
+
+
+class ItemDecision(ShownDecision):
+    """The decision an item is closed by, as the item carries it (the whole history is `linkage_decisions`)."""
+
+    id: str
+    #: The digests of the document's key fields when it was decided (never shown).
+    keys: dict[str, str]
+
+    @classmethod
+    def of(cls, decision: DecisionRecord) -> ItemDecision:
+        return cls(id=decision.id, kind=decision.kind.value, target=decision.target, by=decision.by,
+                   at=decision.at, note=decision.note, keys=decision.state.keys)
+
+
+class Change(NamedTuple):
+    """A decided item found again: its decision, and the key fields of its document changed since (none: it holds)."""
+
+    decision: ItemDecision
+    fields: list[str]
+
+    def why(self) -> str:
+        return f"{', '.join(self.fields)} changed since {self.decision.by} decided {self.decision.kind}"
+
+
+def item_document(run_id: str, step: str, collection: str, d: Decision, found_by: str,
+                  now: datetime) -> dict[str, Any]:
+    """A review item as stored: the document, what the rules found, what a person needs to decide it."""
+    item_id = ReviewQueue.item_id(step, d.oid)
+    return {"_id": item_id, "step": step, "collection": d.collection or collection, "document_oid": d.oid,
+            "document_id": d.app_id if isinstance(d.app_id, str) else None, "category": d.category.value,
+            "reason": d.reason, "field": d.field, "candidates": [c.model_dump() for c in d.candidates],
+            "more_candidates": d.more_candidates, "holders": [h.model_dump() for h in d.holders],
+            "missing": d.missing, "status": OPEN, FIELD: queue_key(OPEN, step, d.category.value, item_id),
+            "found_by": found_by, "run_id": run_id, "updated_at": now}
+
+
+def _tolerating_decided(coll: Collection, ops: list[Any]) -> None:
+    """Write, ignoring the upserts refused because a person decided the item meanwhile (its key is taken)."""
+    try:
+        coll.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+            raise
 
 
 def resolution(now: datetime) -> dict[str, Any]:
-    """What resolving an item sets: its status, and when, as a number (what housekeeping compares on every
-    server) and as a date (what a TTL index expires on, where the server has them)."""
-    return {"status": RESOLVED, "resolved_at": now.timestamp(), "resolved_on": now}
+    """When an item was resolved, as a number (what housekeeping compares on every server) and as a date (what
+    a TTL index expires on, where the server has them)."""
+    return {"resolved_at": now.timestamp(), "resolved_on": now}
 
 
 class ReviewQueue:
-    def __init__(self, collection: Collection, clock: Clock = utc_now) -> None:
-        self.coll, self.clock = collection, clock
+    def __init__(self, collection: Collection, states: StateReader | None = None, clock: Clock = utc_now) -> None:
+        self.coll, self.states, self.clock = collection, states, clock
 
     def ensure_indexes(self) -> None:
         self.coll.create_index([("status", 1), ("step", 1), ("category", 1)])
+        self.coll.create_index([(FIELD, 1)])
+        self._key_unkeyed()
+
+    def _key_unkeyed(self) -> None:
+        """Give items written before the queue had its key (`queue`) theirs, once."""
+        ops = [UpdateOne({"_id": i["_id"]}, {"$set": {FIELD: queue_key(i["status"], i["step"], i["category"],
+                                                                           i["_id"])}})
+               for i in self.coll.find({FIELD: {"$exists": False}}, {"status": 1, "step": 1, "category": 1})]
+        if ops:
+            self.coll.bulk_write(ops, ordered=False)
 
     @staticmethod
     def item_id(step: str, oid: Any) -> str:
         return f"{step}:{oid}"
 
     def record(self, run_id: str, step: str, collection: str, decisions: list[Decision], found_by: str) -> None:
-        """Open (or refresh) an item per decision left for review; resolve the items of linked ones.
+        """Open (or refresh) an item per decision left for review, but those a person decided (unless their
+        document's key fields changed since: then it reopens, saying so); resolve the items of linked ones
+        (decided or not: the document needs no decision any more).
 
         `found_by` names what found it: a phase of the step, or `validation` (drift).
         """
         now = self.clock()
+        found = {self.item_id(step, d.oid): d for d in decisions if d.category in REVIEW_CATEGORIES}
+        decided = self._decided(step, list(found), collection)
+        opened = self.opened_by(list(found))
         ops: list[Any] = []
-        reviewed = {self.item_id(step, d.oid): d for d in decisions if d.category in REVIEW_CATEGORIES}
-        opened = self.opened_by(list(reviewed))
-        for item_id, d in reviewed.items():
-            ops.append(ReplaceOne(  # _id in the replacement too: nx ignores the filter's on upsert
-                {"_id": item_id},
-                {"_id": item_id, "step": step, "collection": d.collection or collection, "document_oid": d.oid,
-                 "document_id": d.app_id if isinstance(d.app_id, str) else None,
-                 "category": d.category.value, "reason": d.reason, "candidate": d.link,
-                 "status": OPEN, "found_by": found_by, "run_id": run_id, "updated_at": now,
-                 "opened_by": opened.get(item_id, run_id)},
-                upsert=True,
-            ))
-        resolved = [self.item_id(step, d.oid) for d in decisions if d.category not in REVIEW_CATEGORIES]
-        if resolved:
-            ops.append(UpdateMany({"_id": {"$in": resolved}, "status": OPEN},
-                                  {"$set": {**resolution(now), "run_id": run_id, "updated_at": now}}))
+        for item_id, d in found.items():
+            doc = {**item_document(run_id, step, collection, d, found_by, now),
+                   "opened_by": opened.get(item_id, run_id)}
+            if item_id not in decided:  # _id in the replacement too: nx ignores the filter's on upsert
+                ops.append(ReplaceOne({"_id": item_id, "status": {"$ne": DECIDED}}, doc, upsert=True))
+            elif decided[item_id].fields:
+                ops.append(ReplaceOne({"_id": item_id, "status": DECIDED},
+                                      {**doc, "decision": decided[item_id].decision.model_dump(),
+                                       "reopened": decided[item_id].why()}))
+        ops += self._moved([self.item_id(step, d.oid) for d in decisions if d.category not in REVIEW_CATEGORIES],
+                           (OPEN, DECIDED), RESOLVED,
+                           {**resolution(now), "run_id": run_id, "updated_at": now})
+        if ops:
+            _tolerating_decided(self.coll, ops)
+
+    def _decided(self, step: str, item_ids: list[str], collection: str) -> dict[str, Change]:
+        """Of these items, the decided ones, each with the key fields of its document changed since (none: it
+        holds). One look-up, made only when the step has decided items at all."""
+        if not item_ids or not counted(self.coll, [prefix_bounds(f"{DECIDED}|{step}|")]):
+            return {}
+        found = list(self.coll.find({"_id": {"$in": item_ids}, "status": DECIDED},
+                                    {"collection": 1, "document_oid": 1, "decision": 1}))
+        return self._changes(found, collection)
+
+    def _changes(self, items: list[dict[str, Any]], collection: str | None = None) -> dict[str, Change]:
+        """Per decided item, its decision and the key fields of its document that changed since."""
+        by_collection: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            by_collection.setdefault(item.get("collection") or collection or "", []).append(item)
+        changes: dict[str, Change] = {}
+        for name, group in by_collection.items():
+            docs = self.states.documents(name, (i["document_oid"] for i in group)) if self.states else {}
+            for item in group:
+                decision, doc = ItemDecision.model_validate(item["decision"]), docs.get(id_key(item["document_oid"]))
+                now = self.states.state(name, doc, decision.id).keys if self.states and doc else decision.keys
+                changes[item["_id"]] = Change(decision, [k for k, v in decision.keys.items() if now.get(k) != v])
+        return changes
+
+    def holding(self, items: Mapping[str, Any]) -> set[str]:
+        """Which of these items (by id) a person decided, their document's key fields unchanged since."""
+        found = list(self.coll.find({"_id": {"$in": list(items)}, "status": DECIDED},
+                                    {"collection": 1, "document_oid": 1, "decision": 1})) if items else []
+        return {item_id for item_id, change in self._changes(found).items() if not change.fields}
+
+    def _moved(self, item_ids: list[str], sources: tuple[str, ...], status: str,
+               extra: Mapping[str, Any]) -> list[UpdateOne]:
+        """Updates moving these items from one of `sources` to `status` (their key moves with them)."""
+        if not item_ids:
+            return []
+        found = self.coll.find({"_id": {"$in": item_ids}, "status": {"$in": list(sources)}},
+                               {"step": 1, "category": 1, "status": 1})
+        return [UpdateOne({"_id": i["_id"], "status": i["status"]},
+                          {"$set": {"status": status, FIELD: queue_key(status, i["step"], i["category"], i["_id"]),
+                                    **extra}}) for i in found]
+
+    def decided(self, decisions: Iterable[DecisionRecord]) -> None:
+        """Close each decision's item (`decided`), carrying the decision; a resolved item stays resolved."""
+        now = self.clock()
+        ops = [UpdateOne({"_id": d.item_id, "status": {"$ne": RESOLVED}},
+                         {"$set": {"status": DECIDED, FIELD: queue_key(DECIDED, d.step, d.category, d.item_id),
+                                   "decision": ItemDecision.of(d).model_dump(), "reopened": None, "updated_at": now}})
+               for d in decisions]
         if ops:
             self.coll.bulk_write(ops, ordered=False)
+
+    def reopen(self, item_ids: list[str], reason: str) -> int:
+        """Put decided (or since resolved) items back in the queue saying why (a stale decision, a rolled-back
+        one)."""
+        ops = self._moved(item_ids, (DECIDED, RESOLVED), OPEN, {"reopened": reason,
+                                                               "updated_at": self.clock()})
+        return self.coll.bulk_write(ops, ordered=False).modified_count if ops else 0
 
     def opened_by(self, item_ids: list[str]) -> dict[str, str]:
         """The run that opened each of these items, for those open now (an item opened again is new again)."""
@@ -80,27 +217,25 @@ class ReviewQueue:
     def resolve_unconfirmed(self, run_id: str, found_by: str) -> int:
         """Resolve the open items `found_by` found earlier that this run did not find again."""
         now = self.clock()
-        return self.coll.update_many(
-            {"status": OPEN, "found_by": found_by, "run_id": {"$ne": run_id}},
-            {"$set": {**resolution(now), "run_id": run_id, "updated_at": now}}).modified_count
+        stale = self.coll.find({**within(prefix_bounds(f"{OPEN}|")), "found_by": found_by, "run_id": {"$ne": run_id}},
+                               {"_id": 1})
+        ops = self._moved([i["_id"] for i in stale], (OPEN,), RESOLVED,
+                          {**resolution(now), "run_id": run_id, "updated_at": now})
+        return self.coll.bulk_write(ops, ordered=False).modified_count if ops else 0
 
     def open_counts(self, steps: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Open items of these steps per category (counted per pair: portable and index-backed)."""
+        """Open items of these steps per category (index range counts)."""
         counts: dict[str, dict[str, int]] = {}
         for step in steps:
-            for category in sorted(REVIEW_CATEGORIES):
-                n = self.coll.count_documents({"status": OPEN, "step": step, "category": category.value})
+            for category in CATEGORIES:
+                n = counted(self.coll, [prefix_bounds(queue_key(OPEN, step, category, ""))])
                 if n:
-                    counts.setdefault(step, {})[category.value] = n
+                    counts.setdefault(step, {})[category] = n
         return counts
 
-    @staticmethod
-    def query(step: str | None = None, category: str | None = None, status: str | None = OPEN) -> dict[str, Any]:
-        return {key: value for key, value in (("step", step), ("category", category), ("status", status)) if value}
+    def find(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {i["_id"]: i for i in self.coll.find({"_id": {"$in": item_ids}})} if item_ids else {}
 
-    def items(self, query: dict[str, Any], *, skip: int = 0, limit: int | None = None) -> Iterator[dict[str, Any]]:
-        """Items in a stable order (by `_id`), a page at a time when `limit` is given."""
-        cursor = self.coll.find(query).sort("_id", ASCENDING).skip(skip)
-        if limit is not None:
-            cursor = cursor.limit(limit)
-        yield from cursor.batch_size(1000)
+    def items(self, ranges: list[Bounds]) -> Iterator[dict[str, Any]]:
+        """Every item in these ranges of the queue's key, in its order (one page in memory at a time)."""
+        return walk(self.coll, ranges)

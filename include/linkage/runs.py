@@ -23,7 +23,7 @@ from linkage.coverage import shown
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
 from linkage.params import MigrationParams
-from linkage.records import BackupRecord, DriftRecord, Paging, RollbackOutcome, StepRecord
+from linkage.records import BackupRecord, DriftRecord, FindingsRecord, Paging, RollbackOutcome, StepRecord
 from linkage.validation.outcome import ValidationOutcome
 
 
@@ -84,6 +84,8 @@ class RunRecord(BaseModel):
     steps: dict[str, StepRecord] = Field(default_factory=dict)
     validation: ValidationOutcome | None = None
     drift: DriftRecord | None = None
+    #: A dry run's drift, document by document (a real run's is in the review queue).
+    findings: FindingsRecord | None = None
     backup: BackupRecord | None = None
     rollback: RollbackOutcome | None = None
     error: str | None = None

@@ -7,10 +7,12 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from linkage.models import Category, Decision
+from linkage.models import Candidate, Category, Decision, listed
 from linkage.normalize import is_key, is_unset, normalize_date
 
 DeliveryKey = tuple[str, date]
+#: Why a delivery with a usable key has no single order: the fields it was matched on.
+MATCHED_ON = "customer_id and delivery_date"
 
 
 def delivery_key(doc: Mapping[str, Any], tz: ZoneInfo) -> DeliveryKey | str:
@@ -24,34 +26,46 @@ def delivery_key(doc: Mapping[str, Any], tz: ZoneInfo) -> DeliveryKey | str:
     return str(customer_id), day
 
 
-def index_orders(orders: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[DeliveryKey, list[str]]:
-    """Candidate order ids by (customer_id, day): not cancelled, with a usable id."""
-    by_key: dict[DeliveryKey, list[str]] = {}
+def index_orders(orders: Iterable[Mapping[str, Any]], tz: ZoneInfo) -> dict[DeliveryKey, list[Mapping[str, Any]]]:
+    """Candidate orders by (customer_id, day): not cancelled, with a usable id."""
+    by_key: dict[DeliveryKey, list[Mapping[str, Any]]] = {}
     for order in orders:
         if order.get("status") == "cancelled" or not is_key(order.get("id")):
             continue
         key = delivery_key(order, tz)
         if isinstance(key, tuple):
-            by_key.setdefault(key, []).append(order["id"])
+            by_key.setdefault(key, []).append(order)
     return by_key
+
+
+def order_candidate(order: Mapping[str, Any], tz: ZoneInfo) -> Candidate:
+    """An order as a person chooses between candidates: its status, day and when it was placed (no PII)."""
+    return Candidate.of(str(order["id"]), status=order.get("status"), created_at=order.get("created_at"),
+                        delivery_date=normalize_date(order.get("delivery_date"), tz))
 
 
 def classify_delivery(
     doc: Mapping[str, Any],
     tz: ZoneInfo,
-    candidates: Mapping[DeliveryKey, list[str]],
+    candidates: Mapping[DeliveryKey, list[Mapping[str, Any]]],
     existing_order_ids: Collection[str],
 ) -> Decision:
-    """Decide one delivery status; `candidates` must cover its (customer, day)."""
+    """Decide one delivery status; `candidates` must cover its (customer, day). An ambiguous one lists
+    the orders it could be (a person decides between them), a dangling one the order it names."""
     base = {"oid": doc["_id"], "app_id": doc.get("id")}
     current = doc.get("order_id")
     if not is_unset(current):
-        found = isinstance(current, str) and current in existing_order_ids
-        return Decision(**base, category=Category.ALREADY_LINKED if found else Category.DANGLING)
+        if isinstance(current, str) and current in existing_order_ids:
+            return Decision(**base, category=Category.ALREADY_LINKED)
+        return Decision(**base, category=Category.DANGLING, reason="order_id: names no existing order",
+                        missing=current if isinstance(current, str) else None)
     key = delivery_key(doc, tz)
     if isinstance(key, str):
         return Decision(**base, category=Category.INVALID, reason=key)
     matches = candidates.get(key, [])
     if len(matches) == 1:
-        return Decision(**base, category=Category.LINKED, link=matches[0])
-    return Decision(**base, category=Category.AMBIGUOUS if matches else Category.UNMATCHED)
+        return Decision(**base, category=Category.LINKED, link=matches[0]["id"])
+    if not matches:
+        return Decision(**base, category=Category.UNMATCHED, reason=f"{MATCHED_ON}: no order of this customer that day")
+    return Decision(**base, category=Category.AMBIGUOUS, reason=f"{MATCHED_ON}: more than one order of this customer "
+                    "that day", **listed(order_candidate(order, tz) for order in matches))

@@ -16,10 +16,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from linkage.coverage import Relation
+from linkage.decisions import StateFields
 from linkage.indexes import IndexSpec
 from linkage.models import RunKind
 from linkage.steps import order_delivery, user_customer
-from linkage.steps.base import Phase, StepContext, StepSpec
+from linkage.steps.base import Phase, StepContext, StepSpec, Subject
 from linkage.validation.checks import Check
 from linkage.validation.rules import DOCUMENTS_LOST, Rule, RuleKind, Threshold
 
@@ -145,7 +146,21 @@ class Registry(Mapping[str, StepSpec]):
     def scratch(self) -> list[str]:
         return [name for spec in self._specs.values() for name in spec.scratch]
 
+    def subject(self, step: str, collection: str) -> Subject | None:
+        """What a person's decision on a review item of `step` about a document of `collection` may write."""
+        spec = self._specs.get(step)
+        return next((s for s in spec.subjects if s.collection == collection), None) if spec else None
+
+    def state_fields(self) -> dict[str, StateFields]:
+        """Per collection review items are about, what a decided document's state is made of (every step's)."""
+        fields: dict[str, StateFields] = {}
+        for subject in (s for spec in self._specs.values() for s in spec.subjects):
+            known = fields.get(subject.collection, StateFields(keys=(), links=()))
+            fields[subject.collection] = StateFields(keys=tuple(dict.fromkeys((*known.keys, *subject.keys))),
+                                                     links=tuple(dict.fromkeys((*known.links, subject.link))))
+        return fields
+
 
 REGISTRY = Registry(order_delivery.SPEC, user_customer.SPEC)
 
-__all__ = ["LINK_KINDS", "REGISTRY", "Phase", "Registry", "RegistryError", "StepContext", "StepSpec"]
+__all__ = ["LINK_KINDS", "REGISTRY", "Phase", "Registry", "RegistryError", "StepContext", "StepSpec", "Subject"]

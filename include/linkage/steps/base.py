@@ -13,9 +13,9 @@ Params form, validation, `linkage status`) iterates the registry
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pymongo.collection import Collection
@@ -38,6 +38,25 @@ class StepContext:
     kind: RunKind
     tz: ZoneInfo
     bookkeeping: Callable[[str], Collection]  # a `linkage_*` collection by its short name
+
+
+#: (a document, the id a person decided to link it to) -> per pair, the CONTRACT rule the link would break.
+LinkCheck = Callable[[Database, Sequence[tuple[Mapping[str, Any], str]]], list[str | None]]
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A collection a step's review items are about, and what a person's decision on one of its documents
+    touches: the `link` field it sets or clears, the `target` collection a link names a document of, the
+    `keys` the rules matched it on (a "leave it unlinked" decision holds while they stay as they were), and
+    the relation's rules a decided link must keep (`check`: uniqueness, both sides agreeing, ...). The
+    item's candidates themselves come from the step's phases, which decide by the same rules."""
+
+    collection: str
+    link: str
+    target: str
+    keys: tuple[str, ...]
+    check: LinkCheck
 
 
 @dataclass(frozen=True)
@@ -70,6 +89,8 @@ class StepSpec(ABC):
     checks: ClassVar[tuple[Check, ...]] = ()
     #: The relations whose coverage `linkage status` and validation report.
     relations: ClassVar[tuple[Relation, ...]] = ()
+    #: The collections its review items are about, and what a person's decision on them may write.
+    subjects: ClassVar[tuple[Subject, ...]] = ()
 
     @abstractmethod
     def phases(self, kind: RunKind) -> list[Phase]:

@@ -16,7 +16,7 @@ measures them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from linkage.lookups import DENSE_PER_KEY, by_keys
 from linkage.matching.order_delivery import classify_delivery, index_orders
 from linkage.models import Category, RunKind
 from linkage.normalize import is_key
-from linkage.steps.base import Phase, StepContext, StepSpec
+from linkage.steps.base import Phase, StepContext, StepSpec, Subject
 from linkage.validation.checks import CHUNK, Check, Finding, LinkCounts, link_value, link_walk
 from linkage.validation.rules import Rule, RuleKind, Threshold
 
@@ -41,7 +41,7 @@ STEP = "order_delivery"
 CUSTOMER = "customer_id"
 LINK_PHASE, UNKEYED_PHASE = "link", "unkeyed"
 _DELIVERY_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, ORDER_LINK: 1}
-_ORDER_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, "status": 1}
+_ORDER_FIELDS = {"id": 1, CUSTOMER: 1, "delivery_date": 1, "status": 1, "created_at": 1}
 
 DELIVERY_ORDERS = Relation(collection=DELIVERIES, field=ORDER_LINK, counts="delivery statuses")
 ORDER_REFS_DANGLING = Rule(name="order_refs_dangling", step=STEP, kind=RuleKind.INTEGRITY,
@@ -53,6 +53,7 @@ ORDER_COVERAGE = Rule(
     description="share of delivery statuses linked to an order",
     threshold=Threshold(parameter="min_order_coverage", title="Minimum order-link coverage",
                         description="Share of delivery statuses that must carry an order_id after the run."))
+
 
 def existing_order_ids(orders: Collection, named: set[str], fetched: list[dict[str, Any]]) -> set[str]:
     """Which of the order ids the batch's links name exist (most are among the orders already read)."""
@@ -103,6 +104,17 @@ def unlinked_pass(ctx: StepContext) -> Pass:
                 subject=DELIVERIES, unlanded=Category.ALREADY_LINKED)
 
 
+# -- a person's decision -------------------------------------------------------------------------------------
+
+def order_link_check(db: Database, pairs: Sequence[tuple[Mapping[str, Any], str]]) -> list[str | None]:
+    """A delivery decided onto an existing order: beyond the ambiguity a person resolved, the order must be
+    the delivery's customer's (when the delivery names one): never a link to someone else's order."""
+    owners = {o["id"]: o.get(CUSTOMER) for o in by_keys(db[ORDERS], "id", {t for _, t in pairs}, {CUSTOMER: 1},
+                                                          range_limit=None)}
+    return [f"{ORDER_LINK}: that order is another customer's"
+            if is_key(doc.get(CUSTOMER)) and owners.get(target) != doc[CUSTOMER] else None for doc, target in pairs]
+
+
 # -- validation ------------------------------------------------------------------------------------------------
 
 def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
@@ -136,6 +148,8 @@ class OrderDelivery(StepSpec):
     checks = (Check("order_links", measures=(ORDER_REFS_DANGLING, ORDER_LINKS_NOT_SINGLE), walk=order_findings,
                     counts=(DELIVERY_ORDERS,)),)
     relations = (DELIVERY_ORDERS,)
+    subjects = (Subject(collection=DELIVERIES, link=ORDER_LINK, target=ORDERS, keys=(CUSTOMER, "delivery_date"),
+                        check=order_link_check),)
 
     def phases(self, kind: RunKind) -> list[Phase]:
         if kind == RunKind.RECONCILE:

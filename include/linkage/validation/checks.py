@@ -21,7 +21,7 @@ from linkage.app_schema import LINK_DOMAIN
 from linkage.coverage import Relation
 from linkage.engine import pages
 from linkage.journal import LinkValue
-from linkage.models import Category, Decision
+from linkage.models import Category, Decision, Ref
 from linkage.validation.rules import Rule
 
 CHUNK = 5000
@@ -39,6 +39,8 @@ class Finding(NamedTuple):
     values: tuple[LinkValue, ...]
     category: Category
     reason: str
+    #: Who holds the other side (a conflict, a one-sided pair), where the walk knows it.
+    holders: tuple[Ref, ...] = ()
 
     @property
     def step(self) -> str | None:
@@ -49,9 +51,12 @@ class Finding(NamedTuple):
         return f"{self.collection} _id={self.oid}"
 
     def decision(self) -> Decision:
-        """As a review item: the document, its category and why (never a value)."""
+        """As a review item: the document, its category, why (never a value), who holds the other side and,
+        for a dangling link, the id it names."""
+        named = self.values[0].value if self.values else None
+        missing = named if self.category == Category.DANGLING and isinstance(named, str) else None
         return Decision(oid=self.oid, app_id=self.app_id, category=self.category, reason=self.reason,
-                        collection=self.collection)
+                        collection=self.collection, holders=self.holders, missing=missing)
 
 
 @dataclass(frozen=True)

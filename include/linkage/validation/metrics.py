@@ -42,6 +42,8 @@ UNMEASURED = "no check measured this rule: it cannot be judged, so it fails"
 Attribution = Callable[[list[LinkValue]], set[LinkValue]] | None
 #: Receives the drift found, a chunk at a time (review items in a real run).
 DriftSink = Callable[[list[Finding]], None]
+#: Of the drift found, what still counts: a problem a person decided to leave is not drift any more.
+Excuse = Callable[[list[Finding]], list[Finding]]
 
 
 class Measured(BaseModel):
@@ -74,8 +76,8 @@ class Measurement(NamedTuple):
 class Tallies:
     """Counts per rule, split into the run's violations and drift; the links each walk saw; what was measured."""
 
-    def __init__(self, attribute: Attribution, on_drift: DriftSink) -> None:
-        self.attribute, self.on_drift = attribute, on_drift
+    def __init__(self, attribute: Attribution, on_drift: DriftSink, excuse: Excuse) -> None:
+        self.attribute, self.on_drift, self.excuse = attribute, on_drift, excuse
         self.measured: dict[Rule, Measured] = {}
         self.linked: LinkCounts = Counter()
         self.counted: set[Relation] = set()
@@ -94,10 +96,13 @@ class Tallies:
                 if len(m.examples) < EXAMPLES:
                     m.examples.append(finding.example)
             else:
-                m.drift += 1
-                if len(m.drift_examples) < EXAMPLES:
-                    m.drift_examples.append(finding.example)
                 drift.append(finding)
+        drift = self.excuse(drift) if drift else drift
+        for finding in drift:
+            m = self.measured[finding.rule]
+            m.drift += 1
+            if len(m.drift_examples) < EXAMPLES:
+                m.drift_examples.append(finding.example)
         if drift:
             self.on_drift(drift)
 
@@ -139,13 +144,15 @@ def lost_check(backup_path: str | None) -> Check:
 
 
 def measure(db: Database, *, attribute: Attribution = None, on_drift: DriftSink = lambda findings: None,
-            backup_path: str | None = None, checks: Sequence[Check] | None = None) -> Measurement:
-    """Every observation the rules judge, with each violation attributed to the run or to drift.
+            excuse: Excuse = lambda findings: findings, backup_path: str | None = None,
+            checks: Sequence[Check] | None = None) -> Measurement:
+    """Every observation the rules judge, with each violation attributed to the run or to drift (unless a
+    person decided to leave it: `excuse`).
 
     One walk per check (the registered steps' unless `checks` are given, and the run's backup); the walks
     count the links for the coverage on their way.
     """
-    tallies = Tallies(attribute, on_drift)
+    tallies = Tallies(attribute, on_drift, excuse)
     for check in [*(REGISTRY.checks() if checks is None else checks), lost_check(backup_path)]:
         for findings in check.walk(db, tallies.linked):
             tallies.add(check, findings)

@@ -2,17 +2,18 @@
 
 It shows, for the database of `mongo_default`: link coverage now and over the
 runs, the run history (kind, dry-run marker, state, counts, drift, duration,
-the Airflow DAG run, Data Docs, backup, a way to roll the run back), the review
-queue (filtered, paged, exported as CSV) and the recent alerts with where they
-went. It also serves each run's Data Docs. Every route requires an Airflow
-login (the session cookie, or a bearer token); the page loads nothing from any
-other host. Routes are plain functions: FastAPI runs them in its thread pool,
-so the blocking MongoDB reads never stall the api-server's event loop.
+the Airflow DAG run, Data Docs, backup, a way to roll the run back), a dry run's
+findings, the review queue (filtered, paged by index, exported as CSV, decided
+item by item or by importing a filled-in export: `decisions`) and the recent
+alerts with where they went. It also serves each run's Data Docs. Every route
+requires an Airflow login (the session cookie, or a bearer token); the page
+loads nothing from any other host, and every size a request can ask for is
+capped. Routes are plain functions: FastAPI runs them in its thread pool, so
+the blocking MongoDB reads never stall the api-server's event loop.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,9 +25,11 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from linkage import reports
 from linkage.airflow.urls import DOCS_ROUTE, PREFIX
-from linkage.handle import Linkage
+from linkage.airflow.view.decisions import router
+from linkage.airflow.view.deps import FilterDep, LinkageDep, get_user
 from linkage.masking import redact
-from linkage.models import Category
+from linkage.review_pages import PAGE_SIZES, review_csv, review_page
+from linkage.reviews import CATEGORIES, STATUSES
 from linkage.status import status
 from linkage.steps import REGISTRY
 
@@ -34,47 +37,16 @@ HERE = Path(__file__).parent
 CHART = {"width": 640, "height": 160, "pad": 24}
 
 
-def _authenticated() -> Any:
-    from airflow.api_fastapi.core_api.security import get_user
-
-    return Depends(get_user)
-
-
-app = FastAPI(title="Linkage", dependencies=[_authenticated()], docs_url=None, redoc_url=None, openapi_url=None)
+app = FastAPI(title="Linkage", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
 app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+app.include_router(router)
 pages = Environment(loader=PackageLoader("linkage.airflow.view", "templates"), autoescape=select_autoescape())
 pages.filters["redact"] = lambda text: redact(str(text)) if text is not None else ""
 
 
-@functools.cache
-def _linkage(uri: str, db: str) -> Linkage:
-    """One engine handle per database the connection names, kept for the api-server's lifetime (its
-    MongoClient pools connections for every request)."""
-    from linkage.airflow.connection import open_linkage
-
-    return open_linkage()
-
-
-def linkage() -> Linkage:
-    """The engine on `mongo_default` as it is configured now (an edited connection takes effect)."""
-    from linkage.airflow.connection import connection_target
-
-    return _linkage(*connection_target())
-
-
-LinkageDep = Annotated[Linkage, Depends(linkage)]
-StatusParam = Annotated[str | None, Query(alias="status")]
-
-
-def registered_step(step: str | None = None) -> str | None:
-    """The `step` filter: a registered step, or none (an unknown one is refused, not matched against nothing)."""
-    if step and step not in REGISTRY:
-        raise HTTPException(status_code=422, detail=f"unknown step {step!r}: choose from {', '.join(REGISTRY)}")
-    return step or None
-
-
-StepParam = Annotated[str | None, Depends(registered_step)]
-PageParam = Annotated[int, Query(alias="page", ge=1)]
+SizeParam = Annotated[int, Query(ge=1, le=max(PAGE_SIZES))]
+#: A page cursor is a queue key: an item id and three short names.
+CursorParam = Annotated[str | None, Query(max_length=2000)]
 
 
 def delivery_channels() -> dict[str, bool]:
@@ -104,15 +76,21 @@ def _render(template: str, **values: Any) -> HTMLResponse:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
-         status_: StatusParam = "open", page_: PageParam = 1,
-         size: int = 50) -> HTMLResponse:
-    selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
+def page(lk: LinkageDep, selected: FilterDep, size: SizeParam = 50, after: CursorParam = None,
+         before: CursorParam = None) -> HTMLResponse:
     rows = reports.run_rows(lk, limit=30)
-    return _render("linkage.html", status=status(lk), runs=rows, chart=coverage_chart(rows),
-                   review=reports.review_page(lk, selected, page_, size), selected=selected,
-                   steps=list(REGISTRY), categories=list(Category), statuses=reports.STATUSES,
-                   sizes=reports.PAGE_SIZES, alerts=reports.alerts(lk), channels=delivery_channels())
+    dry = reports.dry_run_findings(lk, rows[0].run_id) if rows and rows[0].dry_run else None
+    return _render("linkage.html", status=status(lk), runs=rows, chart=coverage_chart(rows), dry=dry,
+                   review=review_page(lk, selected, size=size, after=after, before=before), selected=selected,
+                   steps=list(REGISTRY), categories=CATEGORIES, statuses=STATUSES, sizes=PAGE_SIZES,
+                   alerts=reports.alerts(lk), channels=delivery_channels())
+
+
+@app.get("/findings", response_class=HTMLResponse)
+def findings(lk: LinkageDep, run_id: Annotated[str, Query(max_length=500)],
+             rule: Annotated[str | None, Query(max_length=200)] = None) -> HTMLResponse:
+    """What a dry run found, from its own record: the documents in drift (those of one expectation)."""
+    return _render("findings.html", run_id=run_id, rule=rule, found=reports.dry_run_findings(lk, run_id, rule))
 
 
 @app.get("/rollback", response_class=HTMLResponse)
@@ -135,18 +113,16 @@ def api_runs(lk: LinkageDep, limit: Annotated[int, Query(ge=1, le=500)] = 20,
 
 
 @app.get("/api/review")
-def api_review(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
-               status_: StatusParam = "open", page_: PageParam = 1,
-               size: int = 50) -> Any:
-    selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
-    return reports.review_page(lk, selected, page_, size).model_dump()
+def api_review(lk: LinkageDep, selected: FilterDep, size: SizeParam = 50, after: CursorParam = None,
+               before: CursorParam = None) -> Any:
+    found = review_page(lk, selected, size=size, after=after, before=before)
+    return {**found.model_dump(mode="json"), "after": found.after, "before": found.before}
 
 
 @app.get("/review.csv")
-def review_csv(lk: LinkageDep, step: StepParam = None, category: Category | None = None,
-               status_: StatusParam = "open") -> StreamingResponse:
-    selected = reports.ReviewFilter(step=step, category=category, status=status_ or None)
-    return StreamingResponse(reports.review_csv(lk, selected), media_type="text/csv",
+def export_csv(lk: LinkageDep, selected: FilterDep) -> StreamingResponse:
+    """The filter's items as `linkage review --csv` prints them (the same bytes), to fill in and import."""
+    return StreamingResponse(review_csv(lk, selected), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="linkage-review.csv"'})
 
 

@@ -19,6 +19,7 @@ from linkage.steps.base import Phase, StepSpec
 from linkage.steps.user_customer.checks import pair_findings
 from linkage.steps.user_customer.link import KEYS, LINK_PHASES, PLAN
 from linkage.steps.user_customer.repair import REPAIR_PHASES
+from linkage.steps.user_customer.review import SUBJECTS
 from linkage.steps.user_customer.sides import (
     CUSTOMER_LINK_DUPLICATES,
     CUSTOMER_REFS_DANGLING,
@@ -54,6 +55,7 @@ class UserCustomer(StepSpec):
                     measures=(USER_REFS_DANGLING, CUSTOMER_REFS_DANGLING, USER_LINK_DUPLICATES,
                               CUSTOMER_LINK_DUPLICATES, LINKS_DISAGREE)),)
     relations = (USER_CUSTOMERS, CUSTOMER_USERS)
+    subjects = SUBJECTS
 
     def phases(self, kind: RunKind) -> list[Phase]:
         return LINK_PHASES if kind == RunKind.MIGRATE else [*REPAIR_PHASES, Phase("wanted", wanted_pass), *LINK_PHASES]

@@ -11,7 +11,7 @@ from pymongo.database import Database
 
 from linkage.app_schema import UNSET_VALUES, USERS
 from linkage.lookups import DENSE_PER_KEY, by_keys
-from linkage.models import Category
+from linkage.models import Category, Ref
 from linkage.steps.user_customer.sides import LINKS_DISAGREE, SIDES, Side
 from linkage.validation.checks import Finding, LinkCounts, link_value, link_walk
 
@@ -29,10 +29,16 @@ def _disagreement(side: Side, doc: dict[str, Any], named: dict[str, Any]) -> Fin
     own, theirs = link_value(side.source, doc, side.field), link_value(side.target, named, side.back)
     if named.get(side.back) in UNSET_VALUES:
         user, user_coll = (doc, side.source) if side.source == USERS else (named, side.target)
+        other, other_coll = (named, side.target) if side.source == USERS else (doc, side.source)
         return Finding(LINKS_DISAGREE, user_coll, user["_id"], user.get("id"), (own,), Category.ONE_SIDED,
-                       f"{side.back}: unset on the other side of the pair")
+                       f"{side.back}: unset on the other side of the pair", _held_by(other_coll, other.get("id")))
     return Finding(LINKS_DISAGREE, side.source, doc["_id"], doc.get("id"), (own, theirs), Category.CONFLICT,
-                   f"{side.field}: names a document that names another")
+                   f"{side.field}: names a document that names another", _held_by(side.source, named.get(side.back)))
+
+
+def _held_by(collection: str, *ids: Any) -> tuple[Ref, ...]:
+    """The documents holding the other side, by their usable ids."""
+    return tuple(Ref(collection=collection, id=i) for i in ids if isinstance(i, str) and i)
 
 
 def side_findings(db: Database, side: Side, linked: LinkCounts) -> Iterator[list[Finding]]:
@@ -49,7 +55,9 @@ def side_findings(db: Database, side: Side, linked: LinkCounts) -> Iterator[list
             if len(docs) > 1:
                 shared = tuple(link_value(side.source, d, side.field) for d in docs)
                 findings += [Finding(side.duplicates, side.source, d["_id"], d.get("id"), shared, Category.CONFLICT,
-                                     f"{side.field}: another document holds the same value") for d in docs]
+                                     f"{side.field}: another document holds the same value",
+                                     _held_by(side.source, *(o.get("id") for o in docs if o is not d)))
+                             for d in docs]
                 continue
             doc, named = docs[0], targets.get(value)
             if named is None:

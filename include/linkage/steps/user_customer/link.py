@@ -33,7 +33,7 @@ from linkage.matching.user_customer import (
     classify_unlinked_user,
     is_considered,
 )
-from linkage.models import Category, Decision, RunKind
+from linkage.models import Candidate, Category, Decision, Ref, RunKind
 from linkage.normalize import is_key, normalize_email, normalize_phone
 from linkage.steps.base import Phase, StepContext
 from linkage.steps.user_customer.sides import STEP
@@ -42,7 +42,7 @@ from linkage.steps.user_customer.wanted import UNLINKED_ACCOUNTS, Wanted, accoun
 KEYS, PLAN = "customer_keys", "link_plan"
 PROPOSED = "proposed"
 _USER_FIELDS = {"id": 1, "role": 1, "phone": 1, "email": 1, USER_LINK: 1}
-_CUSTOMER_FIELDS = {"id": 1, "phone": 1, "email": 1, CUSTOMER_LINK: 1}
+_CUSTOMER_FIELDS = {"id": 1, "phone": 1, "email": 1, CUSTOMER_LINK: 1, "status": 1, "created_at": 1}
 
 
 class Workspace:
@@ -88,7 +88,7 @@ def plan_keys(ws: Workspace, batch: list[dict[str, Any]], *, classify_links: boo
     if classify_links:
         existing = _existing_ids(ws.db[USERS], (c[CUSTOMER_LINK] for c in batch if is_key(c.get(CUSTOMER_LINK))))
         dangling = [Decision(oid=c["_id"], app_id=c.get("id"), category=Category.DANGLING,
-                             reason="user_id: names no existing user")
+                             reason="user_id: names no existing user", missing=c[CUSTOMER_LINK])
                     for c in batch if is_key(c.get(CUSTOMER_LINK)) and c[CUSTOMER_LINK] not in existing]
     return BatchPlan(decisions=dangling, extra={"customers_indexed": len(indexed)})
 
@@ -132,8 +132,9 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]], *, defer_one_sided: b
     by_phone = _group(ws.keys_where("phone", phones.values()), "phone")
     by_email = _group(ws.keys_where("email", emails.values()), "email")
     seen_ids = {k.id for group in (*by_phone.values(), *by_email.values()) for k in group if is_key(k.id)}
-    claimed = {u[USER_LINK] for u in ws.db[USERS].find({USER_LINK: {"$in": list(seen_ids)}}, {USER_LINK: 1})
-               if is_key(u.get(USER_LINK))} if seen_ids else set()
+    claimed = {u[USER_LINK]: u.get("id") for u in ws.db[USERS].find({USER_LINK: {"$in": list(seen_ids)}},
+                                                                    {USER_LINK: 1, "id": 1})
+               if is_key(u.get(USER_LINK))} if seen_ids else {}
 
     proposals: list[ReplaceOne] = []
     customers = {k.id: k for group in (*by_phone.values(), *by_email.values()) for k in group if is_key(k.id)}
@@ -153,6 +154,7 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]], *, defer_one_sided: b
             "user_old": user.get(USER_LINK), "user_had": USER_LINK in user,
             "customer_oid": customer.oid, "customer_id": customer.id,
             "customer_old": customer.user_id, "customer_had": customer.had_user_id,
+            "candidate": [c.model_dump() for c in decision.candidates],
         }, upsert=True))
     if proposals:
         ws.plan.bulk_write(proposals, ordered=False)
@@ -177,7 +179,12 @@ def resolve_batch(ws: Workspace, batch: list[dict[str, Any]]) -> BatchPlan:
     if contested:
         ws.plan.update_many({"run_id": ws.run_id, "customer_id": {"$in": contested}}, {"$set": {"conflict": True}})
     decisions = [Decision(oid=p["user_oid"], app_id=p["user_id"], category=Category.CONFLICT,
-                          reason="customer: matched by more than one user") for p in conflicts]
+                          reason="customer: matched by more than one user",
+                          candidates=tuple(Candidate.model_validate(c) for c in p.get("candidate", [])),
+                          holders=tuple(Ref(collection=USERS, id=q["user_id"]) for q in conflicts
+                                        if q["customer_id"] == p["customer_id"] and q is not p
+                                        and is_key(q["user_id"])))
+                 for p in conflicts]
     return BatchPlan(decisions=decisions, extra={PROPOSED: -len(conflicts)})
 
 

@@ -1,0 +1,60 @@
+"""What the Linkage view's routes depend on: the signed-in user, the engine handle, a checked review filter."""
+
+from __future__ import annotations
+
+import functools
+from typing import Annotated, Any
+
+from airflow.api_fastapi.core_api.security import get_user
+from fastapi import Depends, HTTPException, Query
+
+from linkage.handle import Linkage
+from linkage.models import REVIEW_CATEGORIES, Category
+from linkage.review_pages import ReviewFilter
+from linkage.reviews import CATEGORIES, OPEN, STATUSES
+from linkage.steps import REGISTRY
+
+__all__ = ["FilterDep", "LinkageDep", "UserDep", "get_user", "linkage", "review_filter"]
+
+
+@functools.cache
+def _linkage(uri: str, db: str) -> Linkage:
+    """One engine handle per database the connection names, kept for the api-server's lifetime (its
+    MongoClient pools connections for every request); the review queue's key is given to items older
+    than it, once."""
+    from linkage.airflow.connection import open_linkage
+
+    lk = open_linkage()
+    lk.reviews.ensure_indexes()
+    lk.decisions.ensure_indexes()
+    return lk
+
+
+def linkage() -> Linkage:
+    """The engine on `mongo_default` as it is configured now (an edited connection takes effect)."""
+    from linkage.airflow.connection import connection_target
+
+    return _linkage(*connection_target())
+
+
+def _refused(detail: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=detail)
+
+
+def review_filter(step: Annotated[str | None, Query(max_length=100)] = None,
+                  category: Annotated[str | None, Query(max_length=100)] = None,
+                  status_: Annotated[str | None, Query(alias="status", max_length=20)] = OPEN) -> ReviewFilter:
+    """The review queue's filter: a registered step, a review category, a status (each empty: any, as the
+    form sends "any"); anything else is refused, not matched against nothing."""
+    if step and step not in REGISTRY:
+        raise _refused(f"unknown step {step!r}: choose from {', '.join(REGISTRY)}")
+    if category and category not in REVIEW_CATEGORIES:
+        raise _refused(f"{category!r} is not a review category: choose from {', '.join(CATEGORIES)}")
+    if status_ and status_ not in STATUSES:
+        raise _refused(f"unknown status {status_!r}: choose from {', '.join(STATUSES)}")
+    return ReviewFilter(step=step or None, category=Category(category) if category else None, status=status_ or None)
+
+
+LinkageDep = Annotated[Linkage, Depends(linkage)]
+FilterDep = Annotated[ReviewFilter, Depends(review_filter)]
+UserDep = Annotated[Any, Depends(get_user)]

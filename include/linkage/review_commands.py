@@ -1,0 +1,96 @@
+"""`linkage review` and `linkage decide`: the review queue's CSV round trip from the command line.
+
+`review --csv` prints the export the Linkage view downloads, the same bytes for the same filter;
+a person fills in `decision` (a candidate's id, another id, `none` or `clear`) and `note`, and
+`decide --file F` records them all, or, naming each bad line, none. The person running it is the
+decider (`cli:<user>@<host>`, as the run records name whoever triggered a run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from linkage.commands import settings_of
+from linkage.deciding import DecisionsRefused, import_csv
+from linkage.errors import LinkageError
+from linkage.handle import Linkage
+from linkage.models import REVIEW_CATEGORIES, RunState
+from linkage.review_pages import ReviewFilter, review_csv, review_page
+from linkage.reviews import CATEGORIES, OPEN, STATUSES
+from linkage.runs import default_trigger
+from linkage.steps import REGISTRY
+
+#: The largest file `decide --file` reads (the view's upload has the same cap).
+MAX_FILE_BYTES = 5 * 1024 * 1024
+Option = tuple[tuple[str, ...], dict[str, Any]]
+
+
+def review_options() -> tuple[Option, ...]:
+    return (
+        (("--step",), {"choices": list(REGISTRY), "help": "only this step's items"}),
+        (("--category",), {"choices": CATEGORIES, "help": "only items of this category"}),
+        (("--status",), {"choices": [*STATUSES, "any"], "default": OPEN, "help": f"items in this state (default: "
+                                                                                   f"{OPEN})"}),
+        (("--csv",), {"action": "store_true", "help": "print the items as the view's CSV export (to fill in and "
+                                                       "import with `linkage decide --file`)"}),
+    )
+
+
+def decide_options() -> tuple[Option, ...]:
+    return ((("--file",), {"required": True, "help": "a review export with its decision (and note) column filled "
+                                                     f"in (at most {MAX_FILE_BYTES // 1024 // 1024} MB)"}),)
+
+
+def _filter(args: argparse.Namespace) -> ReviewFilter:
+    category = next((c for c in REVIEW_CATEGORIES if c.value == args.category), None)
+    return ReviewFilter(step=args.step, category=category, status=None if args.status == "any" else args.status)
+
+
+def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The queue's export on stdout (`--csv`, exactly the view's bytes), or how many items there are."""
+    lk = Linkage(settings_of(args))
+    try:
+        selected = _filter(args)
+        if args.csv:
+            for chunk in review_csv(lk, selected):
+                sys.stdout.buffer.write(chunk.encode())
+            sys.stdout.flush()
+            return None
+        page = review_page(lk, selected, size=25)
+    finally:
+        lk.close()
+    if not args.json:
+        print(f"review items: {', '.join(f'{status} {n:,}' for status, n in page.counts.items())}")
+        for row in page.items:
+            print(f"  {row.item_id}  {row.category:10s} {row.status:8s} {len(row.candidates)} candidates  "
+                  f"{row.reason or ''}")
+    return {"state": RunState.SUCCEEDED.value, "counts": page.counts,
+            "items": [row.model_dump(mode="json") for row in page.items]}
+
+
+def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
+    """Record a filled-in export's decisions, all or none; each refused line goes to stderr."""
+    path = Path(args.file)
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise LinkageError(f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: split it")
+    text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    lk = Linkage(settings_of(args))
+    try:
+        lk.reviews.ensure_indexes()
+        lk.decisions.ensure_indexes()
+        recorded = import_csv(lk, text, by=default_trigger(), via="cli")
+    except DecisionsRefused as refused:
+        for refusal in refused.refusals:
+            print(f"{path}: {refusal}", file=sys.stderr)
+        bad = len(refused.refusals)
+        error = f"import refused, nothing recorded: {bad} bad line{'s' if bad != 1 else ''}"
+        return {"state": RunState.FAILED.value, "error": error, "refused": [r.model_dump() for r in refused.refusals]}
+    finally:
+        lk.close()
+    if not args.json:
+        print(f"recorded {recorded.decided} decisions ({', '.join(f'{k} {n}' for k, n in recorded.by_kind.items())}) "
+              f"as {recorded.batch}")
+    return {"state": RunState.SUCCEEDED.value, **recorded.model_dump()}

@@ -1,0 +1,129 @@
+"""The review queue as people work through it: filtered pages, counts, and the CSV round trip's export.
+
+A page is the next (or previous) `size` items in the queue's key order after the last one shown
+and its counts are index range counts (`linkage.review_index`), so a page costs the same at a
+hundred items or a hundred thousand. Everything here is ids, categories, reasons and the
+candidates' non-PII attributes: never a phone or an email, nor a decided document's state.
+
+The export (the view's download and `linkage review --csv`, the same bytes) has a row per item:
+its `item_id`, its `candidates` (ids separated by `|`) and what a person needs to choose between
+them, and empty `decision` and `note` columns to fill in and import (`linkage.deciding`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from linkage.csvsafe import write_rows
+from linkage.models import Candidate, Category, Ref
+from linkage.review_index import FIELD, Bounds, counted, page_after, page_before, selection
+from linkage.reviews import CATEGORIES, OPEN, STATUSES, ShownDecision
+from linkage.steps import REGISTRY
+
+if TYPE_CHECKING:
+    from linkage.handle import Linkage
+
+PAGE_SIZES = (25, 50, 100, 500)
+CANDIDATE_SEP = "|"
+EXPORT_COLUMNS = ["item_id", "step", "collection", "document_oid", "document_id", "category", "reason", "reopened",
+                  "candidates", "more_candidates", "candidate_details", "other_side", "missing", "status", "decided",
+                  "found_by", "run_id", "decision", "note"]
+
+
+class ReviewFilter(BaseModel):
+    step: str | None = None
+    category: Category | None = None
+    status: str | None = OPEN
+
+    def ranges(self, status: str | None = None) -> list[Bounds]:
+        """The ranges of the queue's key this filter selects (with another `status`, when given)."""
+        return selection([(status or self.status, STATUSES), (self.step, list(REGISTRY)),
+                          (self.category.value if self.category else None, CATEGORIES)])
+
+
+class ReviewRow(BaseModel):
+    """A review item as the view, its API and the export show it."""
+
+    item_id: str
+    step: str
+    collection: str
+    document_oid: str
+    document_id: str | None = None
+    category: str
+    reason: str | None = None
+    field: str | None = None
+    reopened: str | None = None
+    candidates: list[Candidate] = Field(default_factory=list)
+    more_candidates: int = 0
+    holders: list[Ref] = Field(default_factory=list)
+    missing: str | None = None
+    status: str
+    decision: ShownDecision | None = None
+    found_by: str | None = None
+    run_id: str | None = None
+    key: str
+
+    @classmethod
+    def of(cls, item: dict[str, Any]) -> ReviewRow:
+        return cls(item_id=str(item["_id"]), step=item["step"], collection=item["collection"],
+                   document_oid=str(item.get("document_oid")), document_id=item.get("document_id"),
+                   category=item["category"], reason=item.get("reason"), field=item.get("field"),
+                   reopened=item.get("reopened"), candidates=item.get("candidates") or [],
+                   more_candidates=item.get("more_candidates") or 0, holders=item.get("holders") or [],
+                   missing=item.get("missing"), status=item["status"], found_by=item.get("found_by"),
+                   run_id=item.get("run_id"), key=item[FIELD],
+                   decision=ShownDecision.model_validate(item["decision"]) if item.get("decision") else None)
+
+    def exported(self) -> dict[str, str]:
+        """As a row of the export: text cells, `decision` and `note` left for a person to fill in."""
+        details = [" ".join([c.id, *(f"{k}={v}" for k, v in c.facts.items())]) for c in self.candidates]
+        d = self.decision
+        return {"item_id": self.item_id, "step": self.step, "collection": self.collection,
+                "document_oid": self.document_oid, "document_id": self.document_id or "", "category": self.category,
+                "reason": self.reason or "", "reopened": self.reopened or "",
+                "candidates": CANDIDATE_SEP.join(c.id for c in self.candidates),
+                "more_candidates": str(self.more_candidates or ""), "candidate_details": "; ".join(details),
+                "other_side": " ".join(f"{h.collection}:{h.id}" for h in self.holders), "missing": self.missing or "",
+                "status": self.status, "decided": " ".join(filter(None, (d.kind, d.target, "by", d.by))) if d else "",
+                "found_by": self.found_by or "", "run_id": self.run_id or "", "decision": "", "note": ""}
+
+
+class ReviewPage(BaseModel):
+    """One page of a filter's items: where it starts in the selection (`first`, from 1), how many there are."""
+
+    items: list[ReviewRow]
+    total: int
+    first: int
+    size: int
+    counts: dict[str, int]
+
+    @property
+    def after(self) -> str | None:
+        """The cursor of the next page, if there is one."""
+        return self.items[-1].key if self.items and self.first - 1 + len(self.items) < self.total else None
+
+    @property
+    def before(self) -> str | None:
+        """The cursor of the previous page, if there is one."""
+        return self.items[0].key if self.items and self.first > 1 else None
+
+
+def review_page(lk: Linkage, selected: ReviewFilter, *, size: int = 50, after: str | None = None,
+                before: str | None = None) -> ReviewPage:
+    """The page after `after` (or before `before`; the first page without either), with the counts by status."""
+    ranges, size = selected.ranges(), size if size in PAGE_SIZES else 50
+    found = page_before(lk.reviews.coll, ranges, before, size) if before else \
+        page_after(lk.reviews.coll, ranges, after, size)
+    items = [ReviewRow.of(item) for item in found]
+    first = counted(lk.reviews.coll, ranges, before=items[0].key) + 1 if items else 1
+    counts = {status: counted(lk.reviews.coll, selected.ranges(status)) for status in STATUSES}
+    total = counts[selected.status] if selected.status else sum(counts.values())
+    return ReviewPage(items=items, total=total, first=first, size=size, counts=counts)
+
+
+def review_csv(lk: Linkage, selected: ReviewFilter) -> Iterator[str]:
+    """The selected review items as CSV, a line at a time (the whole queue never sits in memory)."""
+    return write_rows(EXPORT_COLUMNS, (ReviewRow.of(item).exported() for item in lk.reviews.items(selected.ranges())))
