@@ -62,7 +62,7 @@ def _mark(lk: Linkage, run: RunRecord, reasons: dict[str, str], status: Decision
     for reason, group in by_reason.items():
         moved += lk.decisions.mark([d.id for d in group], status, run_id=run.id, reason=reason or None)
         if reopen:
-            lk.reviews.reopen([d.item_id for d in group], f"{status.value}: {reason}" if reason else status.value)
+            lk.reviews.reopen([d.item_id for d in group], reason or status.value)
     return moved
 
 
@@ -108,7 +108,7 @@ def settle(lk: Linkage, run_id: str) -> None:
     took = [d for d in decisions if d.id not in declined and (d.kind == DecisionKind.NONE or d.id in landed)]
     taken = {d.id for d in took}
     stale = [d for d in decisions if d.id not in taken]
-    reasons = {d.id: declined.get(d.id, UNLANDED) for d in stale}
+    reasons = {d.id: f"stale: {declined.get(d.id, UNLANDED)}" for d in stale}
     _outcome(lk, run_id, {DecisionStatus.APPLIED.value: _mark(lk, run, {}, DecisionStatus.APPLIED, took, False),
                           DecisionStatus.STALE.value: _mark(lk, run, reasons, DecisionStatus.STALE, stale, True)})
 
