@@ -16,6 +16,7 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
@@ -63,11 +64,18 @@ class DecisionsApproval(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        result = super().execute_complete(context, event)
-        approved = result["chosen_options"] == [self.APPROVE]
+        try:
+            result = super().execute_complete(context, event)
+        except DownstreamTasksSkipped:  # a rejection (or the timeout's default) skips what follows by raising
+            self._record(context, event, approved=False)
+            raise
+        self._record(context, event, approved=result["chosen_options"] == [self.APPROVE])
+        return result
+
+    @staticmethod
+    def _record(context: Any, event: dict[str, Any], *, approved: bool) -> None:
         with session() as lk:
             approve(lk, linkage_run_id(context), approved=approved, by=_responder(event), via="airflow")
-        return result
 
 
 def approval(settings: Settings) -> DecisionsApproval:
