@@ -21,7 +21,8 @@ export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
 export AIRFLOW__API__HOST=$AIRFLOW_HOST AIRFLOW__API__PORT=$AIRFLOW_PORT AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=20
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW_PORT}/execution/"
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW_USERS:-admin:admin}
+# Two people: `admin`, and `reviewer` who approves what `admin` decided (linkage_apply_decisions' four eyes).
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW_USERS:-admin:admin,reviewer:admin}
 export AIRFLOW_CONN_MONGO_DEFAULT=${AIRFLOW_CONN_MONGO_DEFAULT:-"mongo://127.0.0.1:${MONGO_PORT}/app?serverSelectionTimeoutMS=5000&connectTimeoutMS=5000"}
 export LINKAGE_HOME=${LINKAGE_HOME:-$VAR}  # this Airflow's own database: its backups and Data Docs under var/
 export GX_ANALYTICS_ENABLED=false PATH="$BIN:$PATH"
@@ -79,11 +80,17 @@ sys.exit(0 if all(health.get(part, {}).get('status') == 'healthy' for part in ('
   for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { tail -20 "$LOGS"/*.log; die "a component exited; logs in $LOGS"; }; done
   sleep 1
 done
-PASSWORD=$("$BIN/python" -c "import json,sys; print(json.load(open('$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated'))['admin'])")
+USERS=$("$BIN/python" -c "
+import json, os, sys
+passwords = json.load(open(sys.argv[1]))
+names = [u.split(':')[0].strip() for u in os.environ['AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS'].split(',') if u.strip()]
+print('\n'.join(f'  user: {u:<10} password: {passwords[u]}' for u in names if u in passwords))" "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated")
 cat <<MSG
 
-Airflow is up: http://$AIRFLOW_HOST:$AIRFLOW_PORT   user: admin   password: $PASSWORD
-DAGs: linkage_migration (Trigger -> form), linkage_reconcile (nightly), linkage_rollback.
+Airflow is up: http://$AIRFLOW_HOST:$AIRFLOW_PORT
+$USERS
+DAGs: linkage_migration (Trigger -> form), linkage_reconcile (nightly), linkage_rollback,
+linkage_apply_decisions (people's review decisions; a second user approves in Browse -> Required Actions).
 MongoDB: mongodb://127.0.0.1:$MONGO_PORT/ (database app). Logs: $LOGS
 Ctrl-C stops Airflow and the embedded database.
 MSG

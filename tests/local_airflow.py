@@ -94,8 +94,12 @@ class LocalAirflow:
 
     @property
     def password(self) -> str:
+        return self.password_of("admin")
+
+    def password_of(self, user: str) -> str:
+        """A user's generated password (scripts/airflow.sh's users: `admin`, and `reviewer` who approves)."""
         generated = self.home / "airflow" / "simple_auth_manager_passwords.json.generated"
-        return str(json.loads(generated.read_text())["admin"])
+        return str(json.loads(generated.read_text())[user])
 
     def start(self, within: float = 120) -> LocalAirflow:
         started = time.monotonic()

@@ -252,7 +252,7 @@ def test_no_page_the_view_serves_shows_a_phone_or_an_email(
     assert json.loads(fetch(page, "/linkage/api/status")["text"])["db"] == "app"
 
 
-def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str) -> None:
+def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str, status: str = "open") -> None:
     """The view's review queue filtered as a person filters it (the form), waiting for the new page."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
@@ -261,13 +261,15 @@ def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str) -> 
     open_view(driver, airflow)
     Select(driver.find_element(By.NAME, "step")).select_by_value(step)
     Select(driver.find_element(By.NAME, "category")).select_by_value(category)
+    Select(driver.find_element(By.NAME, "status")).select_by_value(status)
     driver.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
 
     def filtered() -> bool:
         try:
-            return f"category={category}" in (driver.find_element(By.ID, "export-csv").get_attribute("href") or "")
+            href = driver.find_element(By.ID, "export-csv").get_attribute("href") or ""
         except StaleElementReferenceException:
             return False
+        return f"category={category}" in href and f"status={status}" in href
     wait_for(filtered)
 
 
@@ -334,3 +336,177 @@ def test_a_filled_in_export_is_imported_in_the_view_all_or_nothing(
     stored = db.linkage_decisions.find_one({"item_id": chosen["item_id"]})
     assert (stored["kind"], stored["target"], stored["by"], stored["via"]) == (
         "link", chosen["decision"], "airflow:admin", "csv")
+
+
+@pytest.fixture(scope="module")
+def reviewer(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A second person's browser, signed in as `reviewer` (scripts/airflow.sh's second user): the approver."""
+    from selenium.webdriver.common.by import By
+
+    with chromium(tmp_path_factory.mktemp("reviewer-profile")) as driver:
+        driver.get(f"{airflow.base}/")
+        wait_for(lambda: driver.find_elements(By.NAME, "username"))
+        driver.find_element(By.NAME, "username").send_keys("reviewer")
+        driver.find_element(By.NAME, "password").send_keys(airflow.password_of("reviewer"))
+        driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+        wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))
+        yield driver
+
+
+DECISIONS_DAG = "linkage_apply_decisions"
+DELIVERY_COVERAGE = "delivery_statuses.order_id"
+
+
+def decide_in_the_view(driver: Any, airflow: LocalAirflow) -> tuple[str, str]:
+    """As the signed-in user: the first open ambiguous delivery, its last candidate chosen, Save.
+    Returns (item id, the candidate's id)."""
+    from selenium.webdriver.common.by import By
+
+    show_queue(driver, airflow, "order_delivery", "ambiguous")
+    row = driver.find_elements(By.CSS_SELECTOR, "tr.item")[0]
+    candidates = [c for c in row.find_elements(By.CSS_SELECTOR, "input[type=radio][name=decision]")
+                  if c.get_attribute("value") not in ("none", "clear", "")]
+    assert len(candidates) >= 2, "an ambiguous item lists its candidates"
+    chosen = str(candidates[-1].get_attribute("value"))
+    candidates[-1].click()
+    row.find_element(By.XPATH, ".//button[normalize-space()='Save']").click()
+    wait_for(lambda: "saved" in row.find_element(By.CSS_SELECTOR, ".outcome").text)
+    return str(row.get_attribute("data-item")), chosen
+
+
+def coverage_shown(driver: Any, airflow: LocalAirflow, relation: str) -> float:
+    from selenium.webdriver.common.by import By
+
+    open_view(driver, airflow)
+    ratio = driver.find_element(By.CSS_SELECTOR, f"tr[data-relation='{relation}'] .ratio").text
+    return float(ratio.rstrip("%"))
+
+
+def awaiting_approval(airflow: LocalAirflow, run_id: str, timeout: float = 180) -> int:
+    """Until the run's `approve` task waits for a person (Airflow 3.3: `awaiting_input`), and still does
+    on the same try 5 s later (as a person would take); returns its try number. (A response seconds
+    after the task parked was lost here once: the resumed task was killed as "running elsewhere",
+    retried, and asked again.)"""
+    def parked() -> dict[str, Any] | None:
+        found: dict[str, Any] = airflow.api("GET", f"dags/{DECISIONS_DAG}/dagRuns/{run_id}/taskInstances/approve")
+        assert found["state"] not in ("failed", "upstream_failed", "skipped"), found
+        return found if found["state"] == "awaiting_input" else None
+    first = wait_for(parked, timeout)
+    time.sleep(5)
+    again = wait_for(parked, timeout)
+    assert again["try_number"] == first["try_number"], (first, again)
+    return int(again["try_number"])
+
+
+def resumed(airflow: LocalAirflow, run_id: str, try_number: int, timeout: float = 120) -> None:
+    """Until the answered `approve` task has left `awaiting_input` on the same try (not asked again)."""
+    def moved_on() -> bool:
+        found = airflow.api("GET", f"dags/{DECISIONS_DAG}/dagRuns/{run_id}/taskInstances/approve")
+        assert found["try_number"] == try_number, f"Airflow asked again (try {found['try_number']}): {found}"
+        return bool(found["state"] != "awaiting_input")
+    wait_for(moved_on, timeout)
+
+
+def answer_in_required_actions(driver: Any, airflow: LocalAirflow, run_id: str, user: str, button: str,
+                               screenshot: str | None = None) -> Any:
+    """As `user`, signed in to `driver`: Browse -> Required Actions, the run's request, then `button`
+    (Approve or Reject) once the response is recorded. Returns the request's Markdown link to the view."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{airflow.base}/")
+    wait_for(lambda: driver.find_elements(By.XPATH, "//button[normalize-space()='Browse']"))[0].click()
+    wait_for(lambda: driver.find_elements(By.XPATH, "//a[normalize-space()='Required Actions']"))[0].click()
+    wait_for(lambda: urlsplit(driver.current_url).path == "/required_actions")
+    row = f"//tr[.//a[normalize-space()='{run_id}']]"
+    wait_for(lambda: driver.find_elements(By.XPATH, f"{row}[contains(., 'Approval Required')]"))
+    if screenshot:
+        driver.save_screenshot(str(SCREENSHOTS / f"{screenshot}-list.png"))
+    driver.find_element(By.XPATH, f"{row}//a[contains(@href, '/tasks/approve/required_actions')]").click()
+    clickable = f"//button[normalize-space()='{button}' and not(@disabled)]"
+    wait_for(lambda: driver.find_elements(By.XPATH, clickable))
+    link = driver.find_element(By.XPATH, "//a[normalize-space()='The decided items in the Linkage view']")
+    if screenshot:
+        driver.save_screenshot(str(SCREENSHOTS / f"{screenshot}.png"))
+    href = link.get_attribute("href")
+    driver.find_element(By.XPATH, clickable).click()
+    answered = re.compile(rf"Response received at .* from {user}\b")
+    wait_for(lambda: answered.search(driver.find_element(By.TAG_NAME, "body").text))
+    return href
+
+
+def test_a_decision_is_applied_once_a_second_user_approves_it_in_required_actions(
+        page: Any, reviewer: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = linkage_db(airflow)
+    before = coverage_shown(page, airflow, DELIVERY_COVERAGE)
+    item_id, chosen = decide_in_the_view(page, airflow)  # as admin
+    item = db.linkage_review.find_one({"_id": item_id})
+    decision = db.linkage_decisions.find_one({"item_id": item_id}, sort=[("_id", -1)])
+    assert (decision["kind"], decision["target"], decision["by"], decision["status"]) == (
+        "link", chosen, "airflow:admin", "pending")
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]}).get("order_id") != chosen
+
+    dag_run = airflow.trigger(DECISIONS_DAG, {})
+    asked = awaiting_approval(airflow, dag_run)
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]}).get("order_id") != chosen  # not yet
+    link = answer_in_required_actions(reviewer, airflow, dag_run, "reviewer", "Approve", screenshot="approval-request")
+    resumed(airflow, dag_run, asked)
+    assert urlsplit(link).netloc == urlsplit(airflow.base).netloc  # the request's link opens the view signed in
+    linked = fetch(reviewer, link)
+    assert linked["status"] == 200 and item_id in linked["text"]
+    done = airflow.wait(DECISIONS_DAG, dag_run)
+    assert done["state"] == "success", done
+
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]})["order_id"] == chosen
+    record = db.linkage_runs.find_one({"_id": f"{DECISIONS_DAG}:{dag_run}"})
+    assert record["state"] == "succeeded"
+    assert (record["decisions"]["approval"]["approved"], record["decisions"]["approval"]["by"]) == (True, "reviewer")
+    assert record["decisions"]["outcome"]["applied"] >= 1
+    assert record["decisions"]["preview"]["deciders"]["airflow:admin"] >= 1
+    assert db.linkage_decisions.find_one({"_id": decision["_id"]})["status"] == "applied"
+    assert "decisions" in done["note"] and "applied" in done["note"]
+
+    assert coverage_shown(page, airflow, DELIVERY_COVERAGE) > before
+    show_queue(page, airflow, "order_delivery", "ambiguous", status="decided")
+    rows = page.find_elements(By.CSS_SELECTOR, f"tr.item[data-item='{item_id}']")
+    assert rows, "the decided item is listed under status decided"
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", rows[0])
+    assert rows[0].find_element(By.CSS_SELECTOR, ".state .badge").text == "decided"
+    assert f"link {chosen}" in rows[0].find_element(By.CSS_SELECTOR, ".decided").text
+    page.save_screenshot(str(SCREENSHOTS / "review-decided.png"))
+    shown = json.loads(fetch(page, f"/linkage/api/item?item_id={item_id}")["text"])
+    assert shown["item"]["status"] == "decided" and shown["decisions"][0]["status"] == "applied"
+
+
+def test_a_decisions_run_whose_approval_is_rejected_writes_nothing_and_rejects_its_decisions(
+        page: Any, reviewer: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
+    db = linkage_db(airflow)
+    item_id, chosen = decide_in_the_view(page, airflow)
+    item = db.linkage_review.find_one({"_id": item_id})
+    decision = db.linkage_decisions.find_one({"item_id": item_id}, sort=[("_id", -1)])
+    document = db.delivery_statuses.find_one({"_id": item["document_oid"]})
+    linked = db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
+
+    dag_run = airflow.trigger(DECISIONS_DAG, {})
+    asked = awaiting_approval(airflow, dag_run)
+    answer_in_required_actions(reviewer, airflow, dag_run, "reviewer", "Reject")
+    resumed(airflow, dag_run, asked)
+    done = airflow.wait(DECISIONS_DAG, dag_run)
+    assert done["state"] == "success", done  # a refusal is an answer, not a failure
+
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]}) == document
+    assert db.delivery_statuses.count_documents({"order_id": {"$gt": ""}}) == linked
+    record = db.linkage_runs.find_one({"_id": f"{DECISIONS_DAG}:{dag_run}"})
+    assert record["state"] == "rejected"
+    assert (record["decisions"]["approval"]["approved"], record["decisions"]["approval"]["by"]) == (False, "reviewer")
+    assert record["decisions"]["outcome"] == {"rejected": 1}
+    assert not record.get("backup"), "a rejected run backs nothing up: it never got past the approval"
+    stored = db.linkage_decisions.find_one({"_id": decision["_id"]})
+    assert (stored["status"], stored["status_reason"]) == ("rejected", "rejected by reviewer")
+    shown = json.loads(fetch(page, f"/linkage/api/item?item_id={item_id}")["text"])
+    assert shown["decisions"][0]["status"] == "rejected" and shown["decisions"][0]["target"] == chosen
+    assert shown["item"]["status"] == "open" and "rejected by reviewer" in (shown["item"]["reopened"] or "")
+    tasks = {ti["task_id"]: ti["state"] for ti in airflow.api(
+        "GET", f"dags/{DECISIONS_DAG}/dagRuns/{dag_run}/taskInstances")["task_instances"]}
+    assert tasks["approve"] == "success" and tasks["apply"] == "skipped", tasks

@@ -16,10 +16,11 @@ from typing import Any
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import get_current_context, task
+from airflow.sdk.exceptions import DownstreamTasksSkipped
 
 from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
-from linkage.airflow.urls import PREFIX, public_url
+from linkage.airflow.urls import PREFIX, page_link
 from linkage.applying import approve, preview
 from linkage.records import DecisionsPreview
 from linkage.settings import Settings
@@ -34,7 +35,7 @@ def approval_text(shown: DecisionsPreview, run_id: str, db: str) -> str:
             f"started:\n\n- {shown.links} links to write\n- {shown.none} no-match decisions (left unlinked, the item "
             f"stays closed)\n- {shown.clears} dangling references to clear\n- {shown.stale} stale: their document "
             f"changed since, so they will not be written\n\nDecided by: {deciders}.\n\n"
-            f"[The decided items in the Linkage view]({public_url(f'{PREFIX}/?status=decided')}#review)\n\n"
+            f"[The decided items in the Linkage view]({page_link(f'{PREFIX}/?status=decided')}#review)\n\n"
             "**Approve**: the run takes a backup of the documents it will change, then journals, writes and "
             "validates them (and can be rolled back). **Reject**: nothing is written; the decisions are marked "
             "rejected and their items return to the queue.")
@@ -63,11 +64,18 @@ class DecisionsApproval(ApprovalOperator):
         return super().execute(context)
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
-        result = super().execute_complete(context, event)
-        approved = result["chosen_options"] == [self.APPROVE]
+        try:
+            result = super().execute_complete(context, event)
+        except DownstreamTasksSkipped:  # a rejection (or the timeout's default) skips what follows by raising
+            self._record(context, event, approved=False)
+            raise
+        self._record(context, event, approved=result["chosen_options"] == [self.APPROVE])
+        return result
+
+    @staticmethod
+    def _record(context: Any, event: dict[str, Any], *, approved: bool) -> None:
         with session() as lk:
             approve(lk, linkage_run_id(context), approved=approved, by=_responder(event), via="airflow")
-        return result
 
 
 def approval(settings: Settings) -> DecisionsApproval:
