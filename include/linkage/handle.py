@@ -146,7 +146,7 @@ class Linkage:
     # what passes are built from ------------------------------------------------------------------------------
     def step_context(self, run: RunRecord) -> StepContext:
         return StepContext(db=self.db, run_id=run.id, kind=run.kind, tz=self.settings.tz,
-                           bookkeeping=self.bookkeeping)
+                           bookkeeping=self.bookkeeping, write_chunk=self.settings.write_chunk)
 
     def run_context(self, run: RunRecord, *, show_progress: bool = False) -> RunContext:
         return RunContext(run_id=run.id, journal=self.journal, writer=self.writer(run),

@@ -38,6 +38,7 @@ class StepContext:
     kind: RunKind
     tz: ZoneInfo
     bookkeeping: Callable[[str], Collection]  # a `linkage_*` collection by its short name
+    write_chunk: int  # statements per write command, at most (`linkage.bulk`)
 
 
 #: (a document, the id a person decided to link it to) -> per pair, the CONTRACT rule the link would break.
