@@ -67,13 +67,13 @@ KILLER = textwrap.dedent("""
 
     seen = 0
     def watching(real):
-        def hooked(db, record):
+        def hooked(db, record, chunk):
             global seen
             if step in (record.step, "*") and phase in (record.phase, "*"):
                 seen += 1
                 if seen == int(at) and moment == "before-writes":
                     kill_when_full(flights[-1].limit)
-            result = real(db, record)
+            result = real(db, record, chunk)
             if seen == int(at) and moment == "after-writes":
                 kill_when_full(flights[-1].limit)
             return result
