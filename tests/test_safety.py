@@ -32,6 +32,7 @@ from linkage.stages import start_run
 from helpers import ROOT, cli_env, empty_app, last_json, run_cli, snapshot
 
 
+@pytest.mark.both_servers
 def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
         lk: Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     before = snapshot(db)
@@ -85,6 +86,7 @@ def test_a_second_migrate_fails_fast_naming_the_holder(lk: Linkage, settings: Se
         held.release()
 
 
+@pytest.mark.both_servers
 def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: Linkage, db: Database) -> None:
     lease = Lease.acquire(lk.lock, "run-a", "a", 60)
     with pytest.raises(LockHeldError, match="run-a"):
