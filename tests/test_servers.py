@@ -29,6 +29,8 @@ from linkage.seed import seed
 from linkage.stages import create_indexes, start_run
 from linkage.steps import REGISTRY
 
+from helpers import empty_app
+
 pytestmark = pytest.mark.both_servers
 RAW = CodecOptions(document_class=RawBSONDocument)
 
@@ -88,6 +90,20 @@ def test_a_dotted_field_name_inside_a_subdocument(db: Database, record_property:
         shape = f"refused {exc.code}"
         assert db.t.count_documents({}) == 0
     record_property("dotted_key", shape)
+
+
+def test_a_run_records_coverage_keyed_by_relation_is_stored_and_read_back_as_written(lk: Linkage,
+                                                                                     db: Database) -> None:
+    """Keyed `collection.field`, it is stored without dots in a field name (as a list), so every server takes
+    it; the record, the report and the run list read it back as the mapping it was written as."""
+    empty_app(db)
+    run_id, _ = start_run(lk, MigrationParams(), "test")
+    coverage = {"users.customer_v2_id": {"total": 3, "linked": 2, "ratio": 0.6667},
+                "delivery_statuses.order_id": {"total": 0, "linked": 0, "ratio": 0.0}}
+    lk.runs.update(run_id, coverage_before=coverage, coverage_after=coverage)
+    record = lk.record(run_id)
+    assert record.coverage_before == record.coverage_after == record.report().coverage_after == coverage
+    assert lk.runs.recent(1)[0]["coverage_after"] == coverage
 
 
 def test_a_cursor_killed_from_another_connection(wire_server: Any, db: Database, record_property: Any) -> None:
