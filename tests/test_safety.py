@@ -32,7 +32,6 @@ from linkage.stages import start_run
 from helpers import ROOT, cli_env, empty_app, last_json, run_cli, snapshot
 
 
-@pytest.mark.both_servers
 def test_rollback_restores_before_images_but_keeps_the_apps_later_writes(
         lk: Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     before = snapshot(db)
