@@ -18,7 +18,7 @@ from helpers import review_state, snapshot
 from oracle import expected_order_links, expected_user_links
 
 pytestmark = pytest.mark.airflow
-DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback"}
+DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback", "linkage_apply_decisions"}
 PIPELINE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link_partitions",
                   "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "housekeeping",
                   "report", "release_lock"]
@@ -87,6 +87,18 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
         assert dag.get_task("backfill_order_delivery.link").is_mapped
     reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}
     assert {"backfill_user_customer.repair_from_users", "backfill_user_customer.repair_from_customers"} <= reconcile
+    # people's decisions: asked of a second person before the lease, then the decided phase alone
+    decisions = dagbag.get_dag("linkage_apply_decisions")
+    down = {t.task_id: set(t.downstream_task_ids) for t in decisions.tasks}
+    assert down["preflight"] == {"request_approval"} and down["request_approval"] == {"approve"}
+    assert down["approve"] == {"acquire_lock"}
+    approve = decisions.get_task("approve")
+    assert type(approve).__mro__[1].__name__ == "ApprovalOperator" and approve.defaults == ["Reject"]
+    assert approve.response_timeout.total_seconds() == 24 * 3600
+    assert {t.task_id for t in decisions.tasks if t.task_id.startswith("backfill_")} == {
+        "backfill_order_delivery.decided_partitions", "backfill_order_delivery.decided",
+        "backfill_order_delivery.record_counts", "backfill_user_customer.decided_partitions",
+        "backfill_user_customer.decided", "backfill_user_customer.record_counts"}
 
 
 def _reachable(down: dict[str, set[str]], start: str) -> set[str]:

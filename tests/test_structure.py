@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("steps", ["steps", "steps.*"]),
     ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
-              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding"]),
+              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying"]),
     ("entry points", ["runner", "commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
@@ -140,8 +140,14 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
     assert [stage.id for stage in plan.stages] == [
         "preflight", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer", "backup",
         "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
-    assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:2] == ("repair_from_users",
-                                                                                     "repair_from_customers")
+    # people's decisions first, then the nightly repair
+    assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:3] == (
+        "decided", "repair_from_users", "repair_from_customers")
+    # a decisions run is approved before it takes its lease, and runs the decided phase alone
+    assert [stage.id for stage in run_plan(RunKind.DECISIONS).stages] == [
+        "preflight", "approve", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
+        "backup", "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
+    assert {stage.phases for stage in run_plan(RunKind.DECISIONS).backfills} == {("decided",)}
 
 
 def test_a_plan_is_checked_when_it_is_made() -> None:

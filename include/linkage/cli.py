@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from linkage.commands import (
+    cmd_apply_decisions,
     cmd_backups,
     cmd_migrate,
     cmd_plan,
@@ -114,6 +115,9 @@ COMMANDS: dict[str, Command] = {
                                     "unless --new", lambda: (*CONNECTION, *_run_options(), *WRITES, NEW)),
     "reconcile": Command(cmd_reconcile, "the nightly job by hand: repair one-sided pairs, link what is still unlinked",
                          lambda: (*CONNECTION, *_run_options(), *WRITES, NEW, DRY_RUN)),
+    "apply-decisions": Command(cmd_apply_decisions, "carry out the recorded review decisions as a run (backup, "
+                                                    "journal, validation, rollback); you are the approver",
+                               lambda: (*CONNECTION, QUIET, *WRITES, NEW, DRY_RUN)),
     "rollback": Command(cmd_rollback, "undo a run through its journal, keeping the app's later writes",
                         lambda: (*CONNECTION, (("--run-id",), {"required": True, "help": "the linkage run id, or "
                                                                                           "its Airflow DAG run id"})),

@@ -19,6 +19,7 @@ from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import COUNT_KEYS, RunKind, RunState
 from linkage.params import MigrationParams
+from linkage.records import DecisionsRecord
 from linkage.retention import inventory, prune
 from linkage.rollback import rollback_target
 from linkage.runner import migrate, undo_run
@@ -60,8 +61,22 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
         print(f"  backup: {report.backup}")
     if report.rollback:
         print(f"  rollback: {report.rollback.model_dump(exclude_defaults=True)}")
+    if report.decisions:
+        print_decisions(report.decisions)
     if report.error:
         print(f"  error: {report.error}")
+
+
+def print_decisions(record: DecisionsRecord) -> None:
+    """A run's part in people's decisions: what it found to do, who approved it, what became of them."""
+    if (found := record.preview) is not None:
+        print(f"  decisions: {found.total} pending ({found.links} links, {found.none} no match, {found.clears} "
+              f"clears, {found.stale} stale), decided by {', '.join(found.deciders) or 'nobody'}")
+    if record.approval:
+        verb = "approved" if record.approval.approved else "rejected"
+        print(f"  {verb} by {record.approval.by or 'nobody in time'} ({record.approval.via})")
+    if record.outcome:
+        print("  decisions now: " + ", ".join(f"{n} {status}" for status, n in record.outcome.items()))
 
 
 def print_status(result: dict[str, Any]) -> None:
@@ -105,6 +120,12 @@ def cmd_migrate(args: argparse.Namespace) -> RunReport:
 
 def cmd_reconcile(args: argparse.Namespace) -> RunReport:
     return _run(args, kind=RunKind.RECONCILE, dry_run=args.dry_run)
+
+
+def cmd_apply_decisions(args: argparse.Namespace) -> RunReport:
+    """People's decisions carried out now, the person running this the approver (`linkage_apply_decisions`
+    asks a second person in Airflow)."""
+    return _run(args, kind=RunKind.DECISIONS, dry_run=args.dry_run)
 
 
 def cmd_rollback(args: argparse.Namespace) -> RunReport:

@@ -18,7 +18,8 @@ interface:
 - `StateReader.stale(decisions)`: for each decision whose document changed since it was made
   (or is gone), why, in words (`{decision id: "delivery_date changed since the decision"}`);
 - `DecisionStore.mark(ids, status, run_id=..., reason=...)`: `pending` -> `applied`, `stale`,
-  `rejected`; `applied` -> `rolled_back`. Any other transition is refused (not counted), so
+  `rejected`, `rolled_back` (its run was undone before it concluded); `applied` -> `rolled_back`.
+  Any other transition is refused (not counted), so
   marking twice changes nothing. The item side (closing, reopening with a reason) is
   `ReviewQueue.decided` / `ReviewQueue.reopen`.
 
@@ -65,7 +66,7 @@ class DecisionStatus(StrEnum):
 #: The statuses a decision may move to, by the status it has.
 TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
     DecisionStatus.PENDING: frozenset({DecisionStatus.APPLIED, DecisionStatus.STALE, DecisionStatus.REJECTED,
-                                       DecisionStatus.SUPERSEDED}),
+                                       DecisionStatus.SUPERSEDED, DecisionStatus.ROLLED_BACK}),
     DecisionStatus.APPLIED: frozenset({DecisionStatus.ROLLED_BACK}),
 }
 
@@ -73,6 +74,12 @@ TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
 def new_decision_id(at: datetime) -> str:
     """Sortable by time, unique without coordination: `d-20260502T101500123456Z-1a2b3c`."""
     return f"d-{at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:6]}"
+
+
+def made_before(at: datetime) -> dict[str, Any]:
+    """The decisions made before `at`, by id (what a run that started then carries out: a decision made
+    while it runs, or while its approval waits, waits for the next run)."""
+    return {"_id": {"$lt": f"d-{at.astimezone(timezone.utc):%Y%m%dT%H%M%S%fZ}"}}
 
 
 class StateFields(BaseModel):
@@ -199,9 +206,9 @@ class DecisionStore:
         self.coll.insert_many([d.stored() for d in decisions], ordered=True)
         self.mark(older, DecisionStatus.SUPERSEDED, reason="a newer decision on the same item")
 
-    def pending(self, steps: Iterable[str] | None = None) -> list[DecisionRecord]:
-        """The pending decisions, the newest per item, oldest first."""
-        query: dict[str, Any] = {"status": DecisionStatus.PENDING.value}
+    def pending(self, steps: Iterable[str] | None = None, before: datetime | None = None) -> list[DecisionRecord]:
+        """The pending decisions (made `before`, when given), the newest per item, oldest first."""
+        query: dict[str, Any] = {"status": DecisionStatus.PENDING.value, **(made_before(before) if before else {})}
         if steps is not None:
             query["step"] = {"$in": list(steps)}
         newest: dict[str, DecisionRecord] = {}
@@ -221,6 +228,11 @@ class DecisionStore:
                                      {"$set": {"status": status.value, "status_at": datetime.now(timezone.utc),
                                                "status_run": run_id, "status_reason": reason}})
         return done.modified_count
+
+    def settled_by(self, run_id: str, status: DecisionStatus) -> list[DecisionRecord]:
+        """The decisions a run moved to `status`."""
+        return [DecisionRecord.model_validate(d) for d in self.coll.find({"status_run": run_id,
+                                                                          "status": status.value})]
 
     def history(self, item_id: str) -> list[DecisionRecord]:
         """Every decision on an item, newest first."""

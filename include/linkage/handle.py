@@ -28,7 +28,7 @@ from linkage.guard import Guard, guarded_collection, guarded_database
 from linkage.journal import Journal
 from linkage.lock import Lease
 from linkage.reviews import ReviewQueue
-from linkage.runs import RunRecord, RunStore
+from linkage.runs import RunRecord, RunStore, as_utc
 from linkage.settings import Settings
 from linkage.steps import REGISTRY, StepContext
 from linkage.writer import BatchWriter, DryWriter, PlanningWriter
@@ -145,8 +145,11 @@ class Linkage:
 
     # what passes are built from ------------------------------------------------------------------------------
     def step_context(self, run: RunRecord) -> StepContext:
+        started = as_utc(run.created_at)
+        assert started is not None, f"run {run.id} has no start time"
         return StepContext(db=self.db, run_id=run.id, kind=run.kind, tz=self.settings.tz,
-                           bookkeeping=self.bookkeeping, write_chunk=self.settings.write_chunk)
+                           bookkeeping=self.bookkeeping, write_chunk=self.settings.write_chunk,
+                           started=started, states=self.states)
 
     def run_context(self, run: RunRecord, *, show_progress: bool = False) -> RunContext:
         return RunContext(run_id=run.id, journal=self.journal, writer=self.writer(run),

@@ -67,33 +67,39 @@ class LinkValue(NamedTuple):
 
 
 class FieldWrite(BaseModel):
-    """Setting one link field on one document, with its before-image.
+    """Setting one link field on one document (or, with `new` None, unsetting it), with its before-image.
 
     `group` ties writes that must land together (both sides of a user-customer
-    link): if one side cannot land, the other is undone.
+    link, a person's decision): if one side cannot land, the other is undone.
     """
 
     coll: str
     oid: Any
     field: str
-    new: str
+    #: The value written; None clears the field (a person's decision on a dangling link).
+    new: str | None
     old: Any = None
     had: bool = False
     group: str
 
-    def forward(self) -> UpdateOne:
-        """Set the link only where the field still holds the unset value that was read.
+    def _holding(self, value: Any, present: bool) -> dict[str, Any]:
+        """The filter "the field holds exactly this": `{field: null}` matches missing or null, a value itself."""
+        return {"_id": self.oid, self.field: value if present and value is not None else None}
 
-        `{field: null}` matches missing or null, `{field: ""}` the empty string: an
-        equality, which servers answer as fast as a bare `_id` update (an `$in`
-        costs the embedded server ~1.8x), and any change the app made since fails it.
+    def forward(self) -> UpdateOne:
+        """Write only where the field still holds the before-image that was read.
+
+        For a backfill that is an unset value: `{field: null}` matches missing or
+        null, `{field: ""}` the empty string, an equality, which servers answer as
+        fast as a bare `_id` update (an `$in` costs the embedded server ~1.8x);
+        any change the app made since fails it.
         """
-        unset = "" if self.old == "" else None
-        return UpdateOne({"_id": self.oid, self.field: unset}, {"$set": {self.field: self.new}})
+        change = {"$set": {self.field: self.new}} if self.new is not None else {"$unset": {self.field: ""}}
+        return UpdateOne(self._holding(self.old, self.had), change)
 
     def backward(self) -> UpdateOne:
         restore = {"$set": {self.field: self.old}} if self.had else {"$unset": {self.field: ""}}
-        return UpdateOne({"_id": self.oid, self.field: self.new}, restore)
+        return UpdateOne(self._holding(self.new, self.new is not None), restore)
 
     def restored_in(self, doc: dict[str, Any] | None) -> bool:
         """Whether `doc` holds this write's before-image again (a rollback already undid it)."""
@@ -117,6 +123,8 @@ class BatchRecord(BaseModel):
     #: The partition's counts through this batch: a resumed pass starts from them, without re-reading.
     totals: dict[str, int] = Field(default_factory=dict)
     writes: list[FieldWrite] = Field(default_factory=list)
+    #: The decisions a decisions pass does not carry out, by id, and why (the document changed since).
+    declined: dict[str, str] = Field(default_factory=dict)
     state: BatchState = BatchState.PLANNED
 
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}
@@ -206,10 +214,10 @@ class Journal:
         return counts
 
     def links_written(self, run_id: str) -> Counter[str]:
-        """How many link values the run wrote (and that landed), per `collection.field`."""
+        """How many link values the run wrote (and that landed), per `collection.field`, less those it cleared."""
         written: Counter[str] = Counter()
         for doc in self.coll.find({"run_id": run_id}, {"writes": 1}).batch_size(64):
-            written += journal_codec.written_per_field(doc.get("writes", []))
+            written.update(journal_codec.written_per_field(doc.get("writes", [])))  # a clear counts -1
         return written
 
     def written_by(self, run_id: str, values: list[LinkValue]) -> set[LinkValue]:

@@ -68,10 +68,11 @@ def pack(writes: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]
 
 
 def written_per_field(entries: list[dict[str, Any]]) -> Counter[str]:
-    """How many values compact groups write, per `collection.field`, without unpacking them."""
+    """How many values compact groups write, per `collection.field`, without unpacking them; a clear (`None`)
+    counts -1: the field held a link and no longer does."""
     written: Counter[str] = Counter()
     for entry in entries:
-        written[f"{entry['c']}.{entry['f']}"] += len(entry["n"])
+        written[f"{entry['c']}.{entry['f']}"] += sum(1 if new is not None else -1 for new in entry["n"])
     return written
 
 

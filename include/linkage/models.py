@@ -40,10 +40,12 @@ REVIEW_CATEGORIES = frozenset(
 
 
 class RunKind(StrEnum):
-    """A one-off migration, or the nightly reconciliation of what is still unlinked."""
+    """A one-off migration, the nightly reconciliation of what is still unlinked, or people's decisions on
+    review items carried out (`linkage_apply_decisions`, `linkage apply-decisions`)."""
 
     MIGRATE = "migrate"
     RECONCILE = "reconcile"
+    DECISIONS = "decisions"
 
 
 class RunState(StrEnum):
@@ -52,10 +54,12 @@ class RunState(StrEnum):
     FAILED = "failed"
     ROLLED_BACK = "rolled_back"
     ROLLBACK_FAILED = "rollback_failed"
+    #: A decisions run whose approval was refused (or timed out): it wrote nothing.
+    REJECTED = "rejected"
 
 
 #: States a run is never resumed from.
-FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.ROLLED_BACK})
+FINAL_STATES = frozenset({RunState.SUCCEEDED, RunState.ROLLED_BACK, RunState.REJECTED})
 
 
 def empty_counts() -> dict[str, int]:

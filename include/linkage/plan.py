@@ -1,9 +1,10 @@
 """A run's plan: its stages in order, as data. The one place a run's sequence is written.
 
 As Django's `migration_plan()` returns data that `migrate(plan)` then runs, a
-`Plan` says what a run of a kind does: take the lease, make the indexes, plan
-every step's writes into the journal, back up what will be written, apply the
-plan, judge it, conclude, clean up after itself (`housekeeping`); two executors carry it out: the CLI's
+`Plan` says what a run of a kind does: be approved by a person (a decisions
+run), take the lease, make the indexes, plan every step's writes into the
+journal, back up what will be written, apply the plan, judge it, conclude,
+clean up after itself (`housekeeping`); two executors carry it out: the CLI's
 runner in this process (`linkage.runner`) and the DAG factory, which maps each
 stage onto Airflow tasks (`linkage.airflow.dag_factory`). A dry run is the same
 plan: its stages that write the app's data are skipped (in Airflow, visibly)
@@ -24,6 +25,7 @@ from linkage.steps import REGISTRY
 
 class StageName(StrEnum):
     PREFLIGHT = "preflight"
+    APPROVE = "approve"
     ACQUIRE_LOCK = "acquire_lock"
     BACKUP = "backup"
     CREATE_INDEXES = "create_indexes"
@@ -80,6 +82,10 @@ class Plan(BaseModel):
         if self.stages[-1].role != Role.TEARDOWN:
             raise ValueError("a plan ends by releasing its lease")
         names = [stage.name for stage in self.stages]
+        if (StageName.APPROVE in names) != (self.kind == RunKind.DECISIONS) or (
+                StageName.APPROVE in names and names.index(StageName.APPROVE) > setup[0]):
+            raise ValueError("a decisions run, and only one, is approved, before it takes its lease (an approval "
+                             "may wait for hours: the nightly run must not wait behind it)")
         if StageName.APPLY in names and (StageName.BACKUP not in names
                                          or names.index(StageName.BACKUP) > names.index(StageName.APPLY)):
             raise ValueError("a plan backs up what it will write before it applies")
@@ -94,10 +100,14 @@ class Plan(BaseModel):
 
 
 def run_plan(kind: RunKind, steps: Sequence[str] | None = None) -> Plan:
-    """The plan of a run of `kind` over `steps` (every registered step by default, as a DAG is built)."""
+    """The plan of a run of `kind` over `steps` (every registered step by default, as a DAG is built): a
+    decisions run over the steps that take decisions, approved by a person first."""
     chosen = list(REGISTRY) if steps is None else list(steps)
+    if kind == RunKind.DECISIONS:
+        chosen = [step for step in chosen if REGISTRY[step].subjects]
     return Plan(kind=kind, stages=(
         Stage(name=StageName.PREFLIGHT),
+        *([Stage(name=StageName.APPROVE)] if kind == RunKind.DECISIONS else []),
         Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP),
         Stage(name=StageName.CREATE_INDEXES, skipped_by_dry_run=True),
         *(Stage(name=StageName.BACKFILL, step=step, phases=tuple(REGISTRY[step].phase_names(kind)))

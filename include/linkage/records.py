@@ -7,6 +7,8 @@ types), so any tool can read the record.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field
 
 from linkage.backup import Scope
@@ -50,6 +52,37 @@ class DriftRecord(BaseModel):
         examples = self.new_examples.setdefault(rule, [])
         if len(examples) < keep:
             examples.append(example)
+
+
+class DecisionsPreview(BaseModel):
+    """What a run is about to do with people's decisions, as its approver is shown it: by kind, the stale ones
+    (their document changed since), and who decided (the most frequent deciders first, at most 20)."""
+
+    total: int = 0
+    links: int = 0
+    none: int = 0
+    clears: int = 0
+    stale: int = 0
+    deciders: dict[str, int] = Field(default_factory=dict)
+
+
+class Approval(BaseModel):
+    """Who let a decisions run write, or refused it: `by` is None when nobody answered in time (the timeout
+    rejects)."""
+
+    approved: bool
+    by: str | None = None
+    via: str
+    at: Any = None
+
+
+class DecisionsRecord(BaseModel):
+    """A run's part in people's decisions: what it was about to do, its approval, and each outcome's count
+    (`applied`, `stale`, `rejected`, `rolled_back`)."""
+
+    preview: DecisionsPreview | None = None
+    approval: Approval | None = None
+    outcome: dict[str, int] = Field(default_factory=dict)
 
 
 class Paging(BaseModel):

@@ -128,11 +128,13 @@ class ReviewQueue:
         now = self.clock()
         found = {self.item_id(step, d.oid): d for d in decisions if d.category in REVIEW_CATEGORIES}
         decided = self._decided(step, list(found), collection)
-        opened = self.opened_by(list(found))
+        opened = self._open(list(found))
         ops: list[Any] = []
         for item_id, d in found.items():
+            kept = opened.get(item_id, {})  # an open item keeps the run that opened it and why it was reopened
             doc = {**item_document(run_id, step, collection, d, found_by, now),
-                   "opened_by": opened.get(item_id, run_id)}
+                   "opened_by": kept.get("opened_by") or kept.get("run_id") or run_id,
+                   **({"reopened": kept["reopened"]} if kept.get("reopened") else {})}
             if item_id not in decided:  # _id in the replacement too: nx ignores the filter's on upsert
                 ops.append(ReplaceOne({"_id": item_id, "status": {"$ne": DECIDED}}, doc, upsert=True))
             elif decided[item_id].fields:
@@ -202,12 +204,16 @@ class ReviewQueue:
                                                                "updated_at": self.clock()})
         return self.coll.bulk_write(ops, ordered=False).modified_count if ops else 0
 
-    def opened_by(self, item_ids: list[str]) -> dict[str, str]:
-        """The run that opened each of these items, for those open now (an item opened again is new again)."""
+    def _open(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not item_ids:
             return {}
-        found = self.coll.find({"_id": {"$in": item_ids}, "status": OPEN}, {"opened_by": 1, "run_id": 1})
-        return {item["_id"]: item.get("opened_by") or item.get("run_id") for item in found}
+        found = self.coll.find({"_id": {"$in": item_ids}, "status": OPEN}, {"opened_by": 1, "run_id": 1, "reopened": 1})
+        return {item["_id"]: item for item in found}
+
+    def opened_by(self, item_ids: list[str]) -> dict[str, str]:
+        """The run that opened each of these items, for those open now (an item opened again is new again)."""
+        return {item_id: str(item.get("opened_by") or item.get("run_id"))
+                for item_id, item in self._open(item_ids).items()}
 
     def recorded_by_run(self, run_id: str, item_ids: list[str]) -> set[str]:
         """Which of these items this run has already opened or refreshed (their reasons stand)."""

@@ -9,6 +9,7 @@ again changes nothing and says so.
 
 from __future__ import annotations
 
+from linkage.applying import undo
 from linkage.conditional import Reverted, revert_batch
 from linkage.errors import AlertedError, LinkageError
 from linkage.events import Event
@@ -32,6 +33,8 @@ def rollback_target(lk: Linkage, given: str) -> RunRecord:
     run = lk.record(lk.runs.resolve(given))
     if run.dry_run:
         raise LinkageError(f"run {run.id} was a dry run: it wrote nothing to roll back")
+    if run.state == RunState.REJECTED:
+        raise LinkageError(f"run {run.id} was rejected ({run.error}): it wrote nothing to roll back")
     until = run.reversible_until(lk.settings.reversible_days)
     if run.state != RunState.ROLLED_BACK and until and (run.journal_pruned_at or until <= lk.clock()):
         raise LinkageError(f"run {run.id} is no longer reversible: its rollback window of "
@@ -67,6 +70,7 @@ def rollback(lk: Linkage, given: str) -> RollbackOutcome:
         raise RollbackFailed(f"rollback of {run.id} failed: {exc}") from exc
     outcome = RollbackOutcome(**undone._asdict())
     lk.runs.update(run.id, rollback=outcome.model_dump(exclude_none=True))
+    undo(lk, run.id)  # the decisions it carried out: rolled back, their items open again
     finalize(lk, run.id, RunState.ROLLED_BACK, run.error)
     lk.events.emit(Event.ROLLED_BACK, lk.record(run.id))
     return outcome

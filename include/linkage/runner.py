@@ -13,6 +13,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 
 from linkage.apply import apply_planned
+from linkage.applying import approve, preview
 from linkage.backfill import run_step
 from linkage.backup_stage import take_backup
 from linkage.handle import Linkage
@@ -37,6 +38,7 @@ class _Execution:
         self.dry_run = lk.record(run_id).dry_run
         self.work: dict[StageName, Callable[[Stage], object]] = {
             StageName.PREFLIGHT: lambda stage: preflight(lk, run_id),
+            StageName.APPROVE: self.approve,
             StageName.ACQUIRE_LOCK: self.acquire,
             StageName.BACKUP: lambda stage: take_backup(lk, run_id),
             StageName.CREATE_INDEXES: lambda stage: create_indexes(lk, run_id),
@@ -49,6 +51,12 @@ class _Execution:
             StageName.HOUSEKEEPING: lambda stage: housekeeping(lk, run_id),
             StageName.RELEASE_LOCK: lambda stage: self.held.close(),
         }
+
+    def approve(self, stage: Stage) -> None:
+        """In this process the person running the command is the approver (the run record says so)."""
+        preview(self.lk, self.run_id)
+        if not self.dry_run:
+            approve(self.lk, self.run_id, approved=True, by=self.lk.record(self.run_id).triggered_by, via="cli")
 
     def acquire(self, stage: Stage) -> None:
         if not self.dry_run:  # a dry run writes nothing, so it takes no lease

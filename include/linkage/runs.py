@@ -23,7 +23,15 @@ from linkage.coverage import shown
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
 from linkage.params import MigrationParams
-from linkage.records import BackupRecord, DriftRecord, FindingsRecord, Paging, RollbackOutcome, StepRecord
+from linkage.records import (
+    BackupRecord,
+    DecisionsRecord,
+    DriftRecord,
+    FindingsRecord,
+    Paging,
+    RollbackOutcome,
+    StepRecord,
+)
 from linkage.validation.outcome import ValidationOutcome
 
 
@@ -119,6 +127,8 @@ class RunRecord(BaseModel):
     journal_pruned_at: Any = None
     housekeeping: dict[str, Any] | None = None
     paging: Paging | None = None
+    #: People's decisions this run carried out (a decisions run, a reconcile), and its approval.
+    decisions: DecisionsRecord | None = None
 
     def reversible_until(self, days: int) -> datetime | None:
         """When the run's rollback window ends (None: a dry run, which has nothing to roll back)."""
@@ -153,8 +163,12 @@ class RunRecord(BaseModel):
             return f"ROLLBACK FAILED: {self.error}"
         if self.state == RunState.FAILED:
             return f"failed: {self.error}"
+        if self.state == RunState.REJECTED:
+            return f"{self.error}: nothing written"
         linked = ", ".join(f"{step} {counts['linked']:,}" for step, counts in self.counts().items())
         parts = [f"dry run: would link {linked}" if self.dry_run else f"linked {linked}"]
+        if self.decisions and self.decisions.outcome:
+            parts.append("decisions " + ", ".join(f"{n:,} {status}" for status, n in self.decisions.outcome.items()))
         if self.coverage_before and self.coverage_after and not self.dry_run:
             parts.append("coverage " + ", ".join(
                 f"{name} {shown(before)} -> {shown(self.coverage_after[name])}"
@@ -168,7 +182,7 @@ class RunRecord(BaseModel):
         return RunReport(run_id=self.id, kind=self.kind, state=self.state, dry_run=self.dry_run, steps=self.counts(),
                          validation=self.validation, drift=self.drift, backup=self.backup.path if self.backup else None,
                          rollback=self.rollback, error=self.error, coverage_before=self.coverage_before,
-                         coverage_after=self.coverage_after)
+                         coverage_after=self.coverage_after, decisions=self.decisions)
 
 
 class RunReport(BaseModel):
@@ -186,6 +200,7 @@ class RunReport(BaseModel):
     error: str | None
     coverage_before: Coverages | None
     coverage_after: Coverages | None
+    decisions: DecisionsRecord | None = None
 
     def as_json(self) -> dict[str, Any]:
         """As `--json` prints it: the validation with the names of its failed expectations."""

@@ -43,6 +43,8 @@ ENVIRONMENT = {
     "alert_retention_days": "LINKAGE_ALERT_RETENTION_DAYS",
     "run_retention_days": "LINKAGE_RUN_RETENTION_DAYS",
     "drift_reminder_days": "LINKAGE_DRIFT_REMINDER_DAYS",
+    "approvers": "LINKAGE_APPROVERS",
+    "approval_timeout_hours": "LINKAGE_APPROVAL_TIMEOUT_HOURS",
 }
 
 
@@ -86,6 +88,11 @@ class Settings(BaseModel):
     run_retention_days: int = Field(default=365, ge=1)  # run records, once no longer reversible
     #: While drift stays open, a reminder digest this often (0: never).
     drift_reminder_days: int = Field(default=7, ge=0)
+    # -- people's decisions (docs/RUNBOOK.md "Clearing the review queue") --
+    #: The Airflow users who may approve a `linkage_apply_decisions` run, comma-separated (none: any user
+    #: Airflow lets respond), and how long the request waits before it rejects by default.
+    approvers: str | None = None
+    approval_timeout_hours: float = Field(default=24.0, gt=0, le=24 * 30)
 
     @model_validator(mode="after")
     def _runs_outlive_their_window(self) -> Settings:

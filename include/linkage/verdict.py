@@ -1,7 +1,8 @@
 """The one decision on a validated run, and acting on it: keep it, roll it back, or keep it failed.
 
 The CLI's runner calls `conclude`; in Airflow, `decide` branches on `verdict`
-and `finalize` or `rollback` call `conclude`. A kept real run raises
+and `finalize` or `rollback` call `conclude`. A kept run settles the people's decisions it carried out
+(`linkage.applying`). A kept real run raises
 `drift_found` here, after it is closed, when its drift is new (or
 `drift_reminder` when a digest is due: `linkage.paging`); a rolled-back run
 raises `rolled_back` in `linkage.rollback`.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from linkage.applying import settle
 from linkage.errors import LinkageError
 from linkage.events import Event
 from linkage.handle import Linkage
@@ -49,6 +51,7 @@ def conclude(lk: Linkage, run_id: str) -> Verdict:
     if decided == Verdict.NOT_VALIDATED:
         raise LinkageError(f"run {run_id} has not been validated: nothing to conclude")
     if decided == Verdict.KEEP:
+        settle(lk, run_id)  # before the run closes: a decision left pending by a crash here is settled on resume
         finalize(lk, run_id)
         if not run.dry_run:
             paging = decide(lk, run)
@@ -61,5 +64,6 @@ def conclude(lk: Linkage, run_id: str) -> Verdict:
     if decided == Verdict.ROLL_BACK:
         rollback(lk, run_id)
     else:
+        settle(lk, run_id)
         finalize(lk, run_id, RunState.FAILED, reason)
     return decided

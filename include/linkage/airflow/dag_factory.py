@@ -1,10 +1,11 @@
-"""The DAGs of `linkage_migration` and `linkage_reconcile`: the run's plan mapped onto Airflow tasks.
+"""The DAGs of `linkage_migration`, `linkage_reconcile` and `linkage_apply_decisions`: the run's plan mapped
+onto Airflow tasks.
 
 The plan (`linkage.plan.run_plan`) says which stages run in which order; this
 module only says which Airflow task carries out each stage, and wires them in
 the plan's order:
 
-    preflight >> acquire_lock (setup) >> create_indexes
+    preflight [>> request_approval >> approve: a decisions run] >> acquire_lock (setup) >> create_indexes
       >> backfill_<step> (one group per registered step, one mapped task per phase: planning into the journal)
       >> backup >> apply >> validate >> decide -> finalize | rollback >> housekeeping >> report
       >> release_lock (teardown, always)
@@ -22,9 +23,11 @@ from typing import Any
 from airflow.sdk import Param, TaskGroup, chain, dag
 
 from linkage.airflow import tasks
+from linkage.airflow.approval import approval, request_approval
 from linkage.events import Event
 from linkage.models import RunKind
 from linkage.plan import Stage, StageName, run_plan
+from linkage.settings import Settings
 
 
 def teardown_of(task: Any) -> Any:
@@ -52,6 +55,7 @@ def _tasks(kind: RunKind, lock: Any, outlets: list[Any]) -> dict[StageName, Call
     """The Airflow task(s) of each stage, in the order they chain (a list within the list: parallel branches)."""
     return {
         StageName.PREFLIGHT: lambda stage: [tasks.preflight(kind.value)],
+        StageName.APPROVE: lambda stage: [request_approval(), approval(Settings.from_env())],
         StageName.ACQUIRE_LOCK: lambda stage: [lock],
         StageName.BACKUP: lambda stage: [tasks.backup()],
         StageName.CREATE_INDEXES: lambda stage: [tasks.create_indexes()],

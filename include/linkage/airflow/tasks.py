@@ -1,4 +1,4 @@
-"""The tasks of `linkage_migration` and `linkage_reconcile`: each one call into the engine's stages.
+"""The tasks of linkage's pipeline DAGs: each one call into the engine's stages.
 
 Defined once, at module level; `dag_factory` only maps the run's plan onto
 them. Every task finds its linkage run from its own context (`linkage_run_id`),
@@ -6,7 +6,7 @@ so the Graph shows the pipeline's order, not a fan of XCom edges, and hears the
 run's events through Airflow's channel (`AirflowChannel`). A task that writes
 to the app's collections skips, visibly, in a dry run; everything else works
 under the run's lease. `report` ends the DAG run: failed when the run was
-rolled back, could not be rolled back or failed, with the run's one-line
+rolled back, could not be rolled back or failed (not when a person rejected it), with the run's one-line
 summary as its message and as the DAG run's note.
 """
 
@@ -57,14 +57,18 @@ def task_session(context: Any) -> Iterator[Linkage]:
 
 @contextmanager
 def _run(*, writes: bool = False) -> Iterator[tuple[Linkage, str]]:
-    """The engine and this task's linkage run, under the run's lease; a task that writes skips in a dry run.
+    """The engine and this task's linkage run, under the run's lease; a task that writes skips in a dry run,
+    and every task skips once a person rejected the run (`linkage.airflow.approval`).
 
     A dry run holds no lease: it writes nothing to the app.
     """
     context = get_current_context()
     run_id = linkage_run_id(context)
     with task_session(context) as lk:
-        if lk.record(run_id).dry_run:
+        run = lk.record(run_id)
+        if run.state == RunState.REJECTED:
+            skip(f"{run.error}: the run writes nothing")
+        if run.dry_run:
             if writes:
                 skip("dry run: this task writes to the app's collections, so it is skipped")
             yield lk, run_id
@@ -232,7 +236,7 @@ def report() -> dict[str, Any]:
         result = outcome(lk, linkage_run_id(context))
     context["ti"].xcom_push(key=NOTE, value=result["summary"])
     log.info("linkage run %s: %s", result["linkage_run"], result["summary"])
-    if result["state"] != RunState.SUCCEEDED:
+    if result["state"] not in (RunState.SUCCEEDED, RunState.REJECTED):  # a rejection is an answer, not a failure
         raise AlertedFailure(result["summary"])  # the task or the rollback that ended the run sent its alert
     return result
 

@@ -24,7 +24,8 @@ from linkage.steps.base import Phase, StepContext, StepSpec, Subject
 from linkage.validation.checks import Check
 from linkage.validation.rules import DOCUMENTS_LOST, Rule, RuleKind, Threshold
 
-#: The kinds of run every relation takes part in with phases of its own.
+#: The kinds of run every relation takes part in with phases of its own (a decisions run has only the
+#: `decided` phase, of the steps that take decisions).
 LINK_KINDS = (RunKind.MIGRATE, RunKind.RECONCILE)
 _ID = re.compile(r"[a-z][a-z0-9_]*")
 

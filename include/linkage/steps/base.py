@@ -15,6 +15,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
@@ -22,9 +24,11 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.coverage import Relation
+from linkage.decisions import StateReader
 from linkage.engine import Pass
 from linkage.indexes import IndexSpec, Keys
 from linkage.models import RunKind
+from linkage.steps.decided import DECIDED, decided_pass
 from linkage.validation.checks import Check
 from linkage.validation.rules import Rule, Threshold
 
@@ -39,6 +43,10 @@ class StepContext:
     tz: ZoneInfo
     bookkeeping: Callable[[str], Collection]  # a `linkage_*` collection by its short name
     write_chunk: int  # statements per write command, at most (`linkage.bulk`)
+    #: When the run started (a decisions pass carries out the decisions made before), and how a decided
+    #: document's state is read.
+    started: datetime
+    states: StateReader
 
 
 #: (a document, the id a person decided to link it to) -> per pair, the CONTRACT rule the link would break.
@@ -48,7 +56,8 @@ LinkCheck = Callable[[Database, Sequence[tuple[Mapping[str, Any], str]]], list[s
 @dataclass(frozen=True)
 class Subject:
     """A collection a step's review items are about, and what a person's decision on one of its documents
-    touches: the `link` field it sets or clears, the `target` collection a link names a document of, the
+    touches: the `link` field it sets or clears, the `target` collection a link names a document of (and its
+    `back` field naming the document in return, where the relation has two sides), the
     `keys` the rules matched it on (a "leave it unlinked" decision holds while they stay as they were), and
     the relation's rules a decided link must keep (`check`: uniqueness, both sides agreeing, ...). The
     item's candidates themselves come from the step's phases, which decide by the same rules."""
@@ -58,6 +67,7 @@ class Subject:
     target: str
     keys: tuple[str, ...]
     check: LinkCheck
+    back: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,13 +105,20 @@ class StepSpec(ABC):
 
     @abstractmethod
     def phases(self, kind: RunKind) -> list[Phase]:
-        """The phases, in the order they run, for a run of this kind."""
+        """The step's own phases, in the order they run, for a migration or a reconcile."""
+
+    def run_phases(self, kind: RunKind) -> list[Phase]:
+        """The phases a run of this kind runs: people's decisions first (a reconcile, a decisions run: alone),
+        for a step that takes them (`linkage.steps.decided`), then the step's own."""
+        decided = [Phase(DECIDED, partial(decided_pass, self.id, self.subjects))] \
+            if self.subjects and kind != RunKind.MIGRATE else []
+        return decided + ([] if kind == RunKind.DECISIONS else self.phases(kind))
 
     def phase_names(self, kind: RunKind) -> list[str]:
-        return [phase.name for phase in self.phases(kind)]
+        return [phase.name for phase in self.run_phases(kind)]
 
     def phase(self, name: str, kind: RunKind) -> Phase:
-        for phase in self.phases(kind):
+        for phase in self.run_phases(kind):
             if phase.name == name:
                 return phase
         raise KeyError(f"{self.id} has no phase {name!r} in a {kind} run")

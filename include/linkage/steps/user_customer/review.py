@@ -57,4 +57,4 @@ def pair_check(side: Side) -> LinkCheck:
 
 
 SUBJECTS = tuple(Subject(collection=side.source, link=side.field, target=side.target, keys=("phone", "email"),
-                         check=pair_check(side)) for side in (USER_SIDE, CUSTOMER_SIDE))
+                         check=pair_check(side), back=side.back) for side in (USER_SIDE, CUSTOMER_SIDE))

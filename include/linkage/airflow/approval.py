@@ -1,0 +1,81 @@
+"""Four eyes on people's decisions: `linkage_apply_decisions` asks a second person before it writes.
+
+`request_approval` counts what the run is about to do (links, no-match, clears, the stale ones, who
+decided) into the run record and into the request's text; `DecisionsApproval` is Airflow's
+`ApprovalOperator`: the request waits in Browse -> Required Actions for one of `LINKAGE_APPROVERS`
+(any user Airflow lets respond, when none are set) and, after `LINKAGE_APPROVAL_TIMEOUT_HOURS`,
+rejects by default. It records its own answer in the linkage run: approved, the run goes on to take
+its lease and write; rejected (or timed out), the run's decisions become `rejected`, their items go
+back to the queue, the run closes `rejected` and every later task skips, having written nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator
+from airflow.sdk import get_current_context, task
+
+from linkage.airflow.connection import session
+from linkage.airflow.context import linkage_run_id, skip
+from linkage.airflow.urls import PREFIX, public_url
+from linkage.applying import approve, preview
+from linkage.records import DecisionsPreview
+from linkage.settings import Settings
+
+REQUEST = "request_approval"
+
+
+def approval_text(shown: DecisionsPreview, run_id: str, db: str) -> str:
+    """The request a person approves (Markdown): counts and deciders only, never a document's data."""
+    deciders = ", ".join(f"{name} ({n})" for name, n in shown.deciders.items()) or "nobody"
+    return (f"**{shown.total} decisions** on the review queue of database `{db}`, made before run `{run_id}` "
+            f"started:\n\n- {shown.links} links to write\n- {shown.none} no-match decisions (left unlinked, the item "
+            f"stays closed)\n- {shown.clears} dangling references to clear\n- {shown.stale} stale: their document "
+            f"changed since, so they will not be written\n\nDecided by: {deciders}.\n\n"
+            f"[The decided items in the Linkage view]({public_url(f'{PREFIX}/?status=decided')}#review)\n\n"
+            "**Approve**: the run takes a backup of the documents it will change, then journals, writes and "
+            "validates them (and can be rolled back). **Reject**: nothing is written; the decisions are marked "
+            "rejected and their items return to the queue.")
+
+
+@task(task_id=REQUEST, doc_md="Counts what the run is about to do with people's decisions (links, no-match, "
+                              "clears, stale ones, who decided) for the approval request; writes nothing.")
+def request_approval() -> str:
+    context = get_current_context()
+    run_id = linkage_run_id(context)
+    with session() as lk:
+        return approval_text(preview(lk, run_id), run_id, lk.settings.db)
+
+
+def _responder(event: dict[str, Any]) -> str | None:
+    user = event.get("responded_by_user")
+    return (user.get("name") or user.get("id")) if isinstance(user, dict) else None
+
+
+class DecisionsApproval(ApprovalOperator):
+    """The `ApprovalOperator` that records its answer in the linkage run (see the module docstring)."""
+
+    def execute(self, context: Any) -> Any:
+        if context["params"].get("dry_run"):
+            skip("dry run: it writes nothing, so it needs no approval")
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        result = super().execute_complete(context, event)
+        approved = result["chosen_options"] == [self.APPROVE]
+        with session() as lk:
+            approve(lk, linkage_run_id(context), approved=approved, by=_responder(event), via="airflow")
+        return result
+
+
+def approval(settings: Settings) -> DecisionsApproval:
+    """The approval task, for the users and timeout the settings name."""
+    users = [{"id": name.strip(), "name": name.strip()} for name in (settings.approvers or "").split(",")
+             if name.strip()]
+    return DecisionsApproval(
+        task_id="approve", subject="Apply people's review decisions to the app database?",
+        body="{{ ti.xcom_pull(task_ids='" + REQUEST + "') }}", defaults=ApprovalOperator.REJECT,
+        assigned_users=users or None, response_timeout=timedelta(hours=settings.approval_timeout_hours),
+        doc_md="Waits in Browse -> Required Actions for a second person; the timeout rejects.")
