@@ -59,7 +59,7 @@ class Linkage:
         self.journal = Journal(self.bookkeeping("journal"))
         #: Reads the state of the documents review items are about (what a decision holds on).
         self.states = StateReader(self.db, REGISTRY.state_fields())
-        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states, clock)
+        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states, clock, settings.write_chunk)
         self.decisions = DecisionStore(self.bookkeeping("decisions"))
         self.alerts = AlertStore(self.bookkeeping("alerts"), clock)
         self.lock = self.bookkeeping("lock")
@@ -112,7 +112,8 @@ class Linkage:
 
     def write_path(self) -> WritePath:
         return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard)),
-                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock))
+                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock,
+                                     self.settings.write_chunk))
 
     def writer(self, run: RunRecord) -> BatchWriter:
         """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and
