@@ -57,11 +57,13 @@ test: lint system-deps
 
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
 # bench-quick takes ~5 minutes, bench ~90 on the embedded server (BENCH_ARGS="--mongo-uri ..." for a real one).
+# BENCH_SERVER=ferretdb starts FerretDB (`make tools`) instead of the embedded server.
+BENCH_SERVER ?= nx
 bench-quick: install
-	$(BIN)/python -m bench.run --sizes 5000,50000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --sizes 5000,50000 --server $(BENCH_SERVER) $(BENCH_ARGS)
 
 bench: install
-	$(BIN)/python -m bench.run --sizes 100000,1000000 $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --sizes 100000,1000000 --server $(BENCH_SERVER) $(BENCH_ARGS)
 
 # The longer fault schedule: 60 SIGKILLs and 300 fuzzed datasets.
 test-chaos: install

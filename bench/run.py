@@ -3,6 +3,7 @@
     python -m bench.run --sizes 5000,50000       # make bench-quick
     python -m bench.run --sizes 100000,1000000   # make bench
     python -m bench.run --mongo-uri mongodb://host:27017/   # against a real server
+    python -m bench.run --server ferretdb        # started here, like nx (make bench-quick BENCH_SERVER=ferretdb)
 
 Absolute times on shared machines are noise; the ratios are measured in the same
 run on the same server and are what the targets speak of. Results: a table on
@@ -42,10 +43,11 @@ from pymongo.database import Database
 from bench import data
 from bench.engine_process import link_step, timed
 from bench.proxy import LatencyProxy
+from linkage import ferretdb
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
 from linkage.runner import undo_run
-from linkage.server import EmbeddedServer, free_port
+from linkage.server import free_port
 from linkage.settings import Settings
 from linkage.stages import create_indexes, start_run
 from linkage.steps import REGISTRY
@@ -59,16 +61,19 @@ SMALL_DB, LARGE_DB = "bench_small", "bench_large"
 NIGHTLY_DRIFT, DRIFT_LEVELS = 0.01, (0.0, 0.001, 0.01, 0.05)
 DRIFT_DB = "bench_drift"  # one level at a time, dropped after each
 BENCH_DBS = (SMALL_DB, LARGE_DB, DRIFT_DB)
+#: the servers a run can start itself (`ferretdb.by_name`), as the results name them
+SERVERS = {"nx": "nx-27017 0.8.1 (embedded, SQLite)", "ferretdb": f"{ferretdb.FerretDBServer.label} (SQLite)"}
 #: what the latency run's proxy adds to each request -> response round trip
 LATENCY_MS = 1.0
 
 
 @contextmanager
-def server(uri: str | None, tmp: Path) -> Iterator[str]:
-    """The given server (its bench databases dropped before and after), or an embedded one for the run."""
+def server(uri: str | None, tmp: Path, name: str = "nx") -> Iterator[str]:
+    """The given server (its bench databases dropped before and after), or one started for the run by its
+    name (`ferretdb.by_name`: nx, the embedded default, or FerretDB)."""
     if uri is None:
-        with EmbeddedServer(free_port(), tmp / "db") as embedded:
-            yield embedded.uri
+        with ferretdb.by_name()[name](free_port(), tmp / "db") as started:
+            yield started.uri
         return
     client: MongoClient = MongoClient(uri)
     try:
@@ -291,9 +296,10 @@ print("RESULT " + json.dumps({"state": str(run.state), "tasks": times}))
 
 
 def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
-        levels: tuple[float, ...] = DRIFT_LEVELS) -> dict[str, Any]:
+        levels: tuple[float, ...] = DRIFT_LEVELS, name: str = "nx") -> dict[str, Any]:
     small, large = sizes
-    with tempfile.TemporaryDirectory(prefix="linkage-bench-") as scratch, server(uri, Path(scratch)) as server_uri:
+    with tempfile.TemporaryDirectory(prefix="linkage-bench-") as scratch, \
+            server(uri, Path(scratch), name) as server_uri:
         tmp = Path(scratch)  # the embedded server's data and every engine process's work: gone afterwards
         client: MongoClient = MongoClient(server_uri)
         db = client[LARGE_DB]
@@ -378,7 +384,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
                    "latency": latency_done,
                    "runs": runs, "runs_expected": expected},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "server": "nx-27017 0.8.1 (embedded, SQLite)" if uri is None else "given by --mongo-uri"},
+                    "server": "given by --mongo-uri" if uri else SERVERS[name]},
     }
 
 
@@ -506,6 +512,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000", help="small,large (ten times apart)")
     parser.add_argument("--mongo-uri", help="benchmark this server instead of an embedded one "
                                             f"(its {', '.join(BENCH_DBS)} databases are dropped)")
+    parser.add_argument("--server", choices=sorted(SERVERS), default="nx",
+                        help="the server started for the run when no --mongo-uri is given")
     parser.add_argument("--no-dag", action="store_true", help="skip the dag.test() end-to-end run")
     parser.add_argument("--drift-levels", default=",".join(map(str, DRIFT_LEVELS)), metavar="F,F,...",
                         help=f"drift fractions the small size is reconciled at ({NIGHTLY_DRIFT} is always one)")
@@ -520,7 +528,7 @@ def main() -> None:
         print(json.dumps(rss, indent=2))
         return
     result = run([int(s) for s in args.sizes.split(",")], uri=args.mongo_uri, e2e=not args.no_dag,
-                 levels=drift_levels(args.drift_levels))
+                 levels=drift_levels(args.drift_levels), name=args.server)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(table(result))
     print(f"\nwritten: {args.out}")

@@ -22,6 +22,7 @@ from linkage.lookups import by_keys
 from linkage.params import MigrationParams
 from linkage.partitions import split
 from linkage.runner import migrate
+from linkage.settings import DEFAULT_WRITE_CHUNK
 from linkage.stages import start_run
 
 from helpers import empty_app
@@ -124,7 +125,7 @@ def test_a_two_sided_group_that_lands_in_part_is_undone_and_the_rest_of_the_batc
     db.customers_v2.update_one({"_id": broken[1].oid}, {"$set": {"user_id": "set-by-app"}})  # one side is taken
     record = BatchRecord(_id="r:s:p:0:0000000", run_id="r", step="s", phase="p", partition=0, seq=0,
                          writes=[*whole, *broken])
-    dropped = apply_batch(db, record)
+    dropped = apply_batch(db, record, DEFAULT_WRITE_CHUNK)
 
     assert dropped == list(broken)
     assert record.writes == list(whole)  # the journal keeps exactly what landed
@@ -133,11 +134,40 @@ def test_a_two_sided_group_that_lands_in_part_is_undone_and_the_rest_of_the_batc
     assert db.users.find_one({"_id": whole[0].oid})["customer_v2_id"] == "c1"
     assert db.customers_v2.find_one({"_id": whole[1].oid})["user_id"] == "u1"
 
-    undone = revert_batch(db, record)
+    undone = revert_batch(db, record, DEFAULT_WRITE_CHUNK)
     assert tuple(undone) == (2, 0, 0)
     assert "customer_v2_id" not in db.users.find_one({"_id": whole[0].oid})
     assert db.customers_v2.find_one({"_id": whole[1].oid}) == {"_id": whole[1].oid, "id": "c1", "user_id": None}
-    assert tuple(revert_batch(db, record)) == (0, 2, 0)  # a second rollback finds them restored, keeps nothing
+    again = revert_batch(db, record, DEFAULT_WRITE_CHUNK)
+    assert tuple(again) == (0, 2, 0)  # a second rollback finds them restored, keeps nothing
+
+
+@pytest.mark.both_servers
+def test_a_batch_of_many_writes_some_refused_by_a_unique_index_lands_all_the_others(wire_server: Any,
+                                                                                     db: Database) -> None:
+    """250 conditional writes (FerretDB hangs on one command of 100; linkage sends 40 a command) of which a
+    unique index refuses 3, one the first of its command, two mid-command: MongoDB and nx name them as write
+    errors, FerretDB fails each whole command (then each write goes alone); either way exactly those 3 are
+    dropped, the 247 others land, and the rollback restores exactly the 247."""
+    db.users.create_index("customer_v2_id", unique=True, sparse=True)
+    db.users.insert_many([{"id": "holder", "customer_v2_id": "c-taken"}] + [{"id": f"u{i}"} for i in range(250)])
+    users = {d["id"]: d["_id"] for d in db.users.find({"id": {"$ne": "holder"}})}
+    refused = {40, 95, 96}
+    writes = [FieldWrite(coll="users", oid=users[f"u{i}"], field="customer_v2_id",
+                         new="c-taken" if i in refused else f"c{i}", group=f"g{i}") for i in range(250)]
+    record = BatchRecord(_id="r:s:p:0:0000000", run_id="r", step="s", phase="p", partition=0, seq=0, writes=writes)
+    timing_out: MongoClient = MongoClient(wire_server.uri, socketTimeoutMS=30_000)  # a hang fails, not waits
+    try:
+        app = timing_out[db.name]
+        dropped = apply_batch(app, record, DEFAULT_WRITE_CHUNK)
+        assert sorted(w.group for w in dropped) == sorted(f"g{i}" for i in refused)
+        assert len(record.writes) == 247
+        linked = {d["id"]: d.get("customer_v2_id") for d in db.users.find()}
+        assert linked == {"holder": "c-taken", **{f"u{i}": None if i in refused else f"c{i}" for i in range(250)}}
+        assert tuple(revert_batch(app, record, DEFAULT_WRITE_CHUNK)) == (247, 0, 0)
+        assert db.users.count_documents({"customer_v2_id": {"$exists": True}}) == 1
+    finally:
+        timing_out.close()
 
 
 @pytest.mark.both_servers

@@ -24,6 +24,7 @@ from linkage.validation.gate import validate
 from linkage.validation.metrics import RuleError, measure
 from linkage.validation.outcome import ValidationOutcome
 
+pytestmark = pytest.mark.both_servers
 STRICT = MigrationParams(thresholds={t.parameter: 1.0 for t in REGISTRY.thresholds()})
 LENIENT = MigrationParams(thresholds={t.parameter: 0.0 for t in REGISTRY.thresholds()})
 RULES = {rule.name: rule for rule in REGISTRY.rules()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from pymongo.database import Database
 
 from linkage.app_schema import APP_COLLECTIONS
@@ -17,6 +18,7 @@ from helpers import last_json, raw_bytes, run_cli, snapshot, without_links
 from oracle import expected_order_links, expected_user_links
 
 
+@pytest.mark.both_servers
 def test_migrate_counts_equal_what_seed_planted_and_every_link_is_justified(
         settings: Settings, db: Database, seeded: dict) -> None:
     before = snapshot(db)
@@ -62,6 +64,7 @@ def test_second_migrate_links_nothing_and_modifies_nothing(lk: Linkage, db: Data
     assert snapshot(db) == between
 
 
+@pytest.mark.both_servers
 def test_plan_reports_the_real_runs_counts_and_writes_nothing_but_its_own_record(
         lk: Linkage, settings: Settings, db: Database, seeded: dict) -> None:
     raw_before = raw_bytes(db)

@@ -67,13 +67,13 @@ KILLER = textwrap.dedent("""
 
     seen = 0
     def watching(real):
-        def hooked(db, record):
+        def hooked(db, record, chunk):
             global seen
             if step in (record.step, "*") and phase in (record.phase, "*"):
                 seen += 1
                 if seen == int(at) and moment == "before-writes":
                     kill_when_full(flights[-1].limit)
-            result = real(db, record)
+            result = real(db, record, chunk)
             if seen == int(at) and moment == "after-writes":
                 kill_when_full(flights[-1].limit)
             return result
@@ -113,6 +113,7 @@ def with_in_flight(lk: Linkage, k: int) -> Linkage:
     ("user_customer", "apply", "after-writes"),
 ])
 @pytest.mark.slow
+@pytest.mark.both_servers
 def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_run(
         settings: Settings, lk: Linkage, db: Database, step: str, phase: str, moment: str) -> None:
     seed(db, customers=300, seed_value=5)
@@ -139,6 +140,7 @@ def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_ru
 
 
 @pytest.mark.slow
+@pytest.mark.both_servers
 def test_rollback_under_pipelining_is_byte_exact_even_killed_with_k_batches_in_flight(
         settings: Settings, lk: Linkage, db: Database) -> None:
     seed(db, customers=300, seed_value=6)

@@ -132,6 +132,7 @@ def reconcile(lk: Linkage, *, dry_run: bool = False) -> dict[str, Any]:
 
 
 @pytest.mark.slow
+@pytest.mark.both_servers
 @pytest.mark.timeout(900)
 def test_six_nights_of_app_drift_each_with_a_dry_run_then_the_real_run(
         nightly: tuple[Linkage, Linkage]) -> None:

@@ -22,7 +22,11 @@ from linkage.apply import apply_planned
 from linkage.backfill import run_step
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
+from linkage.rollback import rollback
 from linkage.stages import start_run
+from linkage.validation import checks
+
+from helpers import empty_app
 
 pytestmark = pytest.mark.both_servers
 KILL_EVERY, KILLS = 3, 4
@@ -46,11 +50,12 @@ def kill_raises(uri: str, db: Database) -> bool:
 
 
 class Killer(monitoring.CommandListener):
-    """Kills the `delivery_statuses` cursor after every KILL_EVERY-th getMore, KILLS times."""
+    """Kills the cursor on `target` (`delivery_statuses` unless a test says) after every KILL_EVERY-th getMore,
+    KILLS times."""
 
     def __init__(self, uri: str, db_name: str, real: bool) -> None:
         self.other: MongoClient = MongoClient(uri)
-        self.db_name, self.real = db_name, real
+        self.db_name, self.real, self.target = db_name, real, "delivery_statuses"
         self.collections: dict[int, str] = {}
         self.get_mores = 0
         self.killed: list[int] = []
@@ -61,14 +66,14 @@ class Killer(monitoring.CommandListener):
             self.collections[event.request_id] = event.command.get("collection", "")
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        if self.collections.pop(event.request_id, None) != "delivery_statuses":
+        if self.collections.pop(event.request_id, None) != self.target:
             return
         self.get_mores += 1
         cursor_id = event.reply["cursor"]["id"]
         if cursor_id and self.get_mores % KILL_EVERY == 0 and len(self.killed) < KILLS:
             self.killed.append(cursor_id)
             if self.real:
-                self.other[self.db_name].command("killCursors", "delivery_statuses", cursors=[cursor_id])
+                self.other[self.db_name].command("killCursors", self.target, cursors=[cursor_id])
             else:
                 self.pending.add(cursor_id)
 
@@ -96,16 +101,22 @@ def killer(wire_server: Any, db: Database, monkeypatch: pytest.MonkeyPatch) -> I
     killer.other.close()
 
 
-def test_a_pass_whose_cursor_is_killed_goes_on_after_its_last_batch(
-        wire_server: Any, db: Database, killer: Killer, settings: Any, record_property: Any) -> None:
-    deliveries = []
-    for c in range(60):  # 1 to 4 deliveries a customer, each with its one order that day
+def planted(db: Database, customers: int = 60) -> list[dict[str, Any]]:
+    """1 to 4 deliveries a customer, each with its one order that day: every delivery links."""
+    orders, deliveries = [], []
+    for c in range(customers):
         for d in range(1 + c % 4):
             day = f"2026-03-{d + 1:02d}"
-            db.orders.insert_one({"id": f"o{c}-{d}", "customer_id": f"k{c:03d}", "delivery_date": day,
-                                  "status": "delivered"})
+            orders.append({"id": f"o{c}-{d}", "customer_id": f"k{c:03d}", "delivery_date": day, "status": "delivered"})
             deliveries.append({"id": f"d{c}-{d}", "customer_id": f"k{c:03d}", "delivery_date": day})
+    db.orders.insert_many(orders)
     db.delivery_statuses.insert_many(deliveries)
+    return deliveries
+
+
+def test_a_pass_whose_cursor_is_killed_goes_on_after_its_last_batch(
+        wire_server: Any, db: Database, killer: Killer, settings: Any, record_property: Any) -> None:
+    deliveries = planted(db)
     client: MongoClient = MongoClient(wire_server.uri, event_listeners=[killer])
     try:
         lk = Linkage(settings, client)
@@ -126,3 +137,50 @@ def test_a_pass_whose_cursor_is_killed_goes_on_after_its_last_batch(
     keys = [r.last_key for r in link]
     assert keys == sorted(keys) and len(set(keys)) == len(keys)  # none handed out twice
     assert sum(sum(r.counts.values()) for r in link) == len(deliveries)
+
+
+def test_a_rollback_whose_journal_cursor_is_killed_undoes_every_batch_exactly_once(
+        wire_server: Any, db: Database, killer: Killer, settings: Any) -> None:
+    """The rollback reads the journal newest first, 16 batches a getMore; its cursor is killed 4 times and
+    every batch is reverted once: each restored, none `already` (a batch reverted twice would count so).
+    The batches are given one `at` in threes, so the read reopens among ties."""
+    deliveries = planted(empty_app(db), customers=300)  # a batch a customer: 300 batches, 19 getMores
+    killer.target = "none yet"
+    client: MongoClient = MongoClient(wire_server.uri, event_listeners=[killer])
+    try:
+        lk = Linkage(settings, client)
+        run_id, _ = start_run(lk, MigrationParams(steps=["order_delivery"], batch_size=1), "test")
+        with lk.hold(run_id):
+            run_step(lk, run_id, "order_delivery")
+            apply_planned(lk, run_id)
+            assert db.delivery_statuses.count_documents({"order_id": {"$gt": ""}}) == len(deliveries)
+            journal = db[settings.collection("journal")]
+            batches = list(journal.find({}, {"at": 1}).sort("at", 1))
+            for n, batch in enumerate(batches):  # in threes, so a getMore of 16 ends among ties
+                journal.update_one({"_id": batch["_id"]}, {"$set": {"at": batches[n - n % 3]["at"]}})
+            killer.target = journal.name
+            outcome = rollback(lk, run_id)
+    finally:
+        client.close()
+    assert len(killer.killed) == KILLS
+    assert (outcome.restored, outcome.already, outcome.kept) == (len(deliveries), 0, 0)
+    assert db.delivery_statuses.count_documents({"order_id": {"$exists": True}}) == 0
+
+
+def test_a_validation_walk_whose_cursor_is_killed_counts_every_link_once(
+        wire_server: Any, db: Database, killer: Killer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk over the deliveries' `order_id`s (validation's), 10 a chunk, killed 4 times: every linked
+    delivery in exactly one chunk, the chunks in order, no `order_id` split between two."""
+    monkeypatch.setattr(checks, "CHUNK", 10)
+    db.delivery_statuses.insert_many([{"n": n, "order_id": f"o{n // 3:03d}"} for n in range(300)]
+                                     + [{"n": -1}, {"n": -2, "order_id": ""}])
+    client: MongoClient = MongoClient(wire_server.uri, event_listeners=[killer])
+    try:
+        chunks = list(checks.link_walk(client[db.name], "delivery_statuses", "order_id", {"n": 1, "order_id": 1}))
+    finally:
+        client.close()
+    assert len(killer.killed) == KILLS
+    assert sorted(d["n"] for chunk in chunks for d in chunk) == list(range(300))
+    values = [[d["order_id"] for d in chunk] for chunk in chunks]
+    assert [v for chunk in values for v in chunk] == sorted(v for chunk in values for v in chunk)
+    assert all(a[-1] != b[0] for a, b in zip(values, values[1:], strict=False))

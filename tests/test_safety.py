@@ -85,6 +85,7 @@ def test_a_second_migrate_fails_fast_naming_the_holder(lk: Linkage, settings: Se
         held.release()
 
 
+@pytest.mark.both_servers
 def test_a_live_lease_is_respected_an_expired_or_dead_one_taken_over(lk: Linkage, db: Database) -> None:
     lease = Lease.acquire(lk.lock, "run-a", "a", 60)
     with pytest.raises(LockHeldError, match="run-a"):

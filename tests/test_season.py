@@ -137,6 +137,7 @@ def test_a_season_of_nights_backs_up_the_change_keeps_the_policy_and_pages_once(
         restores_to_what_it_holds(client, Path(entry.path))
 
 
+@pytest.mark.both_servers
 def test_a_targeted_backup_holds_what_the_reconcile_changed_and_restores_the_night_before(
         season: tuple[Linkage, Clock]) -> None:
     lk, clock = season

@@ -27,8 +27,8 @@ PACKAGE = ROOT / "include" / "linkage"
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "models", "errors", "settings", "clock", "masking", "normalize", "progress",
                     "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server", "ferretdb",
-                    "resumable", "lock", "backup", "counting", "csvsafe", "decisions", "review_index", "reviews",
-                    "journal", "conditional", "coverage", "indexes", "records", "validation",
+                    "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
+                    "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",
                     "validation.annotate"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),

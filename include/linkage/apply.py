@@ -60,7 +60,7 @@ def apply_planned(lk: Linkage, run_id: str) -> dict[str, dict[str, int]]:
                 key = (record.step, record.phase)
                 job = passes[key] if key in passes else passes.setdefault(key, phase_pass(lk, run, *key))
                 path.journal.mark(record, BatchState.PENDING)
-                dropped = apply_batch(path.app, record)
+                dropped = apply_batch(path.app, record, lk.settings.write_chunk)
                 if dropped:
                     _moved(path, run, job, record, dropped)
                 path.journal.settle(record, rewrite=bool(dropped))

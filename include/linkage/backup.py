@@ -36,7 +36,9 @@ from pymongo import ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from linkage import bulk
 from linkage.errors import LinkageError
+from linkage.settings import DEFAULT_WRITE_CHUNK
 
 MANIFEST = "manifest.json"
 _RAW = CodecOptions(document_class=RawBSONDocument)
@@ -213,15 +215,16 @@ def verify(root: Path) -> Manifest:
     return manifest
 
 
-def _put_back(coll: Collection, batch: list[RawBSONDocument], scope: Scope) -> None:
+def _put_back(coll: Collection, batch: list[RawBSONDocument], scope: Scope, write_chunk: int) -> None:
     if scope == Scope.FULL:
         coll.insert_many(batch, ordered=False)
     else:  # each document replaced by its before-image; every other document left as it is
-        coll.bulk_write([ReplaceOne({"_id": document_id(bytes(doc.raw))}, doc, upsert=True) for doc in batch],
-                        ordered=False)
+        bulk.write(coll, [ReplaceOne({"_id": document_id(bytes(doc.raw))}, doc, upsert=True) for doc in batch],
+                   write_chunk)
 
 
-def restore(root: Path, db: Database, *, batch_size: int = 1000) -> dict[str, int]:
+def restore(root: Path, db: Database, *, batch_size: int = 1000,
+            write_chunk: int = DEFAULT_WRITE_CHUNK) -> dict[str, int]:
     """Put a backup back (verified first): a full one replaces each backed-up collection, a targeted one each
     backed-up document."""
     manifest = verify(root)
@@ -234,9 +237,9 @@ def restore(root: Path, db: Database, *, batch_size: int = 1000) -> dict[str, in
         for raw in documents(root, entry, manifest.gzip):
             batch.append(RawBSONDocument(raw))
             if len(batch) >= batch_size:
-                _put_back(coll, batch, manifest.scope)
+                _put_back(coll, batch, manifest.scope, write_chunk)
                 batch = []
         if batch:
-            _put_back(coll, batch, manifest.scope)
+            _put_back(coll, batch, manifest.scope, write_chunk)
         restored[name] = entry.count
     return restored

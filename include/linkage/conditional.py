@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 
 from pymongo import UpdateOne
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError
 
+from linkage import bulk
 from linkage.journal import BatchRecord, FieldWrite
 
 
@@ -31,17 +31,9 @@ class Reverted(NamedTuple):
         return Reverted(*(a + b for a, b in zip(self, other, strict=True)))
 
 
-def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]]) -> int:
-    """Unordered bulk writes per collection; per-op failures are left to the caller's read-back."""
-    matched = 0
-    for coll, ops in ops_by_coll.items():
-        if not ops:
-            continue
-        try:
-            matched += db[coll].bulk_write(ops, ordered=False).matched_count
-        except BulkWriteError as exc:
-            matched += exc.details.get("nMatched", 0)
-    return matched
+def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]], chunk: int) -> int:
+    """Unordered bulk writes per collection (`linkage.bulk`); per-op failures are left to the caller's read-back."""
+    return sum(bulk.write(db[coll], ops, chunk) for coll, ops in ops_by_coll.items())
 
 
 def _by_coll(writes: Iterable[FieldWrite]) -> dict[str, list[FieldWrite]]:
@@ -65,10 +57,10 @@ def _current(db: Database, writes: list[FieldWrite]) -> dict[tuple[str, Any], di
     return found
 
 
-def apply_batch(db: Database, record: BatchRecord) -> list[FieldWrite]:
+def apply_batch(db: Database, record: BatchRecord, chunk: int) -> list[FieldWrite]:
     """Carry out a pending batch; return the writes that could not land.
 
-    The common case costs one bulk write per collection. Only when fewer writes
+    The common case costs one bulk write per collection (in commands of `chunk`). Only when fewer writes
     matched than were sent (the app changed a field meanwhile, or a unique index
     refused a link) are the documents read back; a group that landed only in
     part is undone, so a run never leaves a one-sided link of its own making.
@@ -76,7 +68,7 @@ def apply_batch(db: Database, record: BatchRecord) -> list[FieldWrite]:
     """
     if not record.writes:
         return []
-    if _run_bulk(db, _ops(record.writes, "forward")) == len(record.writes):
+    if _run_bulk(db, _ops(record.writes, "forward"), chunk) == len(record.writes):
         return []
     current = _current(db, record.writes)
 
@@ -84,13 +76,13 @@ def apply_batch(db: Database, record: BatchRecord) -> list[FieldWrite]:
         return current.get((w.coll, w.oid), {}).get(w.field) == w.new
 
     failed_groups = {w.group for w in record.writes if not landed(w)}
-    _run_bulk(db, _ops([w for w in record.writes if w.group in failed_groups and landed(w)], "backward"))
+    _run_bulk(db, _ops([w for w in record.writes if w.group in failed_groups and landed(w)], "backward"), chunk)
     dropped = [w for w in record.writes if w.group in failed_groups]
     record.writes = [w for w in record.writes if w.group not in failed_groups]
     return dropped
 
 
-def revert_batch(db: Database, record: BatchRecord) -> Reverted:
+def revert_batch(db: Database, record: BatchRecord, chunk: int) -> Reverted:
     """Undo a batch's writes where the field still holds the run's value.
 
     Writes that did not match are read back: a field already back at its
@@ -99,7 +91,7 @@ def revert_batch(db: Database, record: BatchRecord) -> Reverted:
     """
     if not record.writes:
         return Reverted()
-    restored = _run_bulk(db, _ops(record.writes, "backward"))
+    restored = _run_bulk(db, _ops(record.writes, "backward"), chunk)
     if restored == len(record.writes):
         return Reverted(restored=restored)
     current = _current(db, record.writes)

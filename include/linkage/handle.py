@@ -59,7 +59,7 @@ class Linkage:
         self.journal = Journal(self.bookkeeping("journal"))
         #: Reads the state of the documents review items are about (what a decision holds on).
         self.states = StateReader(self.db, REGISTRY.state_fields())
-        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states, clock)
+        self.reviews = ReviewQueue(self.bookkeeping("review"), self.states, clock, settings.write_chunk)
         self.decisions = DecisionStore(self.bookkeeping("decisions"))
         self.alerts = AlertStore(self.bookkeeping("alerts"), clock)
         self.lock = self.bookkeeping("lock")
@@ -112,7 +112,8 @@ class Linkage:
 
     def write_path(self) -> WritePath:
         return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard)),
-                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock))
+                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock,
+                                     self.settings.write_chunk))
 
     def writer(self, run: RunRecord) -> BatchWriter:
         """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and
@@ -148,7 +149,8 @@ class Linkage:
         started = as_utc(run.created_at)
         assert started is not None, f"run {run.id} has no start time"
         return StepContext(db=self.db, run_id=run.id, kind=run.kind, tz=self.settings.tz,
-                           bookkeeping=self.bookkeeping, started=started, states=self.states)
+                           bookkeeping=self.bookkeeping, write_chunk=self.settings.write_chunk,
+                           started=started, states=self.states)
 
     def run_context(self, run: RunRecord, *, show_progress: bool = False) -> RunContext:
         return RunContext(run_id=run.id, journal=self.journal, writer=self.writer(run),

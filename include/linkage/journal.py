@@ -26,12 +26,13 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
-from pymongo import DESCENDING, UpdateOne
+from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from linkage import journal_codec
 from linkage.app_schema import UNSET_VALUES
+from linkage.resumable import resumable
 
 __all__ = ["UNSET_VALUES", "WRITTEN_STATES", "BatchRecord", "BatchState", "FieldWrite", "Journal", "LinkValue",
            "batch_id"]
@@ -178,12 +179,31 @@ class Journal:
 
     def records(self, run_id: str, *, newest_first: bool = False,
                 states: Iterable[BatchState] | None = None) -> Iterator[BatchRecord]:
-        """The run's batches (in these states) in the order they were journaled, or the reverse."""
+        """The run's batches (in these states) in the order they were journaled, or the reverse.
+
+        A read the server ends (a rollback can outlive an idle cursor) goes on from the `at` of the
+        last batch handed out (`linkage.resumable`), less the batches at that `at` already handed
+        out: `at` may tie, and an index with `_id` in it is one the embedded server cannot keep.
+        """
         query: dict[str, Any] = {"run_id": run_id}
         if states is not None:
             query["state"] = {"$in": [state.value for state in states]}
-        cursor = self.coll.find(query).sort([("at", DESCENDING if newest_first else 1)])
-        for doc in cursor.batch_size(16):  # a journal document holds a whole batch's writes
+        order, from_there = (DESCENDING, "$lte") if newest_first else (ASCENDING, "$gte")
+        tied: tuple[Any, set[str]] = (None, set())  # the last `at` handed out, and the batches handed out at it
+
+        def read_after(at: float | None) -> Iterator[dict[str, Any]]:
+            bound = {} if at is None else {"at": {from_there: at}}
+            # a journal document holds a whole batch's writes: few a getMore
+            docs = self.coll.find({**query, **bound}).sort("at", order).batch_size(16)
+            return (doc for doc in docs if not (doc["at"] == at and doc["_id"] in tied[1]))
+
+        def one_by_one(docs: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+            return ([d] for d in docs)
+
+        for [doc] in resumable(read_after, one_by_one, lambda one: one[0]["at"]):
+            if doc["at"] != tied[0]:
+                tied = (doc["at"], set())
+            tied[1].add(doc["_id"])
             yield BatchRecord.from_document(doc)
 
     def step_counts(self, run_id: str, step: str) -> Counter[str]:

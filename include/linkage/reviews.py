@@ -22,13 +22,14 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel
 from pymongo import ReplaceOne, UpdateOne
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from linkage.clock import Clock, utc_now
 from linkage.decisions import DecisionRecord, StateReader
 from linkage.journal_codec import id_key
 from linkage.models import COUNT_KEYS, REVIEW_CATEGORIES, Decision
 from linkage.review_index import FIELD, Bounds, counted, prefix_bounds, queue_key, walk, within
+from linkage.settings import DEFAULT_WRITE_CHUNK
 
 OPEN, DECIDED, RESOLVED = "open", "decided", "resolved"
 STATUSES = (OPEN, DECIDED, RESOLVED)
@@ -82,13 +83,35 @@ def item_document(run_id: str, step: str, collection: str, d: Decision, found_by
             "found_by": found_by, "run_id": run_id, "updated_at": now}
 
 
-def _tolerating_decided(coll: Collection, ops: list[Any]) -> None:
-    """Write, ignoring the upserts refused because a person decided the item meanwhile (its key is taken)."""
+def _one(coll: Collection, op: Any) -> int:
     try:
-        coll.bulk_write(ops, ordered=False)
-    except BulkWriteError as exc:
-        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+        return coll.bulk_write([op], ordered=False).modified_count
+    except (BulkWriteError, DuplicateKeyError) as exc:
+        errors = exc.details.get("writeErrors", []) if isinstance(exc, BulkWriteError) else [{"code": exc.code}]
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
+        return 0
+
+
+def _written(coll: Collection, ops: list[Any], chunk: int) -> int:
+    """Write unordered in commands of at most `chunk` statements (`linkage.bulk`: FerretDB hangs on long
+    ones); how many items changed. An upsert refused because a person decided the item meanwhile (its key
+    is taken) is left out; a command failed whole without naming its statement (FerretDB, on that refusal)
+    is sent again a statement at a time."""
+    modified = 0
+    for start in range(0, len(ops), chunk):
+        part = ops[start:start + chunk]
+        try:
+            modified += coll.bulk_write(part, ordered=False).modified_count
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            modified += int(exc.details.get("nModified", 0))
+        except OperationFailure:
+            if len(part) == 1:
+                raise
+            modified += sum(_one(coll, op) for op in part)
+    return modified
 
 
 def resolution(now: datetime) -> dict[str, Any]:
@@ -98,8 +121,9 @@ def resolution(now: datetime) -> dict[str, Any]:
 
 
 class ReviewQueue:
-    def __init__(self, collection: Collection, states: StateReader | None = None, clock: Clock = utc_now) -> None:
-        self.coll, self.states, self.clock = collection, states, clock
+    def __init__(self, collection: Collection, states: StateReader | None = None, clock: Clock = utc_now,
+                 chunk: int = DEFAULT_WRITE_CHUNK) -> None:
+        self.coll, self.states, self.clock, self.chunk = collection, states, clock, chunk
 
     def ensure_indexes(self) -> None:
         self.coll.create_index([("status", 1), ("step", 1), ("category", 1)])
@@ -112,7 +136,7 @@ class ReviewQueue:
                                                                            i["_id"])}})
                for i in self.coll.find({FIELD: {"$exists": False}}, {"status": 1, "step": 1, "category": 1})]
         if ops:
-            self.coll.bulk_write(ops, ordered=False)
+            _written(self.coll, ops, self.chunk)
 
     @staticmethod
     def item_id(step: str, oid: Any) -> str:
@@ -145,7 +169,7 @@ class ReviewQueue:
                            (OPEN, DECIDED), RESOLVED,
                            {**resolution(now), "run_id": run_id, "updated_at": now})
         if ops:
-            _tolerating_decided(self.coll, ops)
+            _written(self.coll, ops, self.chunk)
 
     def _decided(self, step: str, item_ids: list[str], collection: str) -> dict[str, Change]:
         """Of these items, the decided ones, each with the key fields of its document changed since (none: it
@@ -195,14 +219,14 @@ class ReviewQueue:
                                    "decision": ItemDecision.of(d).model_dump(), "reopened": None, "updated_at": now}})
                for d in decisions]
         if ops:
-            self.coll.bulk_write(ops, ordered=False)
+            _written(self.coll, ops, self.chunk)
 
     def reopen(self, item_ids: list[str], reason: str) -> int:
         """Put decided (or since resolved) items back in the queue saying why (a stale decision, a rolled-back
         one)."""
         ops = self._moved(item_ids, (DECIDED, RESOLVED), OPEN, {"reopened": reason,
                                                                "updated_at": self.clock()})
-        return self.coll.bulk_write(ops, ordered=False).modified_count if ops else 0
+        return _written(self.coll, ops, self.chunk)
 
     def _open(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         if not item_ids:
@@ -227,7 +251,7 @@ class ReviewQueue:
                                {"_id": 1})
         ops = self._moved([i["_id"] for i in stale], (OPEN,), RESOLVED,
                           {**resolution(now), "run_id": run_id, "updated_at": now})
-        return self.coll.bulk_write(ops, ordered=False).modified_count if ops else 0
+        return _written(self.coll, ops, self.chunk)
 
     def open_counts(self, steps: Iterable[str]) -> dict[str, dict[str, int]]:
         """Open items of these steps per category (index range counts)."""

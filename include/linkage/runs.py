@@ -77,6 +77,25 @@ class AirflowRun(BaseModel):
 
 Coverages = dict[str, dict[str, float]]
 
+#: The run-record fields keyed by a relation's name, `collection.field`: stored as a list of
+#: `{"relation": name, ...}`, since FerretDB refuses a `.` in a field name inside a subdocument
+#: (docs/CONTRACT.md §8); `RunStore` writes and reads them, so everyone else sees the mapping.
+KEYED_BY_RELATION = ("coverage_before", "coverage_after")
+
+
+def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: [{"relation": name, **value} for name, value in fields[key].items()]
+            if key in KEYED_BY_RELATION and fields[key] is not None else value for key, value in fields.items()}
+
+
+def _read(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored run record with its relation-keyed fields as mappings again (a record stored before they
+    were lists, by a server that took the dots, is one already)."""
+    for key in KEYED_BY_RELATION:
+        if isinstance(doc.get(key), list):
+            doc[key] = {item["relation"]: {k: v for k, v in item.items() if k != "relation"} for item in doc[key]}
+    return doc
+
 
 class RunRecord(BaseModel):
     """A run's record, typed (its parts are `linkage.records` models)."""
@@ -210,7 +229,8 @@ class RunStore:
         return doc
 
     def find(self, run_id: str) -> dict[str, Any] | None:
-        return self.coll.find_one({"_id": run_id})
+        doc = self.coll.find_one({"_id": run_id})
+        return _read(doc) if doc else None
 
     def get(self, run_id: str) -> dict[str, Any]:
         doc = self.find(run_id)
@@ -248,7 +268,7 @@ class RunStore:
 
     def update(self, run_id: str, **fields: Any) -> None:
         fields["updated_at"] = self.clock()
-        self.coll.update_one({"_id": run_id}, {"$set": fields})
+        self.coll.update_one({"_id": run_id}, {"$set": _stored(fields)})
 
     def record_timing(self, run_id: str, task: str, seconds: float) -> None:
         self.update(run_id, **{f"timings.{task}": round(seconds, 3)})
@@ -287,4 +307,5 @@ class RunStore:
         projection = {"kind": 1, "state": 1, "dry_run": 1, "triggered_by": 1, "created_at": 1, "finished_at": 1,
                       "error": 1, "validation": 1, "drift": 1, "steps": 1, "airflow": 1, "backup": 1,
                       "rollback": 1, "coverage_after": 1, "timings": 1}
-        return list(self.coll.find({}, projection).sort("created_at", DESCENDING).skip(skip).limit(limit))
+        return [_read(doc) for doc in self.coll.find({}, projection).sort("created_at", DESCENDING).skip(skip)
+                .limit(limit)]

@@ -42,6 +42,7 @@ class StepContext:
     kind: RunKind
     tz: ZoneInfo
     bookkeeping: Callable[[str], Collection]  # a `linkage_*` collection by its short name
+    write_chunk: int  # statements per write command, at most (`linkage.bulk`)
     #: When the run started (a decisions pass carries out the decisions made before), and how a decided
     #: document's state is read.
     started: datetime

@@ -22,6 +22,7 @@ from linkage.coverage import Relation
 from linkage.engine import pages
 from linkage.journal import LinkValue
 from linkage.models import Category, Decision, Ref
+from linkage.resumable import resumable
 from linkage.validation.rules import Rule
 
 CHUNK = 5000
@@ -75,6 +76,10 @@ def link_value(coll: str, doc: dict[str, Any], field: str) -> LinkValue:
 
 def link_walk(db: Database, source: str, field: str, projection: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
     """The documents holding a link in `field`, in its order, a chunk at a time (every document sharing a
-    value in one chunk)."""
-    cursor = db[source].find({field: LINK_DOMAIN}, projection).sort(field, 1).batch_size(CHUNK)
-    return pages(cursor, CHUNK, field)
+    value in one chunk); a read the server ends goes on after the last chunk (`linkage.resumable`), so a
+    killed cursor never leaves a document uncounted."""
+    def read_after(value: Any) -> Iterator[dict[str, Any]]:
+        domain = LINK_DOMAIN if value is None else {"$gt": value}  # a link value is a string above ""
+        return db[source].find({field: domain}, projection).sort(field, 1).batch_size(CHUNK)
+
+    return resumable(read_after, lambda cursor: pages(cursor, CHUNK, field), lambda chunk: chunk[-1][field])

@@ -24,6 +24,7 @@ from typing import Any
 from pymongo import ReplaceOne
 from pymongo.collection import Collection
 
+from linkage import bulk
 from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, USER_LINK, USERS
 from linkage.engine import BatchPlan, Pass, by_string
 from linkage.journal import FieldWrite
@@ -51,6 +52,7 @@ class Workspace:
     def __init__(self, ctx: StepContext) -> None:
         self.db, self.run_id = ctx.db, ctx.run_id
         self.keys, self.plan = ctx.bookkeeping(KEYS), ctx.bookkeeping(PLAN)
+        self.chunk = ctx.write_chunk
         self.wanted = Wanted(ctx) if ctx.kind == RunKind.RECONCILE else None
 
     def keys_where(self, field: str, values: Iterable[Any]) -> list[CustomerKey]:
@@ -82,8 +84,8 @@ def plan_keys(ws: Workspace, batch: list[dict[str, Any]], *, classify_links: boo
         found = ws.wanted.among(k for ks in keys.values() for k in ks)
         indexed = [c for c in batch if found.intersection(keys[c["_id"]])]
     if indexed:
-        ws.keys.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True)
-                            for d in (_key_document(ws.run_id, c) for c in indexed)], ordered=False)
+        bulk.write(ws.keys, [ReplaceOne({"_id": d["_id"]}, d, upsert=True)
+                             for d in (_key_document(ws.run_id, c) for c in indexed)], ws.chunk)
     dangling: list[Decision] = []
     if classify_links:
         existing = _existing_ids(ws.db[USERS], (c[CUSTOMER_LINK] for c in batch if is_key(c.get(CUSTOMER_LINK))))
@@ -157,7 +159,7 @@ def plan_users(ws: Workspace, batch: list[dict[str, Any]], *, defer_one_sided: b
             "candidate": [c.model_dump() for c in decision.candidates],
         }, upsert=True))
     if proposals:
-        ws.plan.bulk_write(proposals, ordered=False)
+        bulk.write(ws.plan, proposals, ws.chunk)
     return BatchPlan(decisions=decisions, extra={PROPOSED: len(proposals)})
 
 

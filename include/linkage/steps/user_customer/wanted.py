@@ -17,6 +17,7 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
+from linkage import bulk
 from linkage.app_schema import UNSET_VALUES, USER_LINK, USERS
 from linkage.engine import BatchPlan, Pass
 from linkage.journal_codec import id_key
@@ -48,7 +49,7 @@ class Wanted:
     """The run's wanted keys and noted accounts (a scratch collection)."""
 
     def __init__(self, ctx: StepContext) -> None:
-        self.coll, self.run_id = ctx.bookkeeping(WANTED), ctx.run_id
+        self.coll, self.run_id, self.chunk = ctx.bookkeeping(WANTED), ctx.run_id, ctx.write_chunk
 
     def among(self, values: Iterable[str]) -> set[str]:
         """Which of these keys (or account markers) are wanted."""
@@ -61,9 +62,9 @@ class Wanted:
         considered = [u for u in batch if is_considered(u)]
         values = {value for u in considered for value in (account_marker(u), *account_keys(u))}
         if values:
-            self.coll.bulk_write([ReplaceOne({"_id": f"{self.run_id}:{v}"},
-                                             {"_id": f"{self.run_id}:{v}", "run_id": self.run_id, "value": v},
-                                             upsert=True) for v in sorted(values)], ordered=False)
+            bulk.write(self.coll, [ReplaceOne({"_id": f"{self.run_id}:{v}"},
+                                              {"_id": f"{self.run_id}:{v}", "run_id": self.run_id, "value": v},
+                                              upsert=True) for v in sorted(values)], self.chunk)
         return BatchPlan(decisions=[], extra={"accounts_noted": len(considered)})
 
 
