@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from linkage.clock import as_utc
 from linkage.decisions import DecisionKind, DecisionRecord, DecisionStatus
 from linkage.handle import Linkage
 from linkage.models import RunKind, RunState
 from linkage.records import Approval, DecisionsPreview
-from linkage.runs import RunRecord, as_utc
+from linkage.runs import RunRecord
 from linkage.stages import finalize
 from linkage.steps.decided import DECIDED
 

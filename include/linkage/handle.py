@@ -18,7 +18,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.alerts import AlertStore, LogChannel
-from linkage.clock import Clock, utc_now
+from linkage.clock import Clock, as_utc, utc_now
 from linkage.database import connect, require_collections
 from linkage.decisions import DecisionStore, StateReader
 from linkage.engine import RunContext
@@ -28,7 +28,7 @@ from linkage.guard import Guard, guarded_collection, guarded_database
 from linkage.journal import Journal
 from linkage.lock import Lease
 from linkage.reviews import ReviewQueue
-from linkage.runs import RunRecord, RunStore, as_utc
+from linkage.runs import RunRecord, RunStore
 from linkage.settings import Settings
 from linkage.steps import REGISTRY, StepContext
 from linkage.writer import BatchWriter, DryWriter, PlanningWriter

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from linkage.clock import as_utc
 from linkage.masking import redact
 from linkage.models import REVIEW_CATEGORIES, Category
 from linkage.records import FindingsRecord, FoundItem
-from linkage.runs import as_utc
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage

@@ -20,10 +20,11 @@ from pydantic import BaseModel
 
 from linkage import backup as backups
 from linkage.backup import Scope
+from linkage.clock import as_utc
 from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import RunState
-from linkage.runs import RunRecord, as_utc
+from linkage.runs import RunRecord
 
 
 class BackupEntry(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pymongo import DESCENDING
 from pymongo.collection import Collection
 
-from linkage.clock import Clock, utc_now
+from linkage.clock import Clock, as_utc, utc_now
 from linkage.coverage import shown
 from linkage.errors import LinkageError
 from linkage.models import FINAL_STATES, RunKind, RunState, empty_counts
@@ -46,18 +46,6 @@ def run_slug(run_id: str) -> str:
     `linkage_migration:manual__2026-...+00:00` -> `linkage_migration-manual__2026-...-00-00`.
     """
     return re.sub(r"[^A-Za-z0-9._-]+", "-", run_id).strip("-") or "run"
-
-
-def as_utc(value: Any) -> datetime | None:
-    """A stored timestamp: a date on MongoDB, an ISO string where the server stores `$set` dates as text."""
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def default_trigger() -> str:

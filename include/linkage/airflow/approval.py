@@ -28,13 +28,18 @@ from linkage.settings import Settings
 REQUEST = "request_approval"
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def approval_text(shown: DecisionsPreview, run_id: str, db: str) -> str:
     """The request a person approves (Markdown): counts and deciders only, never a document's data."""
     deciders = ", ".join(f"{name} ({n})" for name, n in shown.deciders.items()) or "nobody"
-    return (f"**{shown.total} decisions** on the review queue of database `{db}`, made before run `{run_id}` "
-            f"started:\n\n- {shown.links} links to write\n- {shown.none} no-match decisions (left unlinked, the item "
-            f"stays closed)\n- {shown.clears} dangling references to clear\n- {shown.stale} stale: their document "
-            f"changed since, so they will not be written\n\nDecided by: {deciders}.\n\n"
+    return (f"**{_n(shown.total, 'decision')}** on the review queue of database `{db}`, made before run "
+            f"`{run_id}` started:\n\n- {_n(shown.links, 'link')} to write\n- {_n(shown.none, 'no-match decision')} "
+            f"(left unlinked, the item stays closed)\n- {_n(shown.clears, 'dangling reference')} to clear\n"
+            f"- {shown.stale} stale: their document changed since, so they will not be written\n\n"
+            f"Decided by: {deciders}.\n\n"
             f"[The decided items in the Linkage view]({page_link(f'{PREFIX}/?status=decided')}#review)\n\n"
             "**Approve**: the run takes a backup of the documents it will change, then journals, writes and "
             "validates them (and can be rolled back). **Reject**: nothing is written; the decisions are marked "
