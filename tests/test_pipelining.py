@@ -115,7 +115,12 @@ def with_in_flight(lk: Linkage, k: int) -> Linkage:
 @pytest.mark.slow
 @pytest.mark.both_servers
 def test_a_kill_with_k_batches_in_flight_resumes_to_the_same_data_as_a_serial_run(
-        settings: Settings, lk: Linkage, db: Database, step: str, phase: str, moment: str) -> None:
+        request: pytest.FixtureRequest, settings: Settings, lk: Linkage, db: Database, step: str, phase: str,
+        moment: str) -> None:
+    on_ferretdb = request.node.callspec.params["wire_server"] == "ferretdb"
+    if on_ferretdb and (step, moment) != ("order_delivery", "after-writes"):
+        pytest.skip("on FerretDB one kill point (a delivery link batch after its writes) keeps CI under 40 minutes; "
+                    "every point runs on nx")
     seed(db, customers=300, seed_value=5)
     before = raw_bytes(db)
 
