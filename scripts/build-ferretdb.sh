@@ -30,4 +30,5 @@ chmod -R u+w "$src"
 echo "$VERSION" > "$src/build/version/version.txt"
 (cd "$src" && go build -buildvcs=false -trimpath -o "$OUT/ferretdb.partial" ./cmd/ferretdb)
 mv "$OUT/ferretdb.partial" "$OUT/ferretdb"
-"$OUT/ferretdb" --version | head -1
+version=$("$OUT/ferretdb" --version)  # not piped into head: with pipefail its SIGPIPE (141) failed the build
+echo "${version%%$'\n'*}"
