@@ -38,12 +38,12 @@ tools:
 demo: install
 	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh
 
-# Airflow standalone on localhost:8080 with the embedded MongoDB; Ctrl-C stops it all.
+# Airflow standalone on 127.0.0.1:8080 (AIRFLOW_PORT) with the embedded MongoDB (DEMO_PORT); Ctrl-C stops it all.
 airflow: install
 	BIN=$(BIN) MONGO_PORT=$(DEMO_PORT) bash scripts/airflow.sh
 
 # The production topology natively: PostgreSQL, Redis, Airflow with the CeleryExecutor and two
-# workers, the embedded MongoDB; UI on localhost:8080. Ctrl-C stops everything.
+# workers, the embedded MongoDB; UI on 127.0.0.1:8080. Ctrl-C stops everything.
 cluster: install system-deps
 	BIN=$(BIN) bash scripts/cluster.sh
 

@@ -3,7 +3,7 @@
 #   scripts/trigger.sh linkage_migration '{"dry_run": false, "partitions": 2}'
 set -euo pipefail
 DAG=${1:?dag id}; CONF=${2:-'{}'}
-API=${AIRFLOW_API:-http://localhost:8080}
+API=${AIRFLOW_API:-http://127.0.0.1:${AIRFLOW_PORT:-8080}}
 USER=${AIRFLOW_USER:-admin}
 if [ -n "${AIRFLOW_PASSWORD_FILE:-}" ]; then AIRFLOW_PASSWORD=$(cat "$AIRFLOW_PASSWORD_FILE"); fi  # make cluster
 PASSWORD=${AIRFLOW_PASSWORD:-$(python3 -c "import json; print(json.load(open('${AIRFLOW_HOME:-var/airflow}/simple_auth_manager_passwords.json.generated'))['$USER'])")}

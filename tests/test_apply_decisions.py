@@ -184,8 +184,12 @@ def test_the_cli_applies_decisions_with_the_person_running_it_as_approver(
     assert result["decisions"]["approval"]["via"] == "cli" and result["decisions"]["approval"]["by"].startswith("cli:")
     assert result["decisions"]["outcome"] == {"applied": 1}
     assert db.users.find_one({"_id": item["document_oid"]})["customer_v2_id"] == item["candidates"][0]["id"]
-    human = run_cli(settings, "apply-decisions", "--quiet")
-    assert "decisions: 0 pending" in human.stdout and human.returncode == 0
+    runs = lk.runs.coll.count_documents({})
+    human = run_cli(settings, "apply-decisions", "--quiet")  # nothing pending: no run at all
+    assert human.stdout.startswith("no pending decisions: nothing to apply") and human.returncode == 0
+    assert lk.runs.coll.count_documents({}) == runs
+    assert "decisions: 1 pending (1 link, 0 no match, 0 clears, 0 stale)" in run_cli(
+        settings, "rollback", "--run-id", result["run_id"]).stdout
 
 
 def _traffic(db: Database, night: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,7 @@ def _emit(args: argparse.Namespace, command: Command, result: Outcome) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `linkage review | head` ends quietly, as a Unix tool does
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s",
                         stream=sys.stderr)
     log.setLevel(logging.INFO)

@@ -30,6 +30,7 @@ from linkage.settings import Settings
 from linkage.status import status
 from linkage.steps import REGISTRY
 from linkage.validation.metrics import measure
+from linkage.words import plural
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -70,8 +71,9 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
 def print_decisions(record: DecisionsRecord) -> None:
     """A run's part in people's decisions: what it found to do, who approved it, what became of them."""
     if (found := record.preview) is not None:
-        print(f"  decisions: {found.total} pending ({found.links} links, {found.none} no match, {found.clears} "
-              f"clears, {found.stale} stale), decided by {', '.join(found.deciders) or 'nobody'}")
+        print(f"  decisions: {found.total} pending ({plural(found.links, 'link')}, {found.none} no match, "
+              f"{plural(found.clears, 'clear')}, {found.stale} stale), decided by "
+              f"{', '.join(found.deciders) or 'nobody'}")
     if record.approval:
         verb = "approved" if record.approval.approved else "rejected"
         print(f"  {verb} by {record.approval.by or 'nobody in time'} ({record.approval.via})")
@@ -122,9 +124,19 @@ def cmd_reconcile(args: argparse.Namespace) -> RunReport:
     return _run(args, kind=RunKind.RECONCILE, dry_run=args.dry_run)
 
 
-def cmd_apply_decisions(args: argparse.Namespace) -> RunReport:
+def cmd_apply_decisions(args: argparse.Namespace) -> RunReport | dict[str, Any]:
     """People's decisions carried out now, the person running this the approver (`linkage_apply_decisions`
-    asks a second person in Airflow)."""
+    asks a second person in Airflow); with none pending, no run at all."""
+    lk = Linkage(settings_of(args))
+    try:
+        lk.require_app()
+        pending = len(lk.decisions.pending())
+    finally:
+        lk.close()
+    if not pending:
+        if not args.json:
+            print("no pending decisions: nothing to apply (decide in the Linkage view or with `linkage decide`)")
+        return {"run_id": None, "state": RunState.SUCCEEDED.value, "steps": {}, "decisions": None}
     return _run(args, kind=RunKind.DECISIONS, dry_run=args.dry_run)
 
 

@@ -24,20 +24,18 @@ from linkage.airflow.urls import PREFIX, page_link
 from linkage.applying import approve, preview
 from linkage.records import DecisionsPreview
 from linkage.settings import Settings
+from linkage.words import plural
 
 REQUEST = "request_approval"
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def approval_text(shown: DecisionsPreview, run_id: str, db: str) -> str:
     """The request a person approves (Markdown): counts and deciders only, never a document's data."""
     deciders = ", ".join(f"{name} ({n})" for name, n in shown.deciders.items()) or "nobody"
-    return (f"**{_n(shown.total, 'decision')}** on the review queue of database `{db}`, made before run "
-            f"`{run_id}` started:\n\n- {_n(shown.links, 'link')} to write\n- {_n(shown.none, 'no-match decision')} "
-            f"(left unlinked, the item stays closed)\n- {_n(shown.clears, 'dangling reference')} to clear\n"
+    return (f"**{plural(shown.total, 'decision')}** on the review queue of database `{db}`, made before run "
+            f"`{run_id}` started:\n\n- {plural(shown.links, 'link')} to write\n"
+            f"- {plural(shown.none, 'no-match decision')} (left unlinked, the item stays closed)\n"
+            f"- {plural(shown.clears, 'dangling reference')} to clear\n"
             f"- {shown.stale} stale: their document changed since, so they will not be written\n\n"
             f"Decided by: {deciders}.\n\n"
             f"[The decided items in the Linkage view]({page_link(f'{PREFIX}/?status=decided')}#review)\n\n"
