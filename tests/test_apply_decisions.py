@@ -246,3 +246,15 @@ def test_decisions_are_remembered_over_five_nights_until_a_key_field_changes(
         assert named == [] or night >= 4, (night, named)
         if night in (2, 3):  # clean app traffic and closed decisions: nothing to page about
             assert not [a for a in alerts if a["event"] in ("drift_found", "drift_reminder")], (night, alerts)
+
+
+def test_a_decisions_run_is_judged_on_its_writes_not_on_coverage_it_did_not_make(
+        lk: Linkage, db: Database, migrated: dict[str, Any]) -> None:
+    item = lk.reviews.coll.find_one({"step": "order_delivery", "category": "ambiguous"})
+    undo_run(lk, migrated["run_id"])  # coverage far below every threshold, and not the decisions' doing
+    record_decisions(lk, [DecisionInput(line=1, item_id=item["_id"], decision=item["candidates"][0]["id"])],
+                     by="airflow:alice", via="api")
+    applied = apply_decisions(lk)
+    assert applied.state == RunState.SUCCEEDED and applied.validation and applied.validation.success
+    assert applied.coverage_after and applied.coverage_after[DELIVERY_COVERAGE]["ratio"] < 0.5
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]})["order_id"] == item["candidates"][0]["id"]

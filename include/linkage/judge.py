@@ -16,8 +16,10 @@ from linkage.coverage import less_written
 from linkage.events import Event
 from linkage.handle import Linkage
 from linkage.journal import LinkValue
-from linkage.models import Decision
+from linkage.models import Decision, RunKind
+from linkage.params import MigrationParams
 from linkage.records import FINDINGS_CAP, DriftRecord, FindingsRecord, FoundItem
+from linkage.runs import RunRecord
 from linkage.validation import ValidationOutcome
 from linkage.validation.checks import Finding
 from linkage.validation.metrics import measure
@@ -46,6 +48,15 @@ def _drift_reviews(lk: Linkage, run_id: str, new: DriftRecord) -> Callable[[list
                 new.add_new(items[item_id].rule.name, items[item_id].example)
 
     return record
+
+
+def _judged_by(run: RunRecord) -> MigrationParams:
+    """The run's parameters as the gate applies them. A decisions run moves coverage only by what people
+    decided, so the coverage it finds is not its doing: it is judged on its writes' integrity alone (the
+    thresholds at 0, the coverage still reported)."""
+    if run.kind != RunKind.DECISIONS:
+        return run.params
+    return run.params.model_copy(update={"thresholds": dict.fromkeys(run.params.thresholds, 0.0)})
 
 
 def _undecided(lk: Linkage) -> Callable[[list[Finding]], list[Finding]]:
@@ -91,7 +102,7 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     on_drift = listed if run.dry_run else _drift_reviews(lk, run_id, new)
     measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift, excuse=_undecided(lk),
                                        backup_path=run.backup.path if run.backup else None)
-    outcome = validate(measured, run.params, lk.settings.docs_dir, run_id, lk.settings.db)
+    outcome = validate(measured, _judged_by(run), lk.settings.docs_dir, run_id, lk.settings.db)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)
     drift = new.model_copy(update={"total": outcome.drift,
