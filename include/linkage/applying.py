@@ -33,17 +33,19 @@ DECIDING_KINDS = (RunKind.DECISIONS, RunKind.RECONCILE)
 UNLANDED = "its document changed before the write landed"
 
 
-def _in_run(lk: Linkage, run: RunRecord) -> list[DecisionRecord]:
-    """The pending decisions the run carries out: its steps', made before it started."""
-    if run.kind not in DECIDING_KINDS or run.dry_run:
-        return []
+def _before_run(lk: Linkage, run: RunRecord) -> list[DecisionRecord]:
+    """The pending decisions of the run's steps made before it started (what its decided phase walks)."""
     return lk.decisions.pending(run.params.steps, before=as_utc(run.created_at))
+
+
+def _in_run(lk: Linkage, run: RunRecord) -> list[DecisionRecord]:
+    """The pending decisions a real run carries out (none for a kind without the decided phase)."""
+    return [] if run.kind not in DECIDING_KINDS or run.dry_run else _before_run(lk, run)
 
 
 def preview(lk: Linkage, run_id: str) -> DecisionsPreview:
     """What the run is about to do with people's decisions (read only; kept in its record)."""
-    run = lk.record(run_id)
-    pending = lk.decisions.pending(run.params.steps, before=as_utc(run.created_at))
+    pending = _before_run(lk, lk.record(run_id))
     stale = lk.states.stale(pending)
     kinds = Counter(d.kind for d in pending if d.id not in stale)
     shown = DecisionsPreview(total=len(pending), links=kinds[DecisionKind.LINK], none=kinds[DecisionKind.NONE],
@@ -79,7 +81,7 @@ def approve(lk: Linkage, run_id: str, *, approved: bool, by: str | None, via: st
         return approval
     run = lk.record(run_id)
     reason = f"rejected by {by}" if by else "rejected: nobody approved it in time"
-    pending = lk.decisions.pending(run.params.steps, before=as_utc(run.created_at))
+    pending = _before_run(lk, run)
     rejected = _mark(lk, run, dict.fromkeys((d.id for d in pending), reason), DecisionStatus.REJECTED, pending,
                      reopen=True)
     _outcome(lk, run_id, {DecisionStatus.REJECTED.value: rejected})
@@ -91,10 +93,9 @@ def _journaled(lk: Linkage, run_id: str) -> tuple[dict[str, str], set[str]]:
     """From the run's `decided` batches: the decisions declined and why, and those whose writes landed."""
     declined: dict[str, str] = {}
     landed: set[str] = set()
-    for record in lk.journal.records(run_id):
-        if record.phase == DECIDED:
-            declined.update(record.declined)
-            landed |= {w.group for w in record.writes}
+    for record in lk.journal.records(run_id, phase=DECIDED):
+        declined.update(record.declined)
+        landed |= {w.group for w in record.writes}
     return declined, landed
 
 

@@ -179,11 +179,13 @@ class StateReader:
         for collection, group in by_collection.items():
             docs = self.documents(collection, (d.document_oid for d in group))
             for decision in group:
-                doc = docs.get(id_key(decision.document_oid))
-                now = self.state(collection, doc, decision.id) if doc is not None else None
-                if (reason := decision.stale_reason(now)) is not None:
+                if (reason := self.stale_reason(decision, docs.get(id_key(decision.document_oid)))) is not None:
                     reasons[decision.id] = reason
         return reasons
+
+    def stale_reason(self, decision: DecisionRecord, doc: Mapping[str, Any] | None) -> str | None:
+        """Why `decision` no longer fits `doc` as it is now (None: it still does)."""
+        return decision.stale_reason(self.state(decision.collection, doc, decision.id) if doc is not None else None)
 
 
 class DecisionStore:

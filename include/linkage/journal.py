@@ -177,9 +177,9 @@ class Journal:
         else:
             self.mark(record, BatchState.APPLIED)
 
-    def records(self, run_id: str, *, newest_first: bool = False,
-                states: Iterable[BatchState] | None = None) -> Iterator[BatchRecord]:
-        """The run's batches (in these states) in the order they were journaled, or the reverse.
+    def records(self, run_id: str, *, newest_first: bool = False, states: Iterable[BatchState] | None = None,
+                phase: str | None = None) -> Iterator[BatchRecord]:
+        """The run's batches (in these states, of this phase) in the order they were journaled, or the reverse.
 
         A read the server ends (a rollback can outlive an idle cursor) goes on from the `at` of the
         last batch handed out (`linkage.resumable`), less the batches at that `at` already handed
@@ -188,6 +188,8 @@ class Journal:
         query: dict[str, Any] = {"run_id": run_id}
         if states is not None:
             query["state"] = {"$in": [state.value for state in states]}
+        if phase is not None:
+            query["phase"] = phase
         order, from_there = (DESCENDING, "$lte") if newest_first else (ASCENDING, "$gte")
         tied: tuple[Any, set[str]] = (None, set())  # the last `at` handed out, and the batches handed out at it
 

@@ -38,10 +38,6 @@ DECIDED = "decided"
 NONE_KEPT, CLEARED, DECLINED = "decided_none", "cleared", "declined"
 
 
-def _stale(decision: DecisionRecord, doc: Mapping[str, Any] | None, states: StateReader) -> str | None:
-    return decision.stale_reason(states.state(decision.collection, doc, decision.id) if doc is not None else None)
-
-
 def _subject_plan(db: Database, subject: Subject, states: StateReader, group: Sequence[DecisionRecord],
                   plan: BatchPlan, counts: Counter[str]) -> None:
     """Plan one subject's decisions of a batch into `plan` (its writes, the declined ones)."""
@@ -49,7 +45,7 @@ def _subject_plan(db: Database, subject: Subject, states: StateReader, group: Se
     links: list[tuple[DecisionRecord, Mapping[str, Any]]] = []
     for d in group:
         doc = docs.get(id_key(d.document_oid))
-        if (reason := _stale(d, doc, states)) is not None:
+        if (reason := states.stale_reason(d, doc)) is not None:
             plan.declined[d.id] = reason
         elif d.kind == DecisionKind.NONE:
             counts[NONE_KEPT] += 1
