@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
 
-.PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick lock clean
+.PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
 # Chromium and its driver for the browser tests); `make system-deps` installs what is missing.
 SYSTEM_PACKAGES ?= postgresql redis-server chromium chromium-driver
@@ -61,6 +61,11 @@ test: lint system-deps
 BENCH_SERVER ?= nx
 bench-quick: install
 	$(BIN)/python -m bench.run --sizes 5000,50000 --server $(BENCH_SERVER) $(BENCH_ARGS)
+
+# Only the nightly reconcile at 50k and 1M deliveries (~25 minutes on the embedded server).
+bench-reconcile: install
+	$(BIN)/python -m bench.run --reconcile-only 50000,1000000 --server $(BENCH_SERVER) \
+		--out bench/results/reconcile.json $(BENCH_ARGS)
 
 bench: install
 	$(BIN)/python -m bench.run --sizes 100000,1000000 --server $(BENCH_SERVER) $(BENCH_ARGS)

@@ -4,6 +4,7 @@
     python -m bench.run --sizes 100000,1000000   # make bench
     python -m bench.run --mongo-uri mongodb://host:27017/   # against a real server
     python -m bench.run --server ferretdb        # started here, like nx (make bench-quick BENCH_SERVER=ferretdb)
+    python -m bench.run --reconcile-only 50000,1000000 --out bench/results/reconcile.json   # make bench-reconcile
 
 Absolute times on shared machines are noise; the ratios are measured in the same
 run on the same server and are what the targets speak of. Results: a table on
@@ -43,12 +44,12 @@ from pymongo.database import Database
 from bench import data
 from bench.engine_process import link_step, timed
 from bench.proxy import LatencyProxy
-from linkage import ferretdb
+from linkage import bulk, ferretdb
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
 from linkage.runner import undo_run
 from linkage.server import free_port
-from linkage.settings import Settings
+from linkage.settings import DEFAULT_WRITE_CHUNK, Settings
 from linkage.stages import create_indexes, start_run
 from linkage.steps import REGISTRY
 
@@ -87,13 +88,15 @@ def server(uri: str | None, tmp: Path, name: str = "nx") -> Iterator[str]:
 
 
 def raw_ceiling(db: Database, collection: str, field: str, limit: int) -> float:
-    """docs/s of plain bulk `$set` by `_id` in batches, no reads, no journal (then undone, untimed)."""
+    """docs/s of plain bulk `$set` by `_id` in batches, no reads, no journal (then undone, untimed); sent in
+    commands of the engine's `LINKAGE_WRITE_CHUNK` statements, as every bulk write is (FerretDB hangs on
+    a command of 100: docs/CONTRACT.md §8)."""
     ids = [d["_id"] for d in db[collection].find({}, {"_id": 1}).sort("_id", 1).limit(limit)]
     seconds = 0.0
     for start in range(0, len(ids), BATCH):
         batch = ids[start:start + BATCH]
         ops = [UpdateOne({"_id": oid}, {"$set": {field: f"raw-{oid}"}}) for oid in batch]
-        seconds += timed(lambda ops=ops: db[collection].bulk_write(ops, ordered=False))[0]
+        seconds += timed(lambda ops=ops: bulk.write(db[collection], ops, DEFAULT_WRITE_CHUNK))[0]
         db[collection].update_many({"_id": {"$in": batch}}, {"$unset": {field: ""}})
     return len(ids) / seconds
 
@@ -198,20 +201,44 @@ def drift_levels(given: str) -> tuple[float, ...]:
     return tuple(sorted({float(level) for level in given.split(",") if level.strip()} | {NIGHTLY_DRIFT}))
 
 
+def linked_night(client: MongoClient, lk: Linkage, size: int, work: Path, fraction: float) -> dict[str, Any]:
+    """One reconcile at `fraction` drift on a fresh linked database of `size` deliveries (dropped after)."""
+    db = client[DRIFT_DB]
+    data.deliveries(db, size, linked=True)
+    data.accounts(db, size // 4, linked=True)
+    create_link_indexes(Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
+    try:
+        return reconcile_night(db, lk.settings.mongo_uri, work, fraction, size)
+    finally:
+        client.drop_database(DRIFT_DB)
+
+
 def drift_scaling(client: MongoClient, lk: Linkage, size: int, tmp: Path,
                   levels: tuple[float, ...]) -> dict[str, dict[str, Any]]:
     """The same reconcile at each drift level, each on a fresh linked database of `size` deliveries (so the
     drift is the only difference); keyed by the level as a percentage."""
-    nights = {}
-    for fraction in levels:
-        db = client[DRIFT_DB]
-        data.deliveries(db, size, linked=True)
-        data.accounts(db, size // 4, linked=True)
-        create_link_indexes(Linkage(lk.settings.model_copy(update={"db": DRIFT_DB}), client))
-        nights[f"{fraction:.1%}"] = reconcile_night(db, lk.settings.mongo_uri, tmp / f"drift-{fraction}", fraction,
-                                                    size)
-        client.drop_database(DRIFT_DB)
-    return nights
+    return {f"{fraction:.1%}": linked_night(client, lk, size, tmp / f"drift-{fraction}", fraction)
+            for fraction in levels}
+
+
+def reconcile_sizes(sizes: list[int], uri: str | None, name: str) -> dict[str, Any]:
+    """Only the nightly reconcile (issue 20's measure): at each size, a fresh linked database, a night of
+    NIGHTLY_DRIFT, the reconcile against a bare read of its link fields, with the run's own breakdown."""
+    with tempfile.TemporaryDirectory(prefix="linkage-bench-") as scratch, \
+            server(uri, Path(scratch), name) as server_uri:
+        client: MongoClient = MongoClient(server_uri)
+        lk = Linkage(Settings(mongo_uri=server_uri, db=DRIFT_DB, home=Path(scratch) / "linkage"), client)
+        nights = {f"{size:,}": linked_night(client, lk, size, Path(scratch) / f"night-{size}", NIGHTLY_DRIFT)
+                  for size in sizes}
+        client.close()
+    return {"drift_fraction": NIGHTLY_DRIFT, "target": "<= 2.0x the link-field read",
+            "vs_link_field_read": {size: night["vs_link_field_read"] for size, night in nights.items()},
+            "nights": nights, "machine": machine(uri, name)}
+
+
+def machine(uri: str | None, name: str) -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+            "server": "given by --mongo-uri" if uri else SERVERS[name]}
 
 
 # -- the latency run (issue 14) --------------------------------------------------------------------------------
@@ -383,8 +410,7 @@ def run(sizes: list[int], *, uri: str | None = None, e2e: bool = True,
                    "dangling_found": engine_large["dangling_found"],
                    "latency": latency_done,
                    "runs": runs, "runs_expected": expected},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-                    "server": "given by --mongo-uri" if uri else SERVERS[name]},
+        "machine": machine(uri, name),
     }
 
 
@@ -520,8 +546,19 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--validation-rss", metavar="SMALL,LARGE",
                         help="only measure validation's peak RSS on linked deliveries of these sizes")
+    parser.add_argument("--reconcile-only", metavar="SIZE,SIZE,...",
+                        help="only the nightly reconcile at these sizes (deliveries), 1%% drift each")
     args = parser.parse_args()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.reconcile_only:
+        nights = reconcile_sizes([int(s) for s in args.reconcile_only.split(",")], args.mongo_uri, args.server)
+        Path(args.out).write_text(json.dumps(nights, indent=2))
+        for size, night in nights["nights"].items():
+            print(f"reconcile at {size} deliveries: {night['vs_link_field_read']:.2f}x the link-field read "
+                  f"({night['seconds']}s vs {night['link_field_read']}s); "
+                  + breakdown_line("breakdown", night["breakdown"]))
+        print(f"\nwritten: {args.out}")
+        return
     if args.validation_rss:
         rss = validation_rss([int(s) for s in args.validation_rss.split(",")], args.mongo_uri)
         Path(args.out).write_text(json.dumps(rss, indent=2))

@@ -118,15 +118,22 @@ def order_link_check(db: Database, pairs: Sequence[tuple[Mapping[str, Any], str]
 # -- validation ------------------------------------------------------------------------------------------------
 
 def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
-    """Every set `order_id` is one string naming an existing order; the walk counts the linked deliveries."""
-    for chunk in link_walk(db, DELIVERIES, ORDER_LINK, {"id": 1, ORDER_LINK: 1}):
+    """Every set `order_id` is one string naming an existing order; the walk counts the linked deliveries.
+
+    The walk and the join read the link values alone (no `_id`: a narrower read than the link fields'
+    own); only the deliveries naming a missing order are read again, whole enough to be reported."""
+    for chunk in link_walk(db, DELIVERIES, ORDER_LINK, {"_id": 0, ORDER_LINK: 1}):
         linked[DELIVERY_ORDERS.name] += len(chunk)
         named = {d[ORDER_LINK] for d in chunk}
-        existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"id": 1},
+        existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"_id": 0},
                                              range_limit=DENSE_PER_KEY * len(named))}
-        yield [Finding(ORDER_REFS_DANGLING, DELIVERIES, d["_id"], d.get("id"), (link_value(DELIVERIES, d, ORDER_LINK),),
-                       Category.DANGLING, "order_id: names no existing order")
-               for d in chunk if d[ORDER_LINK] not in existing]
+        missing = sorted(named - existing)
+        if missing:
+            yield [Finding(ORDER_REFS_DANGLING, DELIVERIES, d["_id"], d.get("id"),
+                           (link_value(DELIVERIES, d, ORDER_LINK),), Category.DANGLING,
+                           "order_id: names no existing order")
+                   for d in db[DELIVERIES].find({ORDER_LINK: {"$in": missing}}, {"id": 1, ORDER_LINK: 1})
+                   if isinstance(d.get(ORDER_LINK), str)]  # an array holding one is not single: below
     not_single = {"$and": [{ORDER_LINK: {"$nin": UNSET_VALUES}}, not_by_string(ORDER_LINK)]}
     for chunk in pages(db[DELIVERIES].find(not_single, {"id": 1}).batch_size(CHUNK), CHUNK):
         yield [Finding(ORDER_LINKS_NOT_SINGLE, DELIVERIES, d["_id"], d.get("id"), (), Category.INVALID,

@@ -1,15 +1,22 @@
 """The nightly repair of one-sided pairs (CONTRACT §6a), one pass per side, written once for a `Side`.
 
-A pass walks the side's documents whose link is set, in the order of that link,
-so that every document naming the same target sits in one batch; it joins them
-to their targets and sets a target's unset `back` field when nobody else claims
-either side. Which decision that is, and on which document it is reported, is
-the matching rules' (`classify_from_user`, `classify_from_customer`).
+A one-sided pair has an unset side, so a pass walks the *open* documents of the
+target collection (their `back` field unset: an index-backed query, few on a
+linked database) and fetches the documents of the side that name them, by
+their link field's index. Its cost follows the drift, not the database, and
+the link fields as a whole are read once a night, by validation. Each claimant
+is decided once, in the batch of the first (by `_id` key) open document it
+names: it could name an `id` that several documents share. It sets the open
+document's `back` field when nobody else claims either side; which decision
+that is, and on which document it is reported, is the matching rules'
+(`classify_from_user`, `classify_from_customer`). Links that are set on both
+sides but wrong (dangling, duplicated, disagreeing) are validation's findings:
+there is nothing to repair in them, only something to review.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -18,9 +25,10 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.app_schema import UNSET_VALUES
-from linkage.engine import BatchPlan, Pass, linked
+from linkage.engine import BatchPlan, Pass
 from linkage.journal import FieldWrite
-from linkage.lookups import DENSE_PER_KEY, by_keys
+from linkage.journal_codec import id_key
+from linkage.lookups import by_keys
 from linkage.matching.user_customer import classify_from_customer, classify_from_user
 from linkage.models import Category, Decision
 from linkage.normalize import is_key
@@ -39,19 +47,26 @@ def _naming(coll: Collection, field: str, values: Iterable[str]) -> Counter[str]
     return Counter(d[field] for d in coll.find({field: {"$in": wanted}}, {field: 1}) if isinstance(d.get(field), str))
 
 
+def _first_open(targets: Sequence[Mapping[str, Any]], back: str) -> str | None:
+    """The `_id` key of the first open document among those sharing an `id` (where its claimants are decided)."""
+    return min((id_key(t["_id"]) for t in targets if t.get(back) in UNSET_VALUES), default=None)
+
+
 def repair_batch(db: Database, side: Side, classify: Classify, batch: list[dict[str, Any]]) -> BatchPlan:
-    """Documents naming contiguous targets (every document naming one of them is in this batch)."""
-    naming_target = Counter(d[side.field] for d in batch)
-    targets: dict[str, list[dict[str, Any]]] = {}
-    for t in by_keys(db[side.target], "id", naming_target, {"id": 1, side.back: 1},
-                     range_limit=DENSE_PER_KEY * len(naming_target)):
-        targets.setdefault(t["id"], []).append(t)
-    repairable = [d for d in batch if len(targets.get(d[side.field], [])) == 1
-                  and targets[d[side.field]][0].get(side.back) in UNSET_VALUES and is_key(d.get("id"))]
+    """Open documents of `side.target`: decide every document of `side.source` that names one of them."""
+    claimants = by_keys(db[side.source], side.field, (d.get("id") for d in batch if is_key(d.get("id"))),
+                        {"id": 1, side.field: 1}, range_limit=None)
+    naming_target = Counter(d[side.field] for d in claimants)
+    targets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for t in by_keys(db[side.target], "id", naming_target, {"id": 1, side.back: 1}, range_limit=None):
+        targets[t["id"]].append(t)
+    here = {id_key(d["_id"]) for d in batch}
+    claimants = [d for d in claimants if _first_open(targets[d[side.field]], side.back) in here]
+    repairable = [d for d in claimants if len(targets[d[side.field]]) == 1 and is_key(d.get("id"))]
     naming_doc = _naming(db[side.target], side.back, (d["id"] for d in repairable))
     decisions, writes = [], []
-    for doc in batch:
-        found = targets.get(doc[side.field], [])
+    for doc in claimants:
+        found = targets[doc[side.field]]
         decision = classify(doc, found, naming_target[doc[side.field]], naming_doc[doc["id"]] if is_key(doc.get("id"))
                             else 0)
         if decision is None:
@@ -74,9 +89,9 @@ def _from_customer(customer: Mapping[str, Any], users: Sequence[Mapping[str, Any
 
 
 def repair_pass(ctx: StepContext, phase: str, side: Side, classify: Classify) -> Pass:
-    return Pass(step=STEP, phase=phase, source=ctx.db[side.source], query=linked(side.field),
-                projection={"id": 1, side.field: 1}, plan=partial(repair_batch, ctx.db, side, classify),
-                subject=side.source, walk=side.field)
+    return Pass(step=STEP, phase=phase, source=ctx.db[side.target], query={side.back: {"$in": UNSET_VALUES}},
+                projection={"id": 1, side.back: 1}, plan=partial(repair_batch, ctx.db, side, classify),
+                subject=side.source)
 
 
 REPAIR_PHASES = [Phase(name, partial(repair_pass, phase=name, side=side, classify=classify))
