@@ -127,13 +127,12 @@ def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
         named = {d[ORDER_LINK] for d in chunk}
         existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"_id": 0},
                                              range_limit=DENSE_PER_KEY * len(named))}
-        missing = sorted(named - existing)
-        if missing:
+        missing = named - existing
+        if missing:  # one index range within this chunk's values (an array holding one is not single: below)
             yield [Finding(ORDER_REFS_DANGLING, DELIVERIES, d["_id"], d.get("id"),
                            (link_value(DELIVERIES, d, ORDER_LINK),), Category.DANGLING,
                            "order_id: names no existing order")
-                   for d in db[DELIVERIES].find({ORDER_LINK: {"$in": missing}}, {"id": 1, ORDER_LINK: 1})
-                   if isinstance(d.get(ORDER_LINK), str)]  # an array holding one is not single: below
+                   for d in by_keys(db[DELIVERIES], ORDER_LINK, missing, {"id": 1}, range_limit=len(chunk))]
     not_single = {"$and": [{ORDER_LINK: {"$nin": UNSET_VALUES}}, not_by_string(ORDER_LINK)]}
     for chunk in pages(db[DELIVERIES].find(not_single, {"id": 1}).batch_size(CHUNK), CHUNK):
         yield [Finding(ORDER_LINKS_NOT_SINGLE, DELIVERIES, d["_id"], d.get("id"), (), Category.INVALID,
