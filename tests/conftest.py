@@ -23,7 +23,7 @@ from linkage.seed import seed
 from linkage.server import EmbeddedServer, free_port
 from linkage.settings import Settings
 
-from helpers import ROOT
+from helpers import ROOT, app_quiet
 
 _names = itertools.count()
 
@@ -107,7 +107,8 @@ def db_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def settings(wire_server: Any, db_name: str, tmp_path: Path) -> Settings:
-    return Settings(mongo_uri=wire_server.uri, db=db_name, home=tmp_path / "linkage", lock_ttl_seconds=30)
+    return Settings(mongo_uri=wire_server.uri, db=db_name, home=tmp_path / "linkage", lock_ttl_seconds=30,
+                    app_quiet=app_quiet(wire_server))
 
 
 @pytest.fixture

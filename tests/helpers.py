@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +15,31 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 from linkage.app_schema import APP_COLLECTIONS, LINK_FIELDS
+from linkage.ferretdb import FerretDBServer
 from linkage.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The least-privilege role's text (docs/RUNBOOK.md §7).
+RUNBOOK_ROLE = (ROOT / "docs" / "RUNBOOK.md").read_text().split("## 7.")[1].split("## 8.")[0]
+
+
+def privileges(text: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The role's privileges on the app database, as (collection, sorted actions) in the order written."""
+    found = re.findall(r'\{resource: \{db: "app", collection: "([^"]*)"\},\s*actions: \[([^\]]*)\]\}', text)
+    return [(coll, tuple(sorted(a.strip().strip('"') for a in actions.split(",")))) for coll, actions in found]
+
+
+def app_quiet(server: Any) -> bool:
+    """Whether the suite's runs on `server` say the app is not writing (LINKAGE_APP_QUIET), as an operator
+    must on a server that loses concurrent updates (FerretDB 1.24; `linkage.concurrency`): no test writes
+    beside them there. Elsewhere the guard's probe runs and lets them write."""
+    return isinstance(server, FerretDBServer)
 
 
 def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment a `linkage` subprocess needs to work like `settings`."""
     return {**os.environ, "LINKAGE_MONGO_URI": settings.mongo_uri, "LINKAGE_DB": settings.db,
-            "LINKAGE_HOME": str(settings.home), **extra}
+            "LINKAGE_HOME": str(settings.home), "LINKAGE_APP_QUIET": str(settings.app_quiet).lower(), **extra}
 
 
 def run_cli(settings: Settings, *args: str, timeout: float = 240,

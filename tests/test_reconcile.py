@@ -30,7 +30,7 @@ from linkage.seed import seed
 from linkage.server import EmbeddedServer
 from linkage.settings import Settings
 
-from helpers import by_app_id, snapshot
+from helpers import app_quiet, by_app_id, snapshot
 from oracle import expected_links, links
 
 NIGHTS = 6
@@ -117,7 +117,8 @@ def nightly(wire_server: EmbeddedServer, client: MongoClient, db_name: str,
     for name in (db_name, f"{db_name}_ctl"):
         client.drop_database(name)
         seed(client[name], customers=300, seed_value=29)
-        lk = Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path / name), client)
+        lk = Linkage(Settings(mongo_uri=wire_server.uri, db=name, home=tmp_path / name,
+                              app_quiet=app_quiet(wire_server)), client)
         assert migrate(lk, PARAMS, "day 0").state == "succeeded"
         handles.append(lk)
     yield handles[0], handles[1]

@@ -216,7 +216,8 @@ def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
         report = last_json(resumed.stdout)
         assert report["run_id"] == killed_run and report["state"] == "succeeded"
 
-        ref_settings = Settings(mongo_uri=settings.mongo_uri, db=reference.name, home=tmp_path / "ref")
+        ref_settings = Settings(mongo_uri=settings.mongo_uri, db=reference.name, home=tmp_path / "ref",
+                                app_quiet=settings.app_quiet)
         uninterrupted = migrate(Linkage(ref_settings, client), MigrationParams(batch_size=100),
                                          "test")
         assert report["steps"] == uninterrupted.steps

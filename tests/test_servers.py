@@ -23,14 +23,17 @@ from pymongo.errors import BulkWriteError, CursorNotFound, OperationFailure
 
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.backup_stage import take_backup
+from linkage.concurrency import probe_updates
+from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.indexes import ensure_indexes
 from linkage.params import MigrationParams
+from linkage.runner import migrate, undo_run
 from linkage.seed import seed
 from linkage.stages import create_indexes, start_run
 from linkage.steps import REGISTRY
 
-from helpers import empty_app
+from helpers import empty_app, snapshot
 
 pytestmark = pytest.mark.both_servers
 RAW = CodecOptions(document_class=RawBSONDocument)
@@ -155,6 +158,40 @@ def test_two_clients_updating_one_document_at_once_lose_no_update(wire_server: A
     n = db.t.find_one({"_id": 1})["n"]
     record_property("increments_kept", f"{n} of 600")
     assert n == 600
+
+
+def test_a_server_that_loses_concurrent_updates_gets_no_write_unless_the_app_is_quiet(
+        lk: Linkage, db: Database, request: pytest.FixtureRequest, record_property: Any) -> None:
+    """The row above, handled by behaviour: each write run (and each rollback) probes the server first and
+    keeps the probe in its record. Where an update was lost (FerretDB), a run is refused with one line and
+    writes nothing to the app, unless a person says the app is not writing; where none was, it writes."""
+    seed(db, customers=40, seed_value=5)
+    before = snapshot(db)
+    loud = Linkage(lk.settings.model_copy(update={"app_quiet": False}), lk.client)
+    probe = probe_updates(db.probe_scratch)
+    record_property("probe", f"{probe.kept} of {probe.sent} kept")
+    assert (probe.lost > 0) == (request.node.callspec.params["wire_server"] == "ferretdb")
+    params = MigrationParams(min_user_coverage=0, min_order_coverage=0)
+    if probe.lost:
+        with pytest.raises(LinkageError, match=r"^refusing run .*: this server lost \d+ of 100 updates .*"
+                                               r"LINKAGE_APP_QUIET=true"):
+            migrate(loud, params, "test", new=True)
+        refused = loud.runs.coll.find_one({}, sort=[("created_at", -1)])
+        assert refused["state"] == "failed" and refused["preflight"]["concurrent_updates"]["kept"] < 100
+        assert snapshot(db) == before
+        quiet = Linkage(lk.settings.model_copy(update={"app_quiet": True}), lk.client)
+        report = migrate(quiet, params, "test", new=True)
+        assert report.state == "succeeded"
+        with pytest.raises(LinkageError, match=r"^refusing the rollback of "):
+            undo_run(loud, report.run_id)
+        undo_run(quiet, report.run_id)
+    else:
+        report = migrate(loud, params, "test", new=True)
+        assert report.state == "succeeded"
+        kept = loud.runs.coll.find_one({"_id": report.run_id})["preflight"]["concurrent_updates"]
+        assert kept == {"sent": 100, "kept": 100, "app_quiet": False}
+        undo_run(loud, report.run_id)
+    assert snapshot(db) == before
 
 
 def test_sorting_by_a_string_key_returns_every_document_once_ties_together(db: Database) -> None:

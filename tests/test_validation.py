@@ -29,6 +29,8 @@ from linkage.steps import REGISTRY
 from linkage.validation.gate import _outcome
 from linkage.validation.metrics import CHUNK, Measured, lost_findings
 
+from helpers import app_quiet
+
 Corruption = Callable[[Database, str], Callable[[], Any]]
 
 
@@ -36,7 +38,8 @@ Corruption = Callable[[Database, str], Callable[[], Any]]
 def migrated(wire_server: EmbeddedServer, client: MongoClient,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Linkage, str, dict[str, int]]]:
     """A migrated database, its run, and the drift the seed's dirty data shows before any corruption."""
-    settings = Settings(mongo_uri=wire_server.uri, db="validation_suite", home=tmp_path_factory.mktemp("validation"))
+    settings = Settings(mongo_uri=wire_server.uri, db="validation_suite", home=tmp_path_factory.mktemp("validation"),
+                        app_quiet=app_quiet(wire_server))
     client.drop_database(settings.db)
     seed(client[settings.db], customers=600, seed_value=21)
     lk = Linkage(settings, client)

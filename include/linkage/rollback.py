@@ -2,7 +2,8 @@
 
 `rollback_target` is the one place that refuses: an unknown id, a dry run
 (it wrote nothing), a run past its rollback window (its journal is, or is
-about to be, pruned). The CLI, the `linkage_rollback` DAG and a failed run's own
+about to be, pruned), a server that loses concurrent updates while the app
+may be writing (`linkage.concurrency`). The CLI, the `linkage_rollback` DAG and a failed run's own
 rollback all ask it. A run already rolled back is not refused: rolling it back
 again changes nothing and says so.
 """
@@ -10,6 +11,7 @@ again changes nothing and says so.
 from __future__ import annotations
 
 from linkage.applying import undo
+from linkage.concurrency import probe_updates, require_kept_updates
 from linkage.conditional import Reverted, revert_batch
 from linkage.errors import AlertedError, LinkageError
 from linkage.events import Event
@@ -39,6 +41,9 @@ def rollback_target(lk: Linkage, given: str) -> RunRecord:
     if run.state != RunState.ROLLED_BACK and until and (run.journal_pruned_at or until <= lk.clock()):
         raise LinkageError(f"run {run.id} is no longer reversible: its rollback window of "
                            f"{lk.settings.reversible_days} days (LINKAGE_REVERSIBLE_DAYS) ended on {until:%Y-%m-%d}")
+    if run.state != RunState.ROLLED_BACK:
+        require_kept_updates(probe_updates(lk.bookkeeping("update_probe")), app_quiet=lk.settings.app_quiet,
+                             what=f"the rollback of {run.id}")
     return run
 
 

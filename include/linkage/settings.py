@@ -35,6 +35,7 @@ ENVIRONMENT = {
     "conn_id": "LINKAGE_CONN_ID",
     "in_flight": "LINKAGE_IN_FLIGHT",
     "write_chunk": "LINKAGE_WRITE_CHUNK",
+    "app_quiet": "LINKAGE_APP_QUIET",
     "full_backup_every_days": "LINKAGE_FULL_BACKUP_EVERY_DAYS",
     "reversible_days": "LINKAGE_REVERSIBLE_DAYS",
     "backup_keep": "LINKAGE_BACKUP_KEEP",
@@ -75,6 +76,9 @@ class Settings(BaseModel):
     #: Batches a pass (or a rollback) reads ahead of the one it is writing, at most, in flight together.
     in_flight: int = Field(default=3, ge=1, le=64)
     write_chunk: int = Field(default=DEFAULT_WRITE_CHUNK, ge=1, le=100_000)
+    #: A person says the app is not writing: only then does linkage write on a server that loses concurrent
+    #: updates of one document (`linkage.concurrency`).
+    app_quiet: bool = False
     #: A reconcile backs up whole when the newest full backup is older than this; 0: only when asked.
     full_backup_every_days: int = Field(default=0, ge=0)
     # -- day two: how long things are kept (docs/RUNBOOK.md "Day 2") --

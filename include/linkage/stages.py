@@ -14,6 +14,7 @@ from typing import Any
 
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.backup_stage import check_backup_target
+from linkage.concurrency import probe_updates, require_kept_updates
 from linkage.database import server_description
 from linkage.handle import Linkage
 from linkage.indexes import describe_outcomes, ensure_indexes
@@ -30,7 +31,7 @@ def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
     run = lk.record(run_id)
     if not run.dry_run:
         check_backup_target(lk, run)
-    facts = {
+    facts: dict[str, Any] = {
         "mongo_uri": mask_uri(lk.settings.mongo_uri),
         "db": lk.settings.db,
         "server": server_description(lk.db),
@@ -38,7 +39,12 @@ def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
         "timezone": lk.settings.timezone,
         "bookkeeping_prefix": lk.settings.prefix,
     }
+    if not run.dry_run:
+        probe = probe_updates(lk.bookkeeping("update_probe"))
+        facts["concurrent_updates"] = {**probe.model_dump(), "app_quiet": lk.settings.app_quiet}
     lk.runs.update(run_id, preflight=facts)
+    if not run.dry_run:
+        require_kept_updates(probe, app_quiet=lk.settings.app_quiet, what=f"run {run_id}")
     return facts
 
 
