@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
+from helpers import RUNBOOK_ROLE, privileges
 
 COMPOSE_TEXT = (ROOT / "docker-compose.yaml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)
@@ -215,13 +216,8 @@ def test_the_bundled_mongodb_requires_authentication_with_the_runbooks_least_pri
     assert "./deploy/mongo-init:/docker-entrypoint-initdb.d:ro" in mongo["volumes"]
     assert any(v.startswith("mongo-data:") for v in mongo["volumes"])
 
-    def privileges(text: str) -> list[tuple[str, tuple[str, ...]]]:
-        found = re.findall(r'\{resource: \{db: "app", collection: "([^"]*)"\},\s*actions: \[([^\]]*)\]\}', text)
-        return [(coll, tuple(sorted(a.strip().strip('"') for a in actions.split(",")))) for coll, actions in found]
-
     init = (ROOT / "deploy" / "mongo-init" / "10-linkage-user.js").read_text()
-    runbook = (ROOT / "docs" / "RUNBOOK.md").read_text().split("## 7.")[1]
-    assert privileges(init) == privileges(runbook) and len(privileges(init)) >= 12
+    assert privileges(init) == privileges(RUNBOOK_ROLE) and len(privileges(init)) >= 12
     assert 'createUser({user: "linkage", pwd: process.env.LINKAGE_MONGO_PASSWORD, roles: ["linkage"]})' in init
     assert not [p for p in privileges(init) if "remove" in p[1] and not p[0].startswith("linkage_")]
 
