@@ -83,13 +83,19 @@ def link_step(lk: Linkage, run_id: str, step: str) -> dict[str, dict[str, int]]:
     return apply_planned(lk, run_id)
 
 
+def bench_settings(uri: str, db: str, work: Path) -> Settings:
+    """A benchmark's settings: no app writes beside its runs, so they say so (`LINKAGE_APP_QUIET`), and run
+    on a server that loses concurrent updates (FerretDB) too; the preflight's probe still runs and is timed."""
+    return Settings(mongo_uri=uri, db=db, home=work, app_quiet=True)
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run(uri: str, db: str, work: Path, *, backfill: bool = True, validation: bool = True) -> dict[str, float]:
     """The order-delivery backfill (then rolled back) and/or validation, each timed on its own."""
-    lk = Linkage(Settings(mongo_uri=uri, db=db, home=work))
+    lk = Linkage(bench_settings(uri, db, work))
     params = MigrationParams(steps=["order_delivery"], min_user_coverage=0)
     seconds: dict[str, float] = {}
     linked = lk.db.delivery_statuses.count_documents({"order_id": {"$gt": ""}})
@@ -121,7 +127,7 @@ def unlinked(db: Database) -> int:
 def whole_run(uri: str, db: str, work: Path, kind: RunKind) -> dict[str, Any]:
     """One `migrate` of both steps with default parameters, as the CLI and the DAGs run it
     (backup, indexes, the steps, validation, the verdict): what an operator waits for."""
-    lk = Linkage(Settings(mongo_uri=uri, db=db, home=work))
+    lk = Linkage(bench_settings(uri, db, work))
     seconds, round_trips, report = counted(
         lambda: migrate(lk, MigrationParams(), "bench", kind=kind, new=True))
     record = lk.record(report.run_id)

@@ -90,6 +90,29 @@ def test_bench_runs_and_writes_every_result(given_server: bool, wire_server: Emb
     assert ("nx-27017" in result["machine"]["server"]) != given_server
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_bench_reconcile_only_measures_each_size_and_did_the_planted_work(
+        wire_server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`make bench-reconcile` at two tiny sizes: each night linked and repaired exactly its drift, found its
+    deleted orders, and its ratio is its own seconds over its own bare read."""
+    out = tmp_path / "reconcile.json"
+    monkeypatch.setattr("sys.argv", ["bench", "--reconcile-only", "400,2000", "--mongo-uri", wire_server.uri,
+                                     "--out", str(out)])
+    main()
+    result = json.loads(out.read_text())
+    assert list(result["nights"]) == ["400", "2,000"] and result["drift_fraction"] == 0.01
+    for size, night in result["nights"].items():
+        assert night["outcome"] == night["expected"], size
+        assert night["expected"]["drift_found"] == night["planted"]["deleted_orders"]
+        # rounded inputs at this size (a read of a few milliseconds): 15%
+        assert night["vs_link_field_read"] == pytest.approx(night["seconds"] / night["link_field_read"], rel=0.15)
+        assert result["vs_link_field_read"][size] == night["vs_link_field_read"]
+        assert {"validate", "user_customer", "order_delivery", "backup"} <= set(night["breakdown"])
+    assert "reconcile at 2,000 deliveries" in capsys.readouterr().out
+
+
 def test_proxy_forwards_whole_messages_late_and_in_order(wire_server: EmbeddedServer) -> None:
     """Every reply comes back to the request it answers (large ones too), each round trip ~2 ms later."""
     with LatencyProxy(wire_server.uri, delay_ms=2.0) as proxy:
