@@ -19,7 +19,7 @@ from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import COUNT_KEYS, RunKind, RunState
 from linkage.params import MigrationParams
-from linkage.records import DecisionsRecord
+from linkage.records import DecisionsRecord, RollbackOutcome
 from linkage.retention import inventory, prune
 from linkage.rollback import rollback_target
 from linkage.runner import migrate, undo_run
@@ -61,11 +61,23 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
     if report.backup:
         print(f"  backup: {report.backup}")
     if report.rollback:
-        print(f"  rollback: {report.rollback.model_dump(exclude_defaults=True)}")
+        print(f"  rollback: {rollback_words(report.rollback)}")
     if report.decisions:
         print_decisions(report.decisions)
     if report.error:
         print(f"  error: {report.error}")
+
+
+def rollback_words(outcome: RollbackOutcome) -> str:
+    """What a rollback did, as people read it: `12 fields restored, 1 kept (the app changed it since)`."""
+    if outcome.already_rolled_back:
+        return "already rolled back: nothing touched again"
+    words = [f"{plural(outcome.restored, 'field')} restored"]
+    if outcome.already:
+        words.append(f"{outcome.already} already restored")
+    if outcome.kept:
+        words.append(f"{outcome.kept} kept (the app changed {'it' if outcome.kept == 1 else 'them'} since)")
+    return ", ".join(words) + (f"; stopped: {outcome.error}" if outcome.error else "")
 
 
 def print_decisions(record: DecisionsRecord) -> None:
