@@ -11,6 +11,7 @@ from pymongo.database import Database
 from linkage.handle import Linkage
 from linkage.params import MigrationParams
 from linkage.runner import migrate
+from linkage.seed import seed
 from linkage.settings import Settings
 from linkage.steps import REGISTRY
 
@@ -285,3 +286,25 @@ def test_a_connection_to_a_database_that_is_not_the_apps_fails_preflight_once_an
     assert str(preflight.state) == "failed" and preflight.try_number == 1, "retried a refusal"
     assert typo not in db.client.list_database_names()
     assert db[airflow_env.collection("alerts")].count_documents({}) == 0
+
+
+@pytest.mark.slow
+@pytest.mark.both_servers
+def test_a_server_that_loses_concurrent_updates_fails_preflight_once_and_nothing_is_written(
+        dagbag: Any, airflow_env: Settings, db: Database, request: pytest.FixtureRequest) -> None:
+    """The DAG's preflight asks the same probe as the CLI (`linkage.concurrency`); where an update was lost
+    (FerretDB) and nobody set LINKAGE_APP_QUIET, the run fails there without retrying and writes nothing to
+    the app; where none was (nx), the same run goes on to succeed."""
+    seed(db, customers=40, seed_value=5)
+    before = snapshot(db)
+    run = dagbag.get_dag("linkage_migration").test(run_conf={"min_user_coverage": 0, "min_order_coverage": 0})
+    record = db[airflow_env.collection("runs")].find_one({"_id": linkage_run("linkage_migration", run)})
+    probe = record["preflight"]["concurrent_updates"]
+    assert probe["app_quiet"] is False
+    if request.node.callspec.params["wire_server"] == "ferretdb":
+        assert probe["kept"] < probe["sent"] == 100
+        preflight = next(ti for ti in run.get_task_instances() if ti.task_id == "preflight")
+        assert str(run.state) == "failed" and str(preflight.state) == "failed" and preflight.try_number == 1
+        assert snapshot(db) == before
+    else:
+        assert probe["kept"] == probe["sent"] == 100 and str(run.state) == "success"

@@ -18,7 +18,7 @@ import threading
 from pydantic import BaseModel
 from pymongo.collection import Collection
 
-from linkage.errors import LinkageError
+from linkage.errors import UpdatesLostError
 
 PROBE_UPDATES = 50
 
@@ -61,7 +61,7 @@ def probe_updates(scratch: Collection, per_client: int = PROBE_UPDATES) -> Updat
 def require_kept_updates(probe: UpdateProbe, *, app_quiet: bool, what: str) -> None:
     """Refuse `what` (one line) on a server that lost an update, unless the app is said not to be writing."""
     if probe.lost and not app_quiet:
-        raise LinkageError(f"refusing {what}: this server lost {probe.lost} of {probe.sent} updates that two "
+        raise UpdatesLostError(f"refusing {what}: this server lost {probe.lost} of {probe.sent} updates that two "
                            "clients sent to one document at once, so the app's edits made while linkage writes "
                            "could be lost; stop the app's writes and set LINKAGE_APP_QUIET=true, or use a server "
                            "that keeps them (MongoDB does)")

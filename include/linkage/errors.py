@@ -17,5 +17,10 @@ class AlertedError(LinkageError):
     """A failure whose alert has already been sent: the generic `a task failed` alert stays quiet."""
 
 
+class UpdatesLostError(LinkageError):
+    """The server lost concurrent updates and nobody said the app is quiet (`linkage.concurrency`): retrying
+    cannot help."""
+
+
 class NotTheAppError(LinkageError):
     """The database lacks the collections the steps read (a typo in its name): retrying cannot help."""

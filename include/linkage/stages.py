@@ -27,7 +27,8 @@ from linkage.steps import REGISTRY
 
 def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
     """What a person checks before a run (where, which server, how much data), kept with the run; and the backup
-    directory, checked now, before the passes spend their time planning."""
+    directory, checked now, before the passes spend their time planning. A run that writes also probes whether
+    the server keeps concurrent updates (`linkage.concurrency`), keeps the answer, and is refused if not."""
     run = lk.record(run_id)
     if not run.dry_run:
         check_backup_target(lk, run)

@@ -29,7 +29,7 @@ from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAler
 from linkage.airflow.urls import docs_link
 from linkage.apply import apply_planned
 from linkage.backup_stage import take_backup
-from linkage.errors import NotTheAppError
+from linkage.errors import NotTheAppError, UpdatesLostError
 from linkage.events import Event, Events
 from linkage.handle import Linkage
 from linkage.housekeeping import housekeeping as clean_up
@@ -103,7 +103,8 @@ def params_from(form: dict[str, Any]) -> MigrationParams:
 
 
 @task(doc_md="Connects, records the server, collection counts and configuration, and opens (or, on a retry, "
-             "resumes) the linkage run of this DAG run, named after it.")
+             "resumes) the linkage run of this DAG run, named after it. Fails without retrying on a database "
+             "that is not the app's, or on a server that loses concurrent updates unless LINKAGE_APP_QUIET.")
 def preflight(kind: str) -> dict[str, Any]:
     context = get_current_context()
     with session() as lk:
@@ -114,7 +115,10 @@ def preflight(kind: str) -> dict[str, Any]:
                 airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
         except NotTheAppError as exc:
             fail(str(exc))  # the connection names another database: no retry can change that
-        facts = stages.preflight(lk, run_id)
+        try:
+            facts = stages.preflight(lk, run_id)
+        except UpdatesLostError as exc:
+            fail(str(exc))  # the server loses updates and nobody said the app is quiet: nor this
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
     return {"linkage_run": run_id, **facts}
 
