@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_PORT ?= 27017
+# make airflow's embedded MongoDB: DEMO_PORT unless given (the refusal of a busy port names MONGO_PORT)
+MONGO_PORT ?= $(DEMO_PORT)
 
 .PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
@@ -38,9 +40,9 @@ tools:
 demo: install
 	DEMO_PORT=$(DEMO_PORT) BIN=$(BIN) bash scripts/demo.sh
 
-# Airflow standalone on 127.0.0.1:8080 (AIRFLOW_PORT) with the embedded MongoDB (DEMO_PORT); Ctrl-C stops it all.
+# Airflow standalone on 127.0.0.1:8080 (AIRFLOW_PORT) with the embedded MongoDB (MONGO_PORT, default DEMO_PORT); Ctrl-C stops it all.
 airflow: install
-	BIN=$(BIN) MONGO_PORT=$(DEMO_PORT) bash scripts/airflow.sh
+	BIN=$(BIN) MONGO_PORT=$(MONGO_PORT) bash scripts/airflow.sh
 
 # The production topology natively: PostgreSQL, Redis, Airflow with the CeleryExecutor and two
 # workers, the embedded MongoDB; UI on 127.0.0.1:8080. Ctrl-C stops everything.

@@ -28,14 +28,14 @@ export LINKAGE_HOME=${LINKAGE_HOME:-$VAR}  # this Airflow's own database: its ba
 export GX_ANALYTICS_ENABLED=false PATH="$BIN:$PATH"
 
 die() { echo "airflow: $*" >&2; exit 1; }
+source "$(dirname "$0")/processes.sh"
 for port in AIRFLOW_PORT MONGO_PORT; do
-  "$BIN/python" -c "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "${!port}" 2>/dev/null \
+  port_free "${!port}" \
     || die "port ${!port} ($port) is in use (another make airflow, make demo's database, make cluster?); stop it or set $port=<free port>"
 done
 mkdir -p "$AIRFLOW_HOME" "$VAR" "$LOGS"
 
 pids=()
-source "$(dirname "$0")/processes.sh"
 stop() {
   trap - INT TERM EXIT
   trap '' PIPE  # Ctrl-C in `make airflow | tee` closes the pipe: writing to it must not end the stop

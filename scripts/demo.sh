@@ -10,6 +10,10 @@ VAR=${LINKAGE_VAR:-var}
 DATA=$VAR/demo-db
 export LINKAGE_MONGO_URI="mongodb://127.0.0.1:${PORT}/" LINKAGE_DB=app
 
+source "$(dirname "$0")/processes.sh"
+# before anything is deleted: a server on the port may be this demo's own database, started again to look
+port_free "$PORT" || { echo "demo: port $PORT (DEMO_PORT) is in use (the demo's database started again? stop it" \
+  "with kill %1 or Ctrl-C in its terminal), or run make demo DEMO_PORT=<free port>; nothing was deleted" >&2; exit 1; }
 rm -rf "$DATA"; mkdir -p "$VAR"
 "$BIN/linkage" serve-db --port "$PORT" --data-dir "$DATA" > "$VAR/demo-server.log" 2>&1 &
 SERVER=$!

@@ -240,6 +240,10 @@ def test_the_demo_ends_with_the_way_back_in_and_one_home_for_what_follows(tmp_pa
     server = subprocess.Popen(start.rstrip("&").split(), cwd=ROOT, env=later, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and "wire server on" in server.stdout.readline()
+        # the demo again while its database runs: refused before anything is deleted (the status below reads it)
+        again = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                               timeout=60)
+        assert again.returncode == 1 and again.stderr.strip().endswith("nothing was deleted"), again.stderr
         status = subprocess.run(look.split(), cwd=ROOT, env=later, capture_output=True, text=True, timeout=60)
         assert status.returncode == 0, status.stderr
         assert demo_runs <= set(re.findall(r"^  (\S+) ", status.stdout, re.M)), status.stdout

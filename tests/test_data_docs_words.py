@@ -4,6 +4,7 @@ named, and the footer is the project's, not GX's newsletter."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,8 @@ def test_a_dry_runs_data_docs_say_they_measured_the_data_as_it_stands(lk: Linkag
         load(browser, pages_of(lk, kept.validation.data_docs)[1].as_uri())
         preface = browser.find_element("id", "linkage-preface").text
         assert preface.startswith(f"Run {kept.run_id} was judged on what it wrote.")
+    # every page the index links to exists: the suites' pages too (they were never built, a dead link)
+    index = pages_of(lk, kept.validation.data_docs)[0]
+    linked = re.findall(r'<a\b[^>]*\bhref="([^"#:]+\.html)"', index.read_text(encoding="utf-8"))
+    assert {"expectations/linkage_run.html", "expectations/linkage_drift.html"} <= set(linked)
+    assert [href for href in linked if not (index.parent / href).is_file()] == []

@@ -85,6 +85,7 @@ class Gate:
         judged (`note`)."""
         import pandas as pd
         from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
         from linkage.validation.offline import make_offline
 
@@ -94,8 +95,10 @@ class Gate:
                                          run_id=RunIdentifier(run_name=site.name))
             self.context.add_data_docs_site(site.name, self._site(site))
             try:
+                # the results and the suites they link to (the index names both; a suite's page says its rules)
+                suites = [ExpectationSuiteIdentifier(name=name) for name in (RUN_SUITE, DRIFT_SUITE)]
                 self.context.build_data_docs(site_names=[site.name],
-                                             resource_identifiers=list(result.run_results))
+                                             resource_identifiers=[*result.run_results, *suites])
             finally:
                 self.context.delete_data_docs_site(site.name)
         make_offline(site)
