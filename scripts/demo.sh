@@ -29,7 +29,7 @@ echo "== seed: ${DEMO_CUSTOMERS:-10000} customer profiles of dirty data"
 "$BIN/linkage" seed --customers "${DEMO_CUSTOMERS:-10000}" --replace
 echo; echo "== plan (dry run): what the migration would do"
 "$BIN/linkage" plan --quiet
-echo; echo "== migrate: backup, indexes, both backfills, validation"
+echo; echo "== migrate: indexes, both backfills planned, their backup, the writes, validation"
 "$BIN/linkage" migrate --new
 echo; echo "== migrate again: a finished run changes nothing"
 "$BIN/linkage" migrate --new --quiet

@@ -110,7 +110,7 @@ def print_status(result: dict[str, Any]) -> None:
         print(f"  {run['_id']:{width}s}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}".rstrip())
     print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
     if result["paging"]:
-        print(f"drift: {result['paging']['why']}")
+        print(f"paging: {result['paging']['why']}")
     room = result["backups"]
     print(f"backups: {_megabytes(room['used_bytes'])} used, {_megabytes(room['free_bytes'])} free at {room['path']}")
 
