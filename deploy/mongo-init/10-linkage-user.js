@@ -24,7 +24,7 @@ admin.createRole({role: "linkage", privileges: [
   {resource: {db: "app", collection: "linkage_wanted_keys"},   actions: ["find", "insert", "update", "remove", "createIndex"]},
   {resource: {db: "app", collection: "linkage_index_probe"},   actions: ["insert", "createIndex", "dropCollection"]},
   {resource: {db: "app", collection: "linkage_ttl_probe"},     actions: ["createIndex", "listIndexes", "dropCollection"]},
-  {resource: {db: "app", collection: "linkage_update_probe"},  actions: ["find", "insert", "update", "dropCollection"]},
+  {resource: {db: "app", collection: "linkage_update_probe"},  actions: ["find", "insert", "update", "remove"]},
 ], roles: []});
 admin.createUser({user: "linkage", pwd: process.env.LINKAGE_MONGO_PASSWORD, roles: ["linkage"]});
 print("created role and user linkage (least privilege, docs/RUNBOOK.md §7)");

@@ -6,14 +6,16 @@ changes and rewrites the whole document without a lock, and under contention
 loses about half of them (CONTRACT §8): nothing a client sends makes its writes
 atomic there, so a run beside a writing app could lose the app's edits. Before a
 run writes to the app's data (and before a rollback), two threads send
-`PROBE_UPDATES` `$inc`s each to one scratch document; if any was lost, the write
-is refused unless a person says the app is not writing (`LINKAGE_APP_QUIET`).
-The probe can prove a loss, never its absence: it is a guard, not a switch.
+`PROBE_UPDATES` `$inc`s each to a scratch document of its own (two runs starting
+together probe apart); if any was lost, the write is refused unless a person
+says the app is not writing (`LINKAGE_APP_QUIET`). The probe can prove a loss,
+never its absence: it is a guard, not a switch.
 """
 
 from __future__ import annotations
 
 import threading
+from uuid import uuid4
 
 from pydantic import BaseModel
 from pymongo.collection import Collection
@@ -35,16 +37,16 @@ class UpdateProbe(BaseModel):
 
 
 def probe_updates(scratch: Collection, per_client: int = PROBE_UPDATES) -> UpdateProbe:
-    """Two threads (two pooled connections) `$inc` one document `per_client` times each; the scratch
-    collection is dropped afterwards."""
-    scratch.drop()
-    scratch.insert_one({"_id": "probe", "n": 0})
+    """Two threads (two pooled connections) `$inc` one new document `per_client` times each; the document is
+    removed afterwards."""
+    probe = {"_id": f"probe-{uuid4().hex}"}
+    scratch.insert_one({**probe, "n": 0})
     start = threading.Barrier(2)
 
     def increments() -> None:
         start.wait()
         for _ in range(per_client):
-            scratch.update_one({"_id": "probe"}, {"$inc": {"n": 1}})
+            scratch.update_one(probe, {"$inc": {"n": 1}})
 
     threads = [threading.Thread(target=increments, name=f"linkage-update-probe-{i}") for i in range(2)]
     try:
@@ -52,9 +54,9 @@ def probe_updates(scratch: Collection, per_client: int = PROBE_UPDATES) -> Updat
             thread.start()
         for thread in threads:
             thread.join()
-        kept = (scratch.find_one({"_id": "probe"}) or {}).get("n", 0)
+        kept = (scratch.find_one(probe) or {}).get("n", 0)
     finally:
-        scratch.drop()
+        scratch.delete_one(probe)
     return UpdateProbe(sent=2 * per_client, kept=int(kept))
 
 
