@@ -20,7 +20,7 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-echo "tools: building FerretDB $VERSION into $OUT (once; about 2 minutes)"
+echo "tools: building FerretDB $VERSION into $OUT (once; 1 to 2 minutes)"
 src=$(mktemp -d "${TMPDIR:-/tmp}/ferretdb-src.XXXXXX")
 trap 'chmod -R u+w "$src" 2>/dev/null; rm -rf "$src"' EXIT
 dir=$(go mod download -json "$MODULE@$VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')

@@ -95,10 +95,11 @@ class Gate:
                                          run_id=RunIdentifier(run_name=site.name))
             self.context.add_data_docs_site(site.name, self._site(site))
             try:
-                # the results and the suites they link to (the index names both; a suite's page says its rules)
+                # the results and the suites they link to (the index names both; a suite's page says its rules).
+                # One build takes both kinds (the site builder sorts them by type), though its hint names one.
                 suites = [ExpectationSuiteIdentifier(name=name) for name in (RUN_SUITE, DRIFT_SUITE)]
-                self.context.build_data_docs(site_names=[site.name],
-                                             resource_identifiers=[*result.run_results, *suites])
+                both: Any = [*result.run_results, *suites]
+                self.context.build_data_docs(site_names=[site.name], resource_identifiers=both)
             finally:
                 self.context.delete_data_docs_site(site.name)
         make_offline(site)
