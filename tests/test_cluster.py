@@ -42,6 +42,14 @@ WORKERS = {"worker-1", "worker-2"}
 AIRFLOW_PROCESSES = ["apiserver", "scheduler", "dag-processor", "triggerer", "worker-1", "worker-2"]
 
 
+def command_line(pid: int) -> str:
+    """A process's command line, as `ps` shows it (empty once it is gone)."""
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")[:160]
+    except OSError:
+        return ""
+
+
 @dataclass
 class Cluster:
     home: Path
@@ -54,6 +62,8 @@ class Cluster:
     token: str = ""
     stopped: list[int] | None = None
     output: list[str] = field(default_factory=list)
+    #: What was still running when a Ctrl-C did not stop the script in time (command lines).
+    hung: list[str] = field(default_factory=list)
 
     # -- the processes ------------------------------------------------------
     def pid(self, name: str) -> int:
@@ -83,9 +93,9 @@ class Cluster:
         if self.script.poll() is None:
             os.killpg(self.script.pid, signal.SIGINT)
             try:
-                self.script.wait(timeout=150)  # its stop takes about a minute; more on a loaded machine
-            except subprocess.TimeoutExpired:
-                pass
+                self.script.wait(timeout=200)  # its stop takes about a minute; more on a loaded machine
+            except subprocess.TimeoutExpired:  # what was still running, for the failure to name
+                self.hung = [command_line(pid) for pid in session_processes(self.script.pid)]
         time.sleep(1)
         self.stopped = session_processes(self.script.pid)
         for pid in self.stopped:
@@ -470,5 +480,6 @@ def test_ctrl_c_of_make_cluster_through_a_pipe_leaves_no_process_behind(cluster:
     "stopping..." goes to a closed pipe; it must stop everything all the same."""
     before = len(session_processes(cluster.script.pid))
     survivors = cluster.stop()
-    assert before >= 20 and cluster.script.returncode is not None, "make cluster | cat did not stop on SIGINT"
+    assert before >= 20 and cluster.script.returncode is not None, \
+        f"make cluster | cat did not stop on SIGINT in 200 s; still running: {cluster.hung}"
     assert survivors == [], f"{len(survivors)} of {before} processes outlived cluster.sh"
