@@ -63,8 +63,8 @@ test: lint system-deps
 # runs at 100 / 1,000 (~2 minutes): FerretDB 1.24 scans its table for each update by _id (README,
 # "Tested on two servers"), so 50,000 would take hours. BENCH_QUICK_SIZES overrides either.
 BENCH_SERVER ?= nx
-BENCH_QUICK_SIZES ?= $(if $(filter ferretdb,$(BENCH_SERVER)),100$(comma)1000,5000$(comma)50000)
 comma := ,
+BENCH_QUICK_SIZES ?= $(if $(filter ferretdb,$(BENCH_SERVER)),100$(comma)1000,5000$(comma)50000)
 bench-quick: install
 	$(BIN)/python -m bench.run --sizes $(BENCH_QUICK_SIZES) --server $(BENCH_SERVER) $(BENCH_ARGS)
 

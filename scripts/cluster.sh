@@ -28,13 +28,14 @@ export PATH="$BIN:$PATH"
 
 say() { echo "cluster: $*"; }
 die() { echo "cluster: $*" >&2; exit 1; }
+source "$ROOT/scripts/processes.sh"
 [ -x "$PG_BIN/postgres" ] || die "PostgreSQL is not installed (make system-deps installs it)"
 command -v redis-server >/dev/null || die "redis-server is not installed (make system-deps installs it)"
 [ -x "$BIN/airflow" ] || die "no Airflow in $BIN (make install)"
 
 for port in AIRFLOW_PORT MONGO_PORT PG_PORT REDIS_PORT SMTP_PORT SCHEDULER_HEALTH_PORT; do
   value=${!port:-}; [ "$port" = SCHEDULER_HEALTH_PORT ] && value=$HEALTH_PORT
-  "$BIN/python" -c "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1])))" "$value" 2>/dev/null \
+  port_free "$value" \
     || die "port $value ($port) is in use (is make airflow or another cluster running?); set $port=<free port>"
 done
 # Secrets first: nothing starts on a bad password. Passwords neither given nor kept are generated
@@ -70,7 +71,6 @@ export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT=$HEALTH_PORT
 declare -A PIDS=() STARTED=()
 ORDER=()
 STOPPING=""
-source "$ROOT/scripts/processes.sh"
 
 # PostgreSQL refuses to run as root: as root it runs as the `postgres` user.
 as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }

@@ -64,6 +64,6 @@ def require_kept_updates(probe: UpdateProbe, *, app_quiet: bool, what: str) -> N
     """Refuse `what` (one line) on a server that lost an update, unless the app is said not to be writing."""
     if probe.lost and not app_quiet:
         raise UpdatesLostError(f"refusing {what}: this server lost {probe.lost} of {probe.sent} updates that two "
-                           "clients sent to one document at once, so the app's edits made while linkage writes "
-                           "could be lost; stop the app's writes and set LINKAGE_APP_QUIET=true, or use a server "
-                           "that keeps them (MongoDB does)")
+                               "clients sent to one document at once, so the app's edits made while linkage "
+                               "writes could be lost; stop the app's writes and set LINKAGE_APP_QUIET=true, or use "
+                               "a server that keeps them (MongoDB does)")
