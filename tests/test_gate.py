@@ -9,15 +9,18 @@ an integrity rule with them at 0 (an order_id that is not a string is also not a
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import Int64, ObjectId
 from pymongo.database import Database
 
 from linkage import backup
 from linkage.models import Category
 from linkage.params import MigrationParams
+from linkage.server import EmbeddedServer
 from linkage.steps import REGISTRY
 from linkage.validation.checks import Check, Finding
 from linkage.validation.gate import validate
@@ -80,6 +83,33 @@ def test_a_planted_violation_fails_exactly_its_rule(whole: Database, tmp_path: P
     outcome = judged(whole, tmp_path, params=STRICT if RULES[rule].threshold else LENIENT)
     assert [e.name for e in outcome.failed] == [rule]
     assert not outcome.success
+
+
+#: Set values that are not a single string, of every type both servers store; and the values that are unset.
+NOT_SINGLE = [42, 2.5, Int64(7), {"id": "O2"}, ["O2"], ["O2", 5], [5], [], True, datetime(2026, 3, 1), ObjectId()]
+UNSET = [None, "", [""]]
+
+
+@pytest.mark.parametrize("value", NOT_SINGLE, ids=repr)
+def test_an_order_id_that_is_set_but_not_a_single_string_is_found_whatever_its_type(
+        wire_server: Any, whole: Database, value: Any) -> None:
+    """The walk of the order links notes the value among the strings (the servers order other types
+    differently), so the scan that finds it runs: exactly that delivery, and nothing else."""
+    if isinstance(value, datetime) and isinstance(wire_server, EmbeddedServer):
+        pytest.skip("nx returns a date in a sorted read as its text ('2026-03-01 00:00:00'): a dangling string there")
+    whole.delivery_statuses.update_one({"id": "D1"}, {"$set": {"order_id": value}})
+    measured = measure(whole).measured
+    assert (measured["order_links_not_single"].value, measured["order_refs_dangling"].value) == (1, 0)
+    assert measured["order_links_not_single"].examples == [
+        f"delivery_statuses _id={whole.delivery_statuses.find_one({'id': 'D1'})['_id']}"]
+
+
+@pytest.mark.parametrize("value", UNSET, ids=repr)
+def test_an_unset_order_id_is_not_a_link_and_not_a_violation(whole: Database, value: Any) -> None:
+    whole.delivery_statuses.update_one({"id": "D1"}, {"$set": {"order_id": value}})
+    measured = measure(whole).measured
+    assert (measured["order_links_not_single"].value, measured["order_refs_dangling"].value) == (0, 0)
+    assert measured["order_coverage"].note == "2/3"
 
 
 def test_documents_lost_is_measured_from_the_backup_and_never_fails_a_run(whole: Database, tmp_path: Path) -> None:

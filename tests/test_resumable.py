@@ -184,3 +184,33 @@ def test_a_validation_walk_whose_cursor_is_killed_counts_every_link_once(
     values = [[d["order_id"] for d in chunk] for chunk in chunks]
     assert [v for chunk in values for v in chunk] == sorted(v for chunk in values for v in chunk)
     assert all(a[-1] != b[0] for a, b in zip(values, values[1:], strict=False))
+
+
+def test_a_walk_of_every_set_value_notes_a_stray_and_a_resumed_one_cannot_rule_one_out(
+        wire_server: Any, db: Database, killer: Killer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Validation's order walk reads every set `order_id` so that the scan for values that are not a single
+    string runs only when there is one: its chunks hold the link values alone, it notes the one number among
+    them, and a walk the server ended says it met one (its rest reads link values only)."""
+    monkeypatch.setattr(checks, "CHUNK", 10)
+    db.delivery_statuses.insert_many([{"n": n, "order_id": f"o{n // 3:03d}"} for n in range(300)]
+                                     + [{"n": -1}, {"n": -2, "order_id": ""}, {"n": -3, "order_id": None}])
+
+    def walked(client: MongoClient) -> tuple[list[int], bool]:
+        strays = checks.Strays()
+        chunks = checks.link_walk(client[db.name], "delivery_statuses", "order_id", {"n": 1, "order_id": 1}, strays)
+        return sorted(d["n"] for chunk in chunks for d in chunk), strays.met
+
+    plain: MongoClient = MongoClient(wire_server.uri)
+    try:
+        assert walked(plain) == (list(range(300)), False)  # only strings and unset values: nothing to scan for
+        db.delivery_statuses.insert_one({"n": -4, "order_id": 42})
+        assert walked(plain) == (list(range(300)), True)
+        db.delivery_statuses.delete_one({"n": -4})
+    finally:
+        plain.close()
+    killed: MongoClient = MongoClient(wire_server.uri, event_listeners=[killer])
+    try:
+        assert walked(killed) == (list(range(300)), True)
+    finally:
+        killed.close()
+    assert len(killer.killed) == KILLS

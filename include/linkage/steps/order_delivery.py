@@ -34,7 +34,7 @@ from linkage.matching.order_delivery import classify_delivery, index_orders
 from linkage.models import Category, RunKind
 from linkage.normalize import is_key
 from linkage.steps.base import Phase, StepContext, StepSpec, Subject
-from linkage.validation.checks import CHUNK, Check, Finding, LinkCounts, link_value, link_walk
+from linkage.validation.checks import CHUNK, Check, Finding, LinkCounts, Strays, link_value, link_walk
 from linkage.validation.rules import Rule, RuleKind, Threshold
 
 STEP = "order_delivery"
@@ -121,8 +121,11 @@ def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
     """Every set `order_id` is one string naming an existing order; the walk counts the linked deliveries.
 
     The walk and the join read the link values alone (no `_id`: a narrower read than the link fields'
-    own); only the deliveries naming a missing order are read again, whole enough to be reported."""
-    for chunk in link_walk(db, DELIVERIES, ORDER_LINK, {"_id": 0, ORDER_LINK: 1}):
+    own); only the deliveries naming a missing order are read again, whole enough to be reported. The
+    walk reads every set value, so the scan for those that are not a single string runs only on a night
+    that has one (it would cost a third read of the collection every night)."""
+    strays = Strays()
+    for chunk in link_walk(db, DELIVERIES, ORDER_LINK, {"_id": 0, ORDER_LINK: 1}, strays):
         linked[DELIVERY_ORDERS.name] += len(chunk)
         named = {d[ORDER_LINK] for d in chunk}
         existing = {o["id"] for o in by_keys(db[ORDERS], "id", named, {"_id": 0},
@@ -133,6 +136,8 @@ def order_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
                            (link_value(DELIVERIES, d, ORDER_LINK),), Category.DANGLING,
                            "order_id: names no existing order")
                    for d in by_keys(db[DELIVERIES], ORDER_LINK, missing, {"id": 1}, range_limit=len(chunk))]
+    if not strays.met:
+        return
     not_single = {"$and": [{ORDER_LINK: {"$nin": UNSET_VALUES}}, not_by_string(ORDER_LINK)]}
     for chunk in pages(db[DELIVERIES].find(not_single, {"id": 1}).batch_size(CHUNK), CHUNK):
         yield [Finding(ORDER_LINKS_NOT_SINGLE, DELIVERIES, d["_id"], d.get("id"), (), Category.INVALID,

@@ -11,13 +11,13 @@ collection size.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from pymongo.database import Database
 
-from linkage.app_schema import LINK_DOMAIN
+from linkage.app_schema import LINK_DOMAIN, UNSET_VALUES
 from linkage.coverage import Relation
 from linkage.engine import pages
 from linkage.journal import LinkValue
@@ -74,12 +74,37 @@ def link_value(coll: str, doc: dict[str, Any], field: str) -> LinkValue:
     return LinkValue(coll, doc["_id"], field, doc.get(field))
 
 
-def link_walk(db: Database, source: str, field: str, projection: dict[str, int]) -> Iterator[list[dict[str, Any]]]:
+class Strays:
+    """What a walk of every set value (`link_walk(..., strays=)`) says of the values that are not link values:
+    `met` when it read one, or when it was resumed (the rest of it reads link values only)."""
+
+    def __init__(self) -> None:
+        self.met = False
+
+    def noting(self, docs: Iterable[dict[str, Any]], field: str) -> Iterator[dict[str, Any]]:
+        for doc in docs:
+            self.met = self.met or not isinstance(doc.get(field), str)
+            yield doc
+
+
+def link_walk(db: Database, source: str, field: str, projection: dict[str, int],
+              strays: Strays | None = None) -> Iterator[list[dict[str, Any]]]:
     """The documents holding a link in `field`, in its order, a chunk at a time (every document sharing a
     value in one chunk); a read the server ends goes on after the last chunk (`linkage.resumable`), so a
-    killed cursor never leaves a document uncounted."""
-    def read_after(value: Any) -> Iterator[dict[str, Any]]:
-        domain = LINK_DOMAIN if value is None else {"$gt": value}  # a link value is a string above ""
-        return db[source].find({field: domain}, projection).sort(field, 1).batch_size(CHUNK)
+    killed cursor never leaves a document uncounted.
+
+    With `strays`, the read takes every set value, not only the link values (the chunks still hold link
+    values only), and `strays` says whether it met another: a check for those then needs its own scan of
+    the collection only on a night that has one, not every night. The servers order other types apart
+    from strings differently (the embedded one among them, by their JSON text), so the walk only notes
+    them; it never finds them by their place in the order."""
+    def read_after(value: Any) -> Iterable[dict[str, Any]]:
+        if value is None:  # a link value is a string above ""; a set value is anything but unset
+            cursor = db[source].find({field: {"$nin": UNSET_VALUES} if strays else LINK_DOMAIN}, projection)
+            cursor = cursor.sort(field, 1).batch_size(CHUNK)
+            return strays.noting(cursor, field) if strays else cursor
+        if strays:  # resumed after a link value: the values of other types are not read again
+            strays.met = True
+        return db[source].find({field: {"$gt": value}}, projection).sort(field, 1).batch_size(CHUNK)
 
     return resumable(read_after, lambda cursor: pages(cursor, CHUNK, field), lambda chunk: chunk[-1][field])
