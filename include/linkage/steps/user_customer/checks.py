@@ -41,32 +41,56 @@ def _held_by(collection: str, *ids: Any) -> tuple[Ref, ...]:
     return tuple(Ref(collection=collection, id=i) for i in ids if isinstance(i, str) and i)
 
 
+def _problems(groups: dict[str, list[dict[str, Any]]], targets: dict[str, dict[str, Any]], side: Side) -> set[str]:
+    """The link values of the groups that break a rule: shared, naming nothing, or not named back."""
+    return {value for value, docs in groups.items()
+            if len(docs) > 1 or value not in targets or targets[value].get(side.back) != docs[0].get("id")}
+
+
+def _findings(side: Side, groups: dict[str, list[dict[str, Any]]], targets: dict[str, dict[str, Any]]) -> list[Finding]:
+    """Per document of these groups: a value shared with another document (duplicate), a value naming nothing
+    (dangling), a target that does not name it back (disagree)."""
+    findings: list[Finding] = []
+    for value, docs in groups.items():
+        if len(docs) > 1:
+            shared = tuple(link_value(side.source, d, side.field) for d in docs)
+            findings += [Finding(side.duplicates, side.source, d["_id"], d.get("id"), shared, Category.CONFLICT,
+                                 f"{side.field}: another document holds the same value",
+                                 _held_by(side.source, *(o.get("id") for o in docs if o is not d)))
+                         for d in docs]
+            continue
+        doc, named = docs[0], targets.get(value)
+        if named is None:
+            findings.append(Finding(side.dangling, side.source, doc["_id"], doc.get("id"),
+                                    (link_value(side.source, doc, side.field),), Category.DANGLING,
+                                    f"{side.field}: names no existing document"))
+        elif named.get(side.back) != doc.get("id"):
+            findings.append(_disagreement(side, doc, named))
+    return findings
+
+
+def _joined(db: Database, side: Side, docs: list[dict[str, Any]], projection: dict[str, int],
+            ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """These documents of the side by their link value, and the targets those values name."""
+    groups = _grouped(docs, side.field)
+    targets = {t["id"]: t for t in by_keys(db[side.target], "id", groups, projection,
+                                            range_limit=DENSE_PER_KEY * len(groups))}
+    return groups, targets
+
+
 def side_findings(db: Database, side: Side, linked: LinkCounts) -> Iterator[list[Finding]]:
-    """Per document of the side holding a link: a value shared with another document (duplicate), a value
-    naming nothing (dangling), a target that does not name it back (disagree)."""
-    projection = {"id": 1, side.field: 1, **dict.fromkeys(side.relation.scope, 1)}
-    for chunk in link_walk(db, side.source, side.field, projection):
+    """The rules of one side, a chunk of its walk at a time.
+
+    The walk and its join read the link values alone (no `_id`, a narrower read); only the groups that
+    break a rule are read again, whole enough to be reported (drift: few)."""
+    narrow = {"_id": 0, "id": 1, side.field: 1, **dict.fromkeys(side.relation.scope, 1)}
+    for chunk in link_walk(db, side.source, side.field, narrow):
         linked[side.relation.name] += sum(side.relation.in_scope(d) for d in chunk)
-        groups = _grouped(chunk, side.field)
-        targets = {t["id"]: t for t in by_keys(db[side.target], "id", groups, {"id": 1, side.back: 1},
-                                                range_limit=DENSE_PER_KEY * len(groups))}
-        findings: list[Finding] = []
-        for value, docs in groups.items():
-            if len(docs) > 1:
-                shared = tuple(link_value(side.source, d, side.field) for d in docs)
-                findings += [Finding(side.duplicates, side.source, d["_id"], d.get("id"), shared, Category.CONFLICT,
-                                     f"{side.field}: another document holds the same value",
-                                     _held_by(side.source, *(o.get("id") for o in docs if o is not d)))
-                             for d in docs]
-                continue
-            doc, named = docs[0], targets.get(value)
-            if named is None:
-                findings.append(Finding(side.dangling, side.source, doc["_id"], doc.get("id"),
-                                        (link_value(side.source, doc, side.field),), Category.DANGLING,
-                                        f"{side.field}: names no existing document"))
-            elif named.get(side.back) != doc.get("id"):
-                findings.append(_disagreement(side, doc, named))
-        yield findings
+        problems = _problems(*_joined(db, side, chunk, {"_id": 0, "id": 1, side.back: 1}), side)
+        if problems:
+            docs = by_keys(db[side.source], side.field, problems, {"id": 1, side.field: 1}, range_limit=len(chunk))
+            groups, targets = _joined(db, side, docs, {"id": 1, side.back: 1})
+            yield _findings(side, {v: d for v, d in groups.items() if v in problems}, targets)
 
 
 def pair_findings(db: Database, linked: LinkCounts) -> Iterator[list[Finding]]:
