@@ -4,11 +4,12 @@ The passes only planned (`linkage.writer`), so the run knew every document it
 would write before the first write, and backed exactly those up (a reconcile) or
 everything (a migration). Each batch then goes `pending`, through its
 conditional writes (`conditional.apply_batch`), to `applied` with exactly the
-writes that landed. A write that could not land (the app changed the field
-since it was planned, or a unique index refused it) moves its decision: its
-count goes to its pass's `unlanded` category and its document gets a review
-item saying why. Killed, it resumes: a pending batch is applied again (what
-landed is read back), an applied one is not touched.
+writes that landed (a batch that writes nothing was journaled `applied`). A
+write that could not land (the app changed the field since it was planned, or a
+unique index refused it) moves its decision: its count goes to its pass's
+`unlanded` category and its document gets a review item saying why. Killed, it
+resumes: a pending batch is applied again (what landed is read back), an
+applied one is not touched.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ class DryWriter(BatchWriter):
 
 
 class PlanningWriter(BatchWriter):
-    """Review items first, then the batch journaled `planned` with every write it will make."""
+    """Review items first, then the batch journaled `planned` with every write it will make (`applied` when it
+    makes none: there is nothing for the apply stage to carry out, or to mark twice)."""
 
     def __init__(self, run_id: str, journal: Journal, reviews: ReviewQueue) -> None:
         super().__init__(run_id, journal)
@@ -51,5 +52,5 @@ class PlanningWriter(BatchWriter):
 
     def write(self, job: Pass, record: BatchRecord, decisions: list[Decision]) -> None:
         self.reviews.record(self.run_id, job.step, job.subject, decisions, found_by=job.phase)
-        record.state = BatchState.PLANNED
+        record.state = BatchState.PLANNED if record.writes else BatchState.APPLIED
         self.journal.begin(record)
