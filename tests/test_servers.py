@@ -17,7 +17,7 @@ import pytest
 from bson import json_util
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import MongoClient, UpdateOne
+from pymongo import MongoClient, UpdateOne, monitoring
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, CursorNotFound, OperationFailure
 
@@ -190,8 +190,31 @@ def test_a_server_that_loses_concurrent_updates_gets_no_write_unless_the_app_is_
         assert report.state == "succeeded"
         kept = loud.runs.coll.find_one({"_id": report.run_id})["preflight"]["concurrent_updates"]
         assert kept == {"sent": 100, "kept": 100, "app_quiet": False}
-        undo_run(loud, report.run_id)
+        probes = ProbeUpdates(lk.settings.collection("update_probe"))
+        watched: MongoClient = MongoClient(lk.settings.mongo_uri, event_listeners=[probes])
+        try:
+            undo_run(Linkage(loud.settings, watched), report.run_id)
+        finally:
+            watched.close()
+        assert probes.sent == 100  # one probe for the rollback, not one for each check on its way
     assert snapshot(db) == before
+
+
+class ProbeUpdates(monitoring.CommandListener):
+    """The updates sent to the probe's scratch collection."""
+
+    def __init__(self, collection: str) -> None:
+        self.collection, self.sent = collection, 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command.get("update") == self.collection:
+            self.sent += len(event.command.get("updates", []))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 def test_sorting_by_a_string_key_returns_every_document_once_ties_together(db: Database) -> None:

@@ -155,7 +155,7 @@ def cmd_apply_decisions(args: argparse.Namespace) -> RunReport | dict[str, Any]:
 def cmd_rollback(args: argparse.Namespace) -> RunReport:
     lk = Linkage(settings_of(args))
     try:
-        run = rollback_target(lk, args.run_id)
+        run = rollback_target(lk, args.run_id, probe=False)
         outcome = undo_run(lk, run.id)
         if outcome.already_rolled_back and not args.json:
             print(f"run {run.id} was already rolled back: nothing to do")

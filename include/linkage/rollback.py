@@ -28,9 +28,11 @@ class RollbackFailed(AlertedError):
     """A rollback stopped part-way; its alert (`rollback_failed`) has been sent."""
 
 
-def rollback_target(lk: Linkage, given: str) -> RunRecord:
+def rollback_target(lk: Linkage, given: str, *, probe: bool = True) -> RunRecord:
     """The run to roll back, named by either id (linkage's, or the Airflow DAG run's), or a one-line refusal
-    (a database that is not the app's, before its runs are looked for)."""
+    (a database that is not the app's, before its runs are looked for). Without `probe`, the server is not
+    asked whether it keeps concurrent updates: for a caller that only names the run before `rollback`
+    asks, under the lease."""
     lk.require_app()
     run = lk.record(lk.runs.resolve(given))
     if run.dry_run:
@@ -41,7 +43,7 @@ def rollback_target(lk: Linkage, given: str) -> RunRecord:
     if run.state != RunState.ROLLED_BACK and until and (run.journal_pruned_at or until <= lk.clock()):
         raise LinkageError(f"run {run.id} is no longer reversible: its rollback window of "
                            f"{lk.settings.reversible_days} days (LINKAGE_REVERSIBLE_DAYS) ended on {until:%Y-%m-%d}")
-    if run.state != RunState.ROLLED_BACK:
+    if probe and run.state != RunState.ROLLED_BACK:
         require_kept_updates(probe_updates(lk.bookkeeping("update_probe")), app_quiet=lk.settings.app_quiet,
                              what=f"the rollback of {run.id}")
     return run

@@ -100,7 +100,8 @@ def migrate(lk: Linkage, params: MigrationParams, triggered_by: str, *, kind: Ru
 
 
 def undo_run(lk: Linkage, given: str) -> RollbackOutcome:
-    """Roll back a past run, named by either id, under its lease (`linkage rollback`)."""
-    run = rollback_target(lk, given)
+    """Roll back a past run, named by either id, under its lease (`linkage rollback`); refused before the
+    lease is taken, the update probe sent once, by `rollback`."""
+    run = rollback_target(lk, given, probe=False)
     with lk.hold(run.id):
         return rollback(lk, run.id)
