@@ -50,6 +50,10 @@ def test_seed_is_deterministic_and_refuses_to_overwrite(settings: Settings, db: 
         "linked", "ambiguous", "conflict", "unmatched", "invalid", "already_linked", "dangling", "one_sided"}
     assert set(first["planted"]["order_delivery"]) == {
         "linked", "ambiguous", "unmatched", "invalid", "already_linked", "dangling"}
+    told = run_cli(settings, "seed", "--customers", "200", "--seed", "3", "--replace").stdout
+    documents = ", ".join(f"{n:,} {name}" for name, n in sorted(first["documents"].items(), key=lambda kv: -kv[1]))
+    assert told.splitlines()[0] == f"seeded {settings.db}: {documents}"  # words, not a Python dict
+    assert "{" not in told and "  planted for order_delivery: " in told
 
 
 @pytest.mark.slow
@@ -94,6 +98,9 @@ def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings
     assert len(runs) == 2 and len({row.index("succeeded") for row in runs}) == 1, runs  # dry runs aligned too
     users = next(row for row in shown.stdout.splitlines() if row.startswith("users.customer_v2_id"))
     assert users.endswith("of customer accounts (users with role customer)"), users
+    items = shown.stdout.split("open review items:\n", 1)[1].split("recent runs:", 1)[0].splitlines()
+    assert [row.split()[0] for row in items] == ["order_delivery", "user_customer"], items
+    assert "{" not in shown.stdout and all(re.fullmatch(r"  \S+ +(\d[\d,]* \w+)(, \d[\d,]* \w+)*", r) for r in items)
 
 
 @pytest.mark.slow

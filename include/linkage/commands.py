@@ -30,7 +30,7 @@ from linkage.settings import Settings
 from linkage.status import status
 from linkage.steps import REGISTRY
 from linkage.validation.metrics import measure
-from linkage.words import plural
+from linkage.words import plural, tally
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -57,7 +57,7 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
         print(f"  {label}: {verdict} (data docs: {docs_dir / (report.validation.data_docs or '')})")
     if report.drift and report.drift.total:
         kept = "a real run records it as review items" if report.dry_run else "now review items"
-        print(f"  drift found (not caused by this run; {kept}): {report.drift.by_expectation}")
+        print(f"  drift found (not caused by this run; {kept}): {tally(report.drift.by_expectation)}")
     if report.backup:
         print(f"  backup: {report.backup}")
     if report.rollback:
@@ -99,7 +99,10 @@ def print_status(result: dict[str, Any]) -> None:
     for relation, cov in result["coverage"].items():
         of = f" of {counts[relation]}" if counts.get(relation) else ""
         print(f"{relation:28s} {cov['linked']:.0f}/{cov['total']:.0f} linked ({shown(cov)}){of}")
-    print(f"open review items: {result['open_review_items'] or 'none'}")
+    items = result["open_review_items"]
+    print("open review items:" + ("" if items else " none"))
+    for step, by_category in items.items():
+        print(f"  {step:16s} {tally(by_category)}")
     print("recent runs:")
     runs = result["recent_runs"]
     width = max((len(run["_id"]) for run in runs), default=0)
@@ -229,11 +232,12 @@ def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         client.close()
     if not args.json:
-        print(f"seeded {settings.db}: {result['documents']}")
+        print(f"seeded {settings.db}: {tally(result['documents'])}")
         for step, counts in result["planted"].items():
-            print(f"  planted {step}: {counts}")
-        print(f"  bad inputs: {result['bad_inputs']}")
+            print(f"  planted for {step}: {tally(counts)}")
+        print(f"  bad inputs (documents, by field): {tally(result['bad_inputs'])}")
     return {"state": RunState.SUCCEEDED.value, **result}
+
 
 
 def cmd_serve_db(args: argparse.Namespace) -> None:
