@@ -127,6 +127,19 @@ def test_an_alert_masks_whatever_pii_reaches_its_reason() -> None:
     assert "linkage:***@db" in text and "What to do" not in text and "what to do:" in text
 
 
+def test_a_rollback_alert_says_its_drift_was_found_beside_the_runs_writes_and_not_why_the_night_paged() -> None:
+    """A rollback puts back what the run found, so the drift its validation counted is no longer the data's
+    (a repair undone reopens its pair): the alert says so and points at `linkage validate`; the paging line
+    is about the run's night, not its rollback."""
+    drift = [{"name": "order_refs_dangling", "drift": 23, "description": "every set order_id names an order"}]
+    paging = "drift unchanged: 23 open, none new since run-1 (today)"
+    rolled = Alert(event=Event.ROLLED_BACK, run_id="run-2", drift=drift, paging=paging).text()
+    kept = Alert(event=Event.DRIFT_REMINDER, run_id="run-2", drift=drift, paging=paging).text()
+    assert "drift the run found beside its own writes" in rolled and "linkage validate" in rolled
+    assert paging not in rolled and "drift open" not in rolled
+    assert paging in kept and "drift open (not caused by this run):" in kept
+
+
 def test_a_run_id_in_a_link_is_not_taken_for_a_phone() -> None:
     """An Airflow run id's microseconds and UTC offset (`.507346-00-00`) look like a phone to a digit
     pattern; the alert's Data Docs link must survive masking whole, and a phone beside it must not."""

@@ -108,14 +108,17 @@ class Alert(BaseModel):
             lines.append("failing expectations:")
             lines += [f"  - {f['name']}: observed {f['observed']}, expected {f['threshold']} ({f['description']})"
                       + (f"; e.g. {', '.join(f['examples'][:3])}" if f.get("examples") else "") for f in self.failing]
-        if self.paging:
+        undone = self.event in (Event.ROLLED_BACK, Event.ROLLBACK_FAILED)
+        if self.paging and not undone:  # why tonight's drift paged or not: the run's own night, not its rollback
             lines.append(self.paging)
         if self.new_drift:
             lines.append("new tonight (not in violation before this run):")
             lines += [f"  - {d['name']}: +{d['new']}" + (f"; e.g. {', '.join(d['examples'][:3])}" if d["examples"]
                                                           else "") for d in self.new_drift]
         if self.drift:
-            lines.append("drift open (not caused by this run):" if self.paging else
+            lines.append("drift the run found beside its own writes (not caused by it; `linkage validate` judges "
+                         "the data as the rollback left it):" if undone else
+                         "drift open (not caused by this run):" if self.paging else
                          "drift found (not caused by this run):")
             lines += [f"  - {d['name']}: {d['drift']} ({d['description']})"
                       + (f"; e.g. {', '.join(d['examples'][:3])}" if d.get("examples") else "") for d in self.drift]
