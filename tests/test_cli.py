@@ -261,3 +261,12 @@ def test_the_demo_ends_with_the_way_back_in_and_one_home_for_what_follows(tmp_pa
     finally:
         server.terminate()
         server.wait(timeout=15)
+    first = (tmp_path / "var" / "demo-history").read_text().split()
+    assert len([p for p in first if "/backups/" in p]) == 3 and len([p for p in first if "/data_docs/" in p]) == 4
+    assert [p for p in first if not Path(p).is_dir()] == []
+    # the demo again deletes its database, and with it what its runs kept in the home: nothing is left unknown
+    again = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert [p for p in first if Path(p).exists()] == []
+    assert "unknown" not in subprocess.run([*look.split()[:-3], "backups", *look.split()[-2:]], cwd=ROOT, env=later,
+                                           capture_output=True, text=True, timeout=60).stdout
