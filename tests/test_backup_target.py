@@ -84,7 +84,7 @@ def test_a_backup_directory_without_room_for_the_estimate_is_refused(
     needed = backup.estimate_bytes(db, ["customers_v2", "delivery_statuses", "users"], compressed=True)
     assert needed > 64 * 1024, "the seeded data must not fit the small filesystem"
     with tmpfs(tmp_path / "small", "64k") as small:
-        assert_refused_before_any_write(settings, db, small, "has 0.1 MB free; the backup needs about",
+        assert_refused_before_any_write(settings, db, small, "has 66 KB free; the backup needs about",
                                         lambda: migrate_into(settings, small))
 
 

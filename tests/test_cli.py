@@ -25,6 +25,7 @@ from linkage.runner import migrate
 from linkage.server import answers_ping, free_port
 from linkage.settings import Settings
 from linkage.stages import start_run
+from linkage.words import size, tally
 
 from helpers import ROOT, empty_app, last_json, raw_bytes, review_state, run_cli
 
@@ -96,6 +97,7 @@ def test_reconcile_dry_run_writes_nothing_and_status_marks_it(settings: Settings
     assert "DRY RUN" in line and "succeeded" in line
     runs = [row for row in shown.stdout.splitlines() if row.startswith("  ") and "succeeded" in row]
     assert len(runs) == 2 and len({row.index("succeeded") for row in runs}) == 1, runs  # dry runs aligned too
+    assert len({row.index("cli:") for row in runs}) == 1, runs  # and who ran them, after "DRY RUN drift found: N"
     users = next(row for row in shown.stdout.splitlines() if row.startswith("users.customer_v2_id"))
     assert users.endswith("of customer accounts (users with role customer)"), users
     items = shown.stdout.split("open review items:\n", 1)[1].split("recent runs:", 1)[0].splitlines()
@@ -114,10 +116,34 @@ def test_rollback_says_so_when_there_is_nothing_to_do(settings: Settings, db: Da
     data = raw_bytes(db)
     second = run_cli(settings, "rollback", "--run-id", migrated["run_id"])
     assert second.returncode == 0 and "was already rolled back: nothing to do" in second.stdout
+    assert re.search(r"^  rollback: done earlier \((\d+) fields restored\): nothing touched again$", second.stdout,
+                     re.M).group(1) == str(linked + migrated["steps"]["user_customer"]["linked"])
     assert raw_bytes(db) == data
     planned = last_json(run_cli(settings, "plan", "--json", "--quiet").stdout)
     refused = run_cli(settings, "rollback", "--run-id", planned["run_id"])
     assert refused.returncode == 1 and "was a dry run: it wrote nothing to roll back" in refused.stderr
+
+
+def test_validate_judges_the_data_as_it_stands_and_says_which_expectations_it_breaks(
+        settings: Settings, seeded: dict) -> None:
+    """The seed's dangling links count against the data itself (no run to tell its writes from drift): the
+    failure names each broken expectation and its count, in words, not "run ended failed: see the run record"
+    (there is no run) nor a dry run's label."""
+    done = run_cli(settings, "validate")
+    assert done.returncode == 1
+    assert done.stdout.startswith("the data as it stands, judged without a run: every violation counts")
+    last = done.stderr.strip().splitlines()[-1]
+    dangling = seeded["planted"]["order_delivery"]["dangling"]
+    assert last.startswith("linkage validate: failed: the data breaks ") and "run ended" not in last, last
+    assert f"order_refs_dangling ({dangling}, expected <= 0)" in last, last
+    assert "found by a dry run" not in done.stderr and f"observed {dangling}.0" not in done.stderr
+
+
+def test_sizes_and_counts_read_as_words() -> None:
+    """A targeted backup of a few documents is `3 KB`, not `0.0 MB` (issue 20's trial); counts lead with the
+    largest."""
+    assert [size(n) for n in (None, 512, 3204, 3_300_000, 1_250_000_000)] == ["-", "512 B", "3 KB", "3.3 MB", "1.2 GB"]
+    assert tally({"invalid": 1, "linked": 1_200, "unmatched": 57}) == "1,200 linked, 57 unmatched, 1 invalid"
 
 
 def test_a_typod_database_is_refused_in_one_line_naming_the_app_and_nothing_is_created(
@@ -170,7 +196,8 @@ def test_coverage_of_no_documents_is_not_100_percent_and_fails_the_gate_unless_a
 
 def test_a_connection_failure_is_one_whole_sentence_sooner_than_the_timeout(settings: Settings) -> None:
     """Issue 23: the reason was cut mid-parenthesis (`... (configured timeouts: socketTimeoutMS: 5000.0ms`),
-    and a port that is not MongoDB's gave `expected ***21`: protocol digits masked as a phone."""
+    and a port that is not MongoDB's gave `expected ***21`: protocol digits masked as a phone. A failure known
+    at once does not say "within 3 s" (a newcomer who started the server a moment before read it as waited)."""
     with socket.socket() as speaks_http:
         speaks_http.bind(("127.0.0.1", 0))
         speaks_http.listen()
@@ -183,7 +210,8 @@ def test_a_connection_failure_is_one_whole_sentence_sooner_than_the_timeout(sett
                 connect(settings.model_copy(update={"mongo_uri": uri, "server_timeout_ms": 3000}))
             assert time.monotonic() - started < 3.0
             message = str(refused.value)
-            assert message.startswith(f"cannot reach MongoDB at {mask_uri(uri)} within 3 s (")
+            assert message.startswith(f"cannot reach MongoDB at {mask_uri(uri)} (")  # not "within 3 s": it did not wait
+            assert "(one started a moment ago may not yet)" in message
             assert "secret" not in message
             assert message.endswith("(LINKAGE_MONGO_URI or --uri).") and message.count("(") == message.count(")")
             assert "configured timeouts" not in message and "Topology" not in message

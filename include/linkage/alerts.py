@@ -147,11 +147,17 @@ def post_webhook(alert: Alert, url: str, timeout: float = 10.0) -> int:
 def log_alert(alert: Alert, undelivered: str | None = None) -> None:
     """The alert in the log, at its level; `undelivered` says why no channel beyond the log took it."""
     level = LEVELS.get(alert.event, logging.ERROR)
-    drift = sum(int(d["drift"]) for d in alert.drift) if alert.event in (Event.DRIFT_FOUND, Event.DRIFT_REMINDER) \
-        else 0
-    log.log(level, "ALERT %s%s", f"{drift} drift items: " if drift else "", alert.text())
+    log.log(level, "ALERT %s%s", _drift_count(alert), alert.text())
     if undelivered:
         log.log(level, "ALERT NOT DELIVERED beyond the log: %s", undelivered)
+
+
+def _drift_count(alert: Alert) -> str:
+    """What a drift alert's log line leads with: the new items first (what paged), then what is open."""
+    if alert.event not in (Event.DRIFT_FOUND, Event.DRIFT_REMINDER):
+        return ""
+    new, total = sum(int(d["new"]) for d in alert.new_drift), sum(int(d["drift"]) for d in alert.drift)
+    return f"+{new} new, {total} open drift items: " if new else f"{total} open drift items: " if total else ""
 
 
 class AlertStore:

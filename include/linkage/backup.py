@@ -39,6 +39,7 @@ from pymongo.database import Database
 from linkage import bulk
 from linkage.errors import LinkageError
 from linkage.settings import DEFAULT_WRITE_CHUNK
+from linkage.words import size
 
 MANIFEST = "manifest.json"
 _RAW = CodecOptions(document_class=RawBSONDocument)
@@ -77,10 +78,6 @@ def estimate_bytes(db: Database, collections: list[str], compressed: bool,
     return size // 2 if compressed else size
 
 
-def _megabytes(n: int) -> str:
-    return f"{n / 1e6:,.1f} MB"
-
-
 def check_target(directory: Path, needed_bytes: int, *, create: bool = False) -> None:
     """Refuse a backup directory that is missing, a file, read-only or too full, naming it.
 
@@ -99,8 +96,8 @@ def check_target(directory: Path, needed_bytes: int, *, create: bool = False) ->
         raise LinkageError(f"backup directory {directory} is not writable: {exc.strerror}") from None
     free = shutil.disk_usage(directory).free
     if free < needed_bytes:
-        raise LinkageError(f"backup directory {directory} has {_megabytes(free)} free; "
-                           f"the backup needs about {_megabytes(needed_bytes)}")
+        raise LinkageError(f"backup directory {directory} has {size(free)} free; "
+                           f"the backup needs about {size(needed_bytes)}")
 
 
 def _open(path: Path, mode: Literal["rb", "wb"], compressed: bool) -> BinaryIO:

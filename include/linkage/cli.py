@@ -166,8 +166,8 @@ def _emit(args: argparse.Namespace, command: Command, result: Outcome) -> int:
     elif isinstance(result, RunReport):
         print_report(result, settings_of(args).docs_dir)
     if payload.get("state") not in command.succeeded:
-        print(f"linkage {args.command}: run ended {payload.get('state')}: "
-              f"{payload.get('error') or 'see the run record'}", file=sys.stderr)
+        ended = f"run ended {payload.get('state')}" if isinstance(result, RunReport) else str(payload.get("state"))
+        print(f"linkage {args.command}: {ended}: {payload.get('error') or 'see the run record'}", file=sys.stderr)
         return 1
     return 0
 

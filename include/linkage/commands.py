@@ -30,7 +30,7 @@ from linkage.settings import Settings
 from linkage.status import status
 from linkage.steps import REGISTRY
 from linkage.validation.metrics import measure
-from linkage.words import plural, tally
+from linkage.words import plural, size, tally
 
 
 def settings_of(args: argparse.Namespace) -> Settings:
@@ -70,9 +70,9 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
 
 def rollback_words(outcome: RollbackOutcome) -> str:
     """What a rollback did, as people read it: `12 fields restored, 1 kept (the app changed it since)`."""
-    if outcome.already_rolled_back:
-        return "already rolled back: nothing touched again"
     words = [f"{plural(outcome.restored, 'field')} restored"]
+    if outcome.already_rolled_back:
+        return f"done earlier ({words[0]}): nothing touched again"
     if outcome.already:
         words.append(f"{outcome.already} already restored")
     if outcome.kept:
@@ -106,16 +106,17 @@ def print_status(result: dict[str, Any]) -> None:
     print("recent runs:")
     runs = result["recent_runs"]
     width = max((len(run["_id"]) for run in runs), default=0)
-    for run in runs:
-        drift = (run.get("drift") or {}).get("total")
-        marks = " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
-                                     f"drift found: {drift}" if drift else "") if m)
-        print(f"  {run['_id']:{width}s}  {run['state']:15s} {marks:24s} {run.get('triggered_by', '')}".rstrip())
+    marks = [" ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
+                                  f"drift found: {(run.get('drift') or {}).get('total')}"
+                                  if (run.get("drift") or {}).get("total") else "") if m) for run in runs]
+    marked = max(map(len, marks), default=0)
+    for run, mark in zip(runs, marks, strict=True):
+        print(f"  {run['_id']:{width}s}  {run['state']:15s} {mark:{marked}s}  {run.get('triggered_by', '')}".rstrip())
     print(f"lock: {'free' if not result['lock'] else result['lock'].get('run_id')}")
     if result["paging"]:
         print(f"paging: {result['paging']['why']}")
     room = result["backups"]
-    print(f"backups: {_megabytes(room['used_bytes'])} used, {_megabytes(room['free_bytes'])} free at {room['path']}")
+    print(f"backups: {size(room['used_bytes'])} used, {size(room['free_bytes'])} free at {room['path']}")
 
 
 def _run(args: argparse.Namespace, *, kind: RunKind, dry_run: bool) -> RunReport:
@@ -162,7 +163,8 @@ def cmd_rollback(args: argparse.Namespace) -> RunReport:
         outcome = undo_run(lk, run.id)
         if outcome.already_rolled_back and not args.json:
             print(f"run {run.id} was already rolled back: nothing to do")
-        return lk.record(run.id).report()
+        report = lk.record(run.id).report()
+        return report.model_copy(update={"rollback": outcome}) if outcome.already_rolled_back else report
     finally:
         lk.close()
 
@@ -176,14 +178,19 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
         lk.require_app()
         params = params_of(args, dry_run=True)
         outcome = validate(measure(lk.db).measured, params, lk.settings.docs_dir,
-                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", lk.settings.db)
+                           f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}", lk.settings.db, of_a_run=False)
     finally:
         lk.close()
     if not args.json:
+        print("the data as it stands, judged without a run: every violation counts (only a run's own validation "
+              "tells its writes from drift)")
         print(outcome.table())
         print(f"data docs: {lk.settings.docs_dir / (outcome.data_docs or '')}")
+    failed = [f"{e.name} ({'nothing' if e.observed is None else f'{e.observed:g}'}, expected {e.threshold})"
+              for e in outcome.failed]
     return {"run_id": None, "state": (RunState.SUCCEEDED if outcome.success else RunState.FAILED).value, "steps": {},
-            "validation": outcome.as_record()}
+            "validation": outcome.as_record(),
+            "error": f"the data breaks {plural(len(failed), 'expectation')}: {', '.join(failed)}" if failed else None}
 
 
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
@@ -196,10 +203,6 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     if not args.json:
         print_status(result)
     return {"state": RunState.SUCCEEDED.value, **result}
-
-
-def _megabytes(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1e6:,.1f} MB"
 
 
 def cmd_backups(args: argparse.Namespace) -> dict[str, Any]:
@@ -215,10 +218,10 @@ def cmd_backups(args: argparse.Namespace) -> dict[str, Any]:
         lk.close()
     if not args.json:
         if verb:
-            print(f"{verb} {len(entries)} backups ({_megabytes(sum(e.bytes for e in entries))})")
+            print(f"{verb} {len(entries)} backups ({size(sum(e.bytes for e in entries))})")
         for e in entries:
             made = f"{e.created_at:%Y-%m-%d %H:%M}" if e.created_at else "-"
-            print(f"  {made}  {e.kind or '?':9s} {e.scope or '?':8s} {_megabytes(e.bytes):>10s}  "
+            print(f"  {made}  {e.kind or '?':9s} {e.scope or '?':8s} {size(e.bytes):>10s}  "
                   f"{'verified' if e.verified else 'unverified':10s} {'needed' if e.needed else 'not needed'}: "
                   f"{e.why}  {e.path}")
     return {"state": RunState.SUCCEEDED.value, "backups": [e.model_dump(mode="json") for e in entries]}

@@ -73,14 +73,18 @@ def connect(settings: Settings) -> MongoClient:
         )
     except (InvalidURI, ConfigurationError, ValueError) as exc:
         raise LinkageError(f"invalid MongoDB URI {uri}: {describe(exc)}.") from None
+    started = time.monotonic()
     try:
         _first_verdict(client, timeout / 1000)
         client.admin.command("ping")
     except (PyMongoError, KeyError) as exc:  # KeyError: a server that answers auth with garbage
         client.close()
+        # a refusal or another protocol is known at once: the timeout was not waited out, so it is not named
+        waited = (time.monotonic() - started) * 1000 >= timeout
         raise LinkageError(
-            f"cannot reach MongoDB at {uri} within {timeout / 1000:g} s ({describe(exc)}): check that a MongoDB "
-            "server listens there and that the URI's host, port and credentials are right (LINKAGE_MONGO_URI or --uri)."
+            f"cannot reach MongoDB at {uri}{f' within {timeout / 1000:g} s' if waited else ''} ({describe(exc)}): "
+            f"check that a MongoDB server listens there{'' if waited else ' (one started a moment ago may not yet)'} "
+            "and that the URI's host, port and credentials are right (LINKAGE_MONGO_URI or --uri)."
         ) from None
     return client
 

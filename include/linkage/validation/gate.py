@@ -167,8 +167,9 @@ def _outcome(rule: Rule, m: Measured, params: MigrationParams,
 
 
 def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: Path, run_name: str,
-             database: str) -> ValidationOutcome:
-    """Judge the measured observations (of `database`) with the run's thresholds; Data Docs under `docs_dir`."""
+             database: str, *, of_a_run: bool = True) -> ValidationOutcome:
+    """Judge the measured observations (of `database`) with the run's thresholds; Data Docs under `docs_dir`.
+    Not `of_a_run`: `linkage validate`, the data judged as it stands (every violation counts)."""
     site = docs_dir / run_slug(run_name)
     if site.exists():
         shutil.rmtree(site)  # a re-validated (resumed) run gets its latest verdict only
@@ -187,9 +188,9 @@ def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: P
                                 data_docs=f"{site.name}/index.html")
     # a dry run (or a plain validation) only reports what it found: INFO; a real run's failures WARNING (its
     # verdict, a failed or rolled-back run, is the ERROR)
-    level, what = (logging.INFO, "found by a dry run, judged by a real run") if params.dry_run else \
-        (logging.WARNING, "failed")
+    level, what = (logging.INFO, "not met by the data as it stands") if not of_a_run else \
+        (logging.INFO, "found by a dry run, judged by a real run") if params.dry_run else (logging.WARNING, "failed")
     for e in outcome.failed:
         log.log(level, "expectation %s: %s (%s): observed %s, expected %s", what, e.name, e.description,
-                e.observed, e.threshold)
+                "nothing" if e.observed is None else f"{e.observed:g}", e.threshold)
     return outcome

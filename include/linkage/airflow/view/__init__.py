@@ -32,6 +32,7 @@ from linkage.review_pages import PAGE_SIZES, review_csv, review_page
 from linkage.reviews import CATEGORIES, STATUSES
 from linkage.status import status
 from linkage.steps import REGISTRY
+from linkage.words import size
 
 HERE = Path(__file__).parent
 CHART = {"width": 640, "height": 160, "pad": 24}
@@ -42,6 +43,7 @@ app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 app.include_router(router)
 pages = Environment(loader=PackageLoader("linkage.airflow.view", "templates"), autoescape=select_autoescape())
 pages.filters["redact"] = lambda text: redact(str(text)) if text is not None else ""
+pages.filters["size"] = size
 
 
 SizeParam = Annotated[int, Query(ge=1, le=max(PAGE_SIZES))]
