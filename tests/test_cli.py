@@ -146,6 +146,18 @@ def test_sizes_and_counts_read_as_words() -> None:
     assert tally({"invalid": 1, "linked": 1_200, "unmatched": 57}) == "1,200 linked, 57 unmatched, 1 invalid"
 
 
+def test_a_dry_run_and_a_prune_with_nothing_to_do_say_so_without_alarm(settings: Settings, seeded: dict) -> None:
+    """A newcomer read the demo's dry run `FAILED` as the demo failing, and `would delete 0 backups` as
+    telling nothing."""
+    planned = run_cli(settings, "plan", "--quiet")
+    assert planned.returncode == 0, planned.stderr
+    line = next(row for row in planned.stdout.splitlines() if "validation of the data as it stands" in row)
+    assert "(a dry run links nothing): not met yet: " in line and "FAILED" not in planned.stdout, line
+    pruned = run_cli(settings, "backups", "prune", "--dry-run")
+    assert pruned.returncode == 0 and pruned.stdout.strip() == (
+        "would delete 0 backups (0 B): nothing to delete (`linkage backups` says why each is kept)")
+
+
 def test_a_typod_database_is_refused_in_one_line_naming_the_app_and_nothing_is_created(
         settings: Settings, db: Database, seeded: dict) -> None:
     """Issue 23: `--db appp` was a green run on nothing that left a database of bookkeeping behind."""

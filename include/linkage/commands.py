@@ -52,7 +52,8 @@ def print_report(report: RunReport, docs_dir: Path) -> None:
         print(f"  {step:16s} " + "  ".join(f"{k}={counts.get(k, 0)}" for k in COUNT_KEYS))
     if report.validation:
         failed = [e.name for e in report.validation.failed]
-        verdict = "passed" if report.validation.success else "FAILED: " + ", ".join(failed)
+        verdict = "passed" if report.validation.success else \
+            ("not met yet: " if report.dry_run else "FAILED: ") + ", ".join(failed)
         label = "validation of the data as it stands (a dry run links nothing)" if report.dry_run else "validation"
         print(f"  {label}: {verdict} (data docs: {docs_dir / (report.validation.data_docs or '')})")
     if report.drift and report.drift.total:
@@ -218,7 +219,8 @@ def cmd_backups(args: argparse.Namespace) -> dict[str, Any]:
         lk.close()
     if not args.json:
         if verb:
-            print(f"{verb} {len(entries)} backups ({size(sum(e.bytes for e in entries))})")
+            print(f"{verb} {plural(len(entries), 'backup')} ({size(sum(e.bytes for e in entries))})"
+                  + ("" if entries else ": nothing to delete (`linkage backups` says why each is kept)"))
         for e in entries:
             made = f"{e.created_at:%Y-%m-%d %H:%M}" if e.created_at else "-"
             print(f"  {made}  {e.kind or '?':9s} {e.scope or '?':8s} {size(e.bytes):>10s}  "
