@@ -21,7 +21,6 @@ from linkage.models import COUNT_KEYS, RunKind, RunState
 from linkage.params import MigrationParams
 from linkage.records import DecisionsRecord, RollbackOutcome
 from linkage.retention import inventory, prune
-from linkage.rollback import rollback_target
 from linkage.runner import migrate, undo_run
 from linkage.runs import RunReport, default_trigger
 from linkage.seed import seed
@@ -107,9 +106,7 @@ def print_status(result: dict[str, Any]) -> None:
     print("recent runs:")
     runs = result["recent_runs"]
     width = max((len(run["_id"]) for run in runs), default=0)
-    marks = [" ".join(m for m in ("DRY RUN" if run.get("dry_run") else "",
-                                  f"drift found: {(run.get('drift') or {}).get('total')}"
-                                  if (run.get("drift") or {}).get("total") else "") if m) for run in runs]
+    marks = [_marks(run) for run in runs]
     marked = max(map(len, marks), default=0)
     for run, mark in zip(runs, marks, strict=True):
         print(f"  {run['_id']:{width}s}  {run['state']:15s} {mark:{marked}s}  {run.get('triggered_by', '')}".rstrip())
@@ -118,6 +115,13 @@ def print_status(result: dict[str, Any]) -> None:
         print(f"paging: {result['paging']['why']}")
     room = result["backups"]
     print(f"backups: {size(room['used_bytes'])} used, {size(room['free_bytes'])} free at {room['path']}")
+
+
+def _marks(run: dict[str, Any]) -> str:
+    """What `status` says beside a run's state: `DRY RUN`, `drift found: 24`."""
+    drift = (run.get("drift") or {}).get("total")
+    return " ".join(m for m in ("DRY RUN" if run.get("dry_run") else "", f"drift found: {drift}" if drift else "")
+                    if m)
 
 
 def _run(args: argparse.Namespace, *, kind: RunKind, dry_run: bool) -> RunReport:
@@ -160,11 +164,11 @@ def cmd_apply_decisions(args: argparse.Namespace) -> RunReport | dict[str, Any]:
 def cmd_rollback(args: argparse.Namespace) -> RunReport:
     lk = Linkage(settings_of(args))
     try:
-        run = rollback_target(lk, args.run_id, probe=False)
-        outcome = undo_run(lk, run.id)
+        outcome = undo_run(lk, args.run_id)  # refuses what cannot be rolled back, in one line
+        run_id = lk.runs.resolve(args.run_id)
         if outcome.already_rolled_back and not args.json:
-            print(f"run {run.id} was already rolled back: nothing to do")
-        report = lk.record(run.id).report()
+            print(f"run {run_id} was already rolled back: nothing to do")
+        report = lk.record(run_id).report()
         return report.model_copy(update={"rollback": outcome}) if outcome.already_rolled_back else report
     finally:
         lk.close()
@@ -187,8 +191,7 @@ def cmd_validate(args: argparse.Namespace) -> dict[str, Any]:
               "tells its writes from drift)")
         print(outcome.table())
         print(f"data docs: {lk.settings.docs_dir / (outcome.data_docs or '')}")
-    failed = [f"{e.name} ({'nothing' if e.observed is None else f'{e.observed:g}'}, expected {e.threshold})"
-              for e in outcome.failed]
+    failed = [f"{e.name} ({e.shown}, expected {e.threshold})" for e in outcome.failed]
     return {"run_id": None, "state": (RunState.SUCCEEDED if outcome.success else RunState.FAILED).value, "steps": {},
             "validation": outcome.as_record(),
             "error": f"the data breaks {plural(len(failed), 'expectation')}: {', '.join(failed)}" if failed else None}
@@ -242,7 +245,6 @@ def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  planted for {step}: {tally(counts)}")
         print(f"  bad inputs (documents, by field): {tally(result['bad_inputs'])}")
     return {"state": RunState.SUCCEEDED.value, **result}
-
 
 
 def cmd_serve_db(args: argparse.Namespace) -> None:

@@ -192,5 +192,5 @@ def validate(measured: dict[str, Measured], params: MigrationParams, docs_dir: P
         (logging.INFO, "found by a dry run, judged by a real run") if params.dry_run else (logging.WARNING, "failed")
     for e in outcome.failed:
         log.log(level, "expectation %s: %s (%s): observed %s, expected %s", what, e.name, e.description,
-                "nothing" if e.observed is None else f"{e.observed:g}", e.threshold)
+                e.shown, e.threshold)
     return outcome

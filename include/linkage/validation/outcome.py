@@ -24,6 +24,11 @@ class ExpectationOutcome(BaseModel):
     drift_examples: list[str] = Field(default_factory=list)
     note: str | None = None
 
+    @property
+    def shown(self) -> str:
+        """The observed value as people read it: `386`, `0.8682`, or `-` when nothing was observed."""
+        return "-" if self.observed is None else f"{self.observed:g}"
+
 
 class ValidationOutcome(BaseModel):
     success: bool
@@ -51,7 +56,7 @@ class ValidationOutcome(BaseModel):
     def table(self) -> str:
         """Every expectation as a plain-text table: what the `validate` log ends with."""
         rows = [("expectation", "observed", "threshold", "result", "drift")]
-        rows += [(e.name, "-" if e.observed is None else f"{e.observed:g}", e.threshold,
+        rows += [(e.name, e.shown, e.threshold,
                   "pass" if e.success else "FAIL", str(e.drift)) for e in self.expectations]
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
