@@ -26,7 +26,7 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
-                    "progress", "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server",
+                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard", "database", "server",
                     "ferretdb", "concurrency",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",

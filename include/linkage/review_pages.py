@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from linkage.csvsafe import write_rows
+from linkage.evidence import Evidence, Suggestion
 from linkage.models import Candidate, Category, Ref
 from linkage.review_index import FIELD, Bounds, counted, page_after, page_before, selection
 from linkage.reviews import CATEGORIES, OPEN, STATUSES, ShownDecision
@@ -65,6 +66,9 @@ class ReviewRow(BaseModel):
     found_by: str | None = None
     run_id: str | None = None
     key: str
+    #: The document beside its candidates, and the model's suggestion (`linkage.evidence`), once suggested.
+    evidence: Evidence | None = None
+    suggestion: Suggestion | None = None
 
     @classmethod
     def of(cls, item: dict[str, Any]) -> ReviewRow:
@@ -75,6 +79,8 @@ class ReviewRow(BaseModel):
                    more_candidates=item.get("more_candidates") or 0, holders=item.get("holders") or [],
                    missing=item.get("missing"), status=item["status"], found_by=item.get("found_by"),
                    run_id=item.get("run_id"), key=item[FIELD],
+                   evidence=Evidence.model_validate(item["evidence"]) if item.get("evidence") else None,
+                   suggestion=Suggestion.model_validate(item["suggestion"]) if item.get("suggestion") else None,
                    decision=ShownDecision.model_validate(item["decision"]) if item.get("decision") else None)
 
     def exported(self) -> dict[str, str]:
