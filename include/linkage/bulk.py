@@ -22,12 +22,15 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure
 
+from linkage.concerns import refuse_unconfirmed
+
 
 def _matched(coll: Collection, ops: Sequence[Any]) -> int:
     """One command; a write error names its statement and the others were applied, so they are counted."""
     try:
         return coll.bulk_write(list(ops), ordered=False).matched_count
     except BulkWriteError as exc:
+        refuse_unconfirmed(exc)  # a write-concern error is not a statement's refusal: it stops the run
         return int(exc.details.get("nMatched", 0))
 
 

@@ -96,6 +96,10 @@ def print_decisions(record: DecisionsRecord) -> None:
 def print_status(result: dict[str, Any]) -> None:
     """`linkage status` for people: each coverage with what it counts, the runs in aligned columns."""
     counts = {relation.name: relation.counts for relation in REGISTRY.relations()}
+    server = result["concerns"]
+    print(f"server: {server['topology']}; app writes {server['app']['write_concern']}, reads "
+          f"{server['app']['read_preference']}; bookkeeping writes {server['bookkeeping']['write_concern']}, reads "
+          f"{server['bookkeeping']['read_preference']} ({server['bookkeeping']['read_concern']} read concern)")
     for relation, cov in result["coverage"].items():
         of = f" of {counts[relation]}" if counts.get(relation) else ""
         print(f"{relation:28s} {cov['linked']:.0f}/{cov['total']:.0f} linked ({shown(cov)}){of}")

@@ -15,5 +15,8 @@ from pymongo.collection import Collection
 
 
 def count(coll: Collection, query: dict[str, Any]) -> int:
-    """How many documents of `coll` match `query` (give it a query an index answers)."""
-    return int(coll.database.command("count", coll.name, query=query)["n"])
+    """How many documents of `coll` match `query` (give it a query an index answers), read as `coll` is read (a
+    bookkeeping collection's majority read concern, from the primary: `linkage.concerns`)."""
+    concern = {"readConcern": coll.read_concern.document} if coll.read_concern.level else {}
+    return int(coll.database.command("count", coll.name, query=query, read_preference=coll.read_preference,
+                                     **concern)["n"])

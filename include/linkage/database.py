@@ -17,6 +17,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from linkage.concerns import refuse_unacknowledged
 from linkage.errors import LinkageError, NotTheAppError
 from linkage.masking import mask_uri
 from linkage.settings import Settings
@@ -73,6 +74,11 @@ def connect(settings: Settings) -> MongoClient:
         )
     except (InvalidURI, ConfigurationError, ValueError) as exc:
         raise LinkageError(f"invalid MongoDB URI {uri}: {describe(exc)}.") from None
+    try:
+        refuse_unacknowledged(client, uri)
+    except LinkageError:
+        client.close()
+        raise
     started = time.monotonic()
     try:
         _first_verdict(client, timeout / 1000)

@@ -24,3 +24,7 @@ class UpdatesLostError(LinkageError):
 
 class NotTheAppError(LinkageError):
     """The database lacks the collections the steps read (a typo in its name): retrying cannot help."""
+
+
+class JournalLostError(LinkageError):
+    """A journal document the run wrote is not there: its batch must not be written."""

@@ -19,6 +19,7 @@ from pymongo.database import Database
 
 from linkage.alerts import AlertStore, LogChannel
 from linkage.clock import Clock, as_utc, utc_now
+from linkage.concerns import durable, read_concern_for
 from linkage.database import connect, require_collections
 from linkage.decisions import DecisionStore, StateReader
 from linkage.engine import RunContext
@@ -55,6 +56,8 @@ class Linkage:
         self.settings, self.clock = settings, clock
         self.client = client or connect(settings)
         self.db = self.client[settings.db]
+        #: Majority reads where the server offers them (`linkage.concerns`): what every bookkeeping read uses.
+        self.read_concern = read_concern_for(self.db)
         self.runs = RunStore(self.bookkeeping("runs"), clock)
         self.journal = Journal(self.bookkeeping("journal"))
         #: Reads the state of the documents review items are about (what a decision holds on).
@@ -67,8 +70,9 @@ class Linkage:
         self._guards: list[Guard] = []
 
     def bookkeeping(self, name: str) -> Collection:
-        """A `linkage_*` collection of this database, by its short name."""
-        return self.db[self.settings.collection(name)]
+        """A `linkage_*` collection of this database, by its short name: written with majority and journaled,
+        read from the primary, whatever the URI says (`linkage.concerns`)."""
+        return durable(self.db[self.settings.collection(name)], self.read_concern)
 
     def require_app(self, steps: Sequence[str] | None = None) -> None:
         """Refuse, before anything is written (bookkeeping included), a database that lacks the collections

@@ -32,6 +32,7 @@ from pymongo.errors import DuplicateKeyError
 
 from linkage import journal_codec
 from linkage.app_schema import UNSET_VALUES
+from linkage.errors import JournalLostError
 from linkage.resumable import resumable
 
 __all__ = ["UNSET_VALUES", "WRITTEN_STATES", "BatchRecord", "BatchState", "FieldWrite", "Journal", "LinkValue",
@@ -166,8 +167,13 @@ class Journal:
             self.coll.replace_one({"_id": record.id}, record.document())
 
     def mark(self, record: BatchRecord, state: BatchState) -> None:
+        """Move the batch to `state`; a journal document that is not there (lost in a failover by a primary that
+        had acknowledged it, before the bookkeeping was majority-written) stops the run: its writes would be
+        ones no journal describes."""
         record.state = state
-        self.coll.update_one({"_id": record.id}, {"$set": {"state": state.value}})
+        if self.coll.update_one({"_id": record.id}, {"$set": {"state": state.value}}).matched_count != 1:
+            raise JournalLostError(f"journal document {record.id} is missing: the batch is not written; resume the "
+                                   "run to plan it again")
 
     def settle(self, record: BatchRecord, *, rewrite: bool = True) -> None:
         """Mark the batch applied; `rewrite` when its writes or counts changed while applying."""

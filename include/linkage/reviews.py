@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from linkage.clock import Clock, utc_now
+from linkage.concerns import refuse_unconfirmed
 from linkage.decisions import DecisionRecord, StateReader
 from linkage.journal_codec import id_key
 from linkage.models import COUNT_KEYS, REVIEW_CATEGORIES, Decision
@@ -87,6 +88,8 @@ def _one(coll: Collection, op: Any) -> int:
     try:
         return coll.bulk_write([op], ordered=False).modified_count
     except (BulkWriteError, DuplicateKeyError) as exc:
+        if isinstance(exc, BulkWriteError):
+            refuse_unconfirmed(exc)
         errors = exc.details.get("writeErrors", []) if isinstance(exc, BulkWriteError) else [{"code": exc.code}]
         if any(e.get("code") != DUPLICATE_KEY for e in errors):
             raise
@@ -104,6 +107,7 @@ def _written(coll: Collection, ops: list[Any], chunk: int) -> int:
         try:
             modified += coll.bulk_write(part, ordered=False).modified_count
         except BulkWriteError as exc:
+            refuse_unconfirmed(exc)
             if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
             modified += int(exc.details.get("nModified", 0))

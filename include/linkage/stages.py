@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from linkage import concerns
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.backup_stage import check_backup_target
 from linkage.concurrency import probe_updates, require_kept_updates
@@ -36,6 +37,7 @@ def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
         "mongo_uri": mask_uri(lk.settings.mongo_uri),
         "db": lk.settings.db,
         "server": server_description(lk.db),
+        "concerns": concerns.describe(lk.client, lk.read_concern),
         "counts": {name: lk.db[name].estimated_document_count() for name in APP_COLLECTIONS},
         "timezone": lk.settings.timezone,
         "bookkeeping_prefix": lk.settings.prefix,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import DESCENDING
 
+from linkage import concerns
 from linkage.coverage import link_coverage
 from linkage.lock import holder
 from linkage.retention import disk
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 def status(lk: Linkage) -> dict[str, Any]:
     return {
         "db": lk.settings.db,
+        "concerns": concerns.describe(lk.client, lk.read_concern),
         "coverage": link_coverage(lk.db, REGISTRY.relations()),
         "open_review_items": lk.reviews.open_counts(REGISTRY),
         "recent_runs": lk.runs.recent(),

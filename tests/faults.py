@@ -1,0 +1,152 @@
+"""A wire-protocol proxy that sees every command and its reply, and can spoil chosen replies.
+
+    with FaultProxy(server_uri) as proxy:
+        proxy.spoil(lambda cmd: cmd.name == "update" and cmd.collection == "linkage_journal", WRITE_CONCERN_ERROR)
+        MongoClient(proxy.uri)
+
+Each OP_MSG request is decoded (its command name, collection and body), forwarded, and its reply passed back,
+unless a rule matches the request: then the reply is changed the way the rule says (`writeConcernError`
+added, as a replica set answers when a majority did not acknowledge in time) after the server has applied the
+request. `commands` keeps every request seen, for assertions on what each carried (write and read concern).
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+
+from bench.proxy import read_message
+from linkage.server import free_port
+
+OP_MSG = 2013
+HEADER = struct.Struct("<iiii")
+WRITE_CONCERN_ERROR = {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out",
+                       "errInfo": {"wtimeout": True}}
+
+
+@dataclass
+class Command:
+    name: str
+    collection: Any
+    body: dict[str, Any]
+
+
+@dataclass
+class Rule:
+    matches: Callable[[Command], bool]
+    write_concern_error: dict[str, Any]
+    times: int = 1
+    hits: list[Command] = field(default_factory=list)
+
+
+def _decode(message: bytes) -> tuple[int, int, dict[str, Any]] | None:
+    """(requestID, responseTo, body) of an OP_MSG, its document sequences (kind 1: `updates`, `documents`, ...)
+    folded into the body under their names; None for anything else."""
+    length, request_id, response_to, op = HEADER.unpack_from(message)
+    if op != OP_MSG:
+        return None
+    body: dict[str, Any] = {}
+    sequences: dict[str, list[Any]] = {}
+    at = HEADER.size + 4
+    while at < length:
+        kind, size = message[at], struct.unpack_from("<i", message, at + 1)[0]
+        if kind == 0:
+            body = bson.decode(message[at + 1:at + 1 + size])
+        elif kind == 1:
+            end = message.index(b"\x00", at + 5)
+            name, docs, cursor = message[at + 5:end].decode(), [], end + 1
+            while cursor < at + 1 + size:
+                n = struct.unpack_from("<i", message, cursor)[0]
+                docs.append(bson.decode(message[cursor:cursor + n]))
+                cursor += n
+            sequences[name] = docs
+        else:  # a checksum (flag bit 0) ends the message
+            break
+        at += 1 + size
+    return request_id, response_to, {**body, **sequences}
+
+
+def _encode(request_id: int, response_to: int, flags: int, body: dict[str, Any]) -> bytes:
+    payload = struct.pack("<I", flags) + b"\x00" + bson.encode(body)
+    return HEADER.pack(HEADER.size + len(payload), request_id, response_to, OP_MSG) + payload
+
+
+class FaultProxy:
+    """A proxy on a free local port in front of `uri`'s server (see the module docstring)."""
+
+    def __init__(self, uri: str) -> None:
+        host_port = uri.split("//", 1)[1].split("/", 1)[0].split("?", 1)[0]
+        host, port = host_port.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.port = free_port()
+        self.commands: list[Command] = []
+        self.rules: list[Rule] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+
+    @property
+    def uri(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def spoil(self, matches: Callable[[Command], bool], write_concern_error: dict[str, Any], times: int = 1) -> Rule:
+        rule = Rule(matches, write_concern_error, times)
+        with self._lock:
+            self.rules.append(rule)
+        return rule
+
+    def __enter__(self) -> FaultProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            threading.Thread(target=self._relay, args=(client, server), daemon=True).start()
+
+    def _rule_for(self, command: Command) -> Rule | None:
+        with self._lock:
+            self.commands.append(command)
+            for rule in self.rules:
+                if rule.times > 0 and rule.matches(command):
+                    rule.times -= 1
+                    rule.hits.append(command)
+                    return rule
+        return None
+
+    def _relay(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while (request := read_message(client)) is not None:
+                decoded = _decode(request)
+                rule = None
+                if decoded is not None:
+                    body = decoded[2]
+                    name = next(iter(body))
+                    rule = self._rule_for(Command(name, body[name], body))
+                server.sendall(request)
+                reply = read_message(server)
+                if reply is None:
+                    break
+                answered = _decode(reply) if rule else None
+                if rule and answered:
+                    flags = struct.unpack_from("<I", reply, 16)[0]
+                    spoiled = {**answered[2], "writeConcernError": rule.write_concern_error}
+                    reply = _encode(answered[0], answered[1], flags, spoiled)
+                client.sendall(reply)
+        except OSError:
+            pass
+        finally:
+            client.close()
+            server.close()
