@@ -17,6 +17,7 @@ from pymongo.collection import Collection
 def count(coll: Collection, query: dict[str, Any]) -> int:
     """How many documents of `coll` match `query` (give it a query an index answers), read as `coll` is read (a
     bookkeeping collection's majority read concern, from the primary: `linkage.concerns`)."""
-    concern = {"readConcern": coll.read_concern.document} if coll.read_concern.level else {}
-    return int(coll.database.command("count", coll.name, query=query, read_preference=coll.read_preference,
-                                     **concern)["n"])
+    command: dict[str, Any] = {"count": coll.name, "query": query}
+    if coll.read_concern.level:
+        command["readConcern"] = coll.read_concern.document
+    return int(coll.database.command(command, read_preference=coll.read_preference)["n"])
