@@ -9,8 +9,9 @@ MONGO_PORT ?= $(DEMO_PORT)
 
 .PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
-# Chromium and its driver for the browser tests); `make system-deps` installs what is missing.
-SYSTEM_PACKAGES ?= postgresql redis-server chromium chromium-driver
+# Chromium and its driver for the browser tests, faketime for the lease's clock-skew tests); `make system-deps`
+# installs what is missing.
+SYSTEM_PACKAGES ?= postgresql redis-server chromium chromium-driver faketime
 
 install: $(STAMP)
 

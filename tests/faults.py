@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,8 +40,12 @@ class Command:
 
 @dataclass
 class Rule:
+    """What to do to the reply of a matching request, `times` times: add a write-concern error to it, or hold
+    it back `stall` seconds (a stalled socket: the server has applied the request)."""
+
     matches: Callable[[Command], bool]
-    write_concern_error: dict[str, Any]
+    write_concern_error: dict[str, Any] | None = None
+    stall: float = 0.0
     times: int = 1
     hits: list[Command] = field(default_factory=list)
 
@@ -95,7 +100,14 @@ class FaultProxy:
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
     def spoil(self, matches: Callable[[Command], bool], write_concern_error: dict[str, Any], times: int = 1) -> Rule:
-        rule = Rule(matches, write_concern_error, times)
+        """Add `write_concern_error` to the replies of the next `times` matching requests."""
+        return self._add(Rule(matches, write_concern_error=write_concern_error, times=times))
+
+    def stall(self, matches: Callable[[Command], bool], seconds: float, times: int = 1) -> Rule:
+        """Hold back the replies of the next `times` matching requests for `seconds`."""
+        return self._add(Rule(matches, stall=seconds, times=times))
+
+    def _add(self, rule: Rule) -> Rule:
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -139,7 +151,9 @@ class FaultProxy:
                 reply = read_message(server)
                 if reply is None:
                     break
-                answered = _decode(reply) if rule else None
+                if rule and rule.stall:
+                    time.sleep(rule.stall)
+                answered = _decode(reply) if rule and rule.write_concern_error else None
                 if rule and answered:
                     flags = struct.unpack_from("<I", reply, 16)[0]
                     spoiled = {**answered[2], "writeConcernError": rule.write_concern_error}

@@ -60,6 +60,7 @@ def apply_planned(lk: Linkage, run_id: str) -> dict[str, dict[str, int]]:
             try:
                 key = (record.step, record.phase)
                 job = passes[key] if key in passes else passes.setdefault(key, phase_pass(lk, run, *key))
+                lk.fence(record.id)  # the lease is still ours, with room for this batch
                 path.journal.mark(record, BatchState.PENDING)
                 dropped = apply_batch(path.app, record, lk.settings.write_chunk)
                 if dropped:

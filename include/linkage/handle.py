@@ -68,6 +68,7 @@ class Linkage:
         self.lock = self.bookkeeping("lock")
         self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
         self._guards: list[Guard] = []
+        self._leases: list[Lease] = []
 
     def bookkeeping(self, name: str) -> Collection:
         """A `linkage_*` collection of this database, by its short name: written with majority and journaled,
@@ -127,13 +128,29 @@ class Linkage:
         path = self.write_path()
         return PlanningWriter(run.id, path.journal, path.reviews)
 
+    def fence(self, batch: str) -> None:
+        """Before a batch's writes: every lease held is still ours, with room for the batch (`Lease.fence`)."""
+        if not self._leases:
+            raise LockLostError("no lease is held: a run writes the app's data only under its lease")
+        for lease in self._leases:
+            lease.fence(batch)
+
+    @contextmanager
+    def _holding(self, lease: Lease) -> Iterator[Lease]:
+        self._leases.append(lease)
+        try:
+            with self.guarded_by(lease.guard):
+                yield lease
+        finally:
+            self._leases.remove(lease)
+
     @contextmanager
     def hold(self, run_id: str) -> Iterator[Lease]:
         """Take the lease for `run_id` (heartbeating) and release it at the end (the CLI)."""
         owner = self.record(run_id).triggered_by
         lease = Lease.acquire(self.lock, run_id, owner, self.settings.lock_ttl_seconds).start_heartbeat()
         try:
-            with self.guarded_by(lease.guard):
+            with self._holding(lease):
                 yield lease
         finally:
             lease.release()
@@ -143,7 +160,7 @@ class Linkage:
         """Work under the lease the run already holds (an Airflow task), heartbeating it."""
         lease = Lease.join(self.lock, run_id, self.settings.lock_ttl_seconds).start_heartbeat()
         try:
-            with self.guarded_by(lease.guard):
+            with self._holding(lease):
                 yield lease
         finally:
             lease.stop_heartbeat()

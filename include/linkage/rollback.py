@@ -67,6 +67,7 @@ def rollback(lk: Linkage, given: str) -> RollbackOutcome:
         with read_ahead(bounded(written, flight), flight) as records:
             for record in records:
                 try:
+                    lk.fence(record.id)
                     undone += revert_batch(lk.app, record, lk.settings.write_chunk)
                 finally:
                     flight.release()
