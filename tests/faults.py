@@ -27,6 +27,7 @@ from linkage.server import free_port
 
 OP_MSG = 2013
 HEADER = struct.Struct("<iiii")
+NOT_WRITABLE_PRIMARY = {"ok": 0.0, "code": 10107, "codeName": "NotWritablePrimary", "errmsg": "not primary"}
 WRITE_CONCERN_ERROR = {"code": 64, "codeName": "WriteConcernFailed", "errmsg": "waiting for replication timed out",
                        "errInfo": {"wtimeout": True}}
 
@@ -46,6 +47,9 @@ class Rule:
     matches: Callable[[Command], bool]
     write_concern_error: dict[str, Any] | None = None
     stall: float = 0.0
+    #: Refuse matching requests without sending them on, until this monotonic time, with this error.
+    refuse_until: float = 0.0
+    refusal: dict[str, Any] | None = None
     times: int = 1
     hits: list[Command] = field(default_factory=list)
 
@@ -107,6 +111,12 @@ class FaultProxy:
         """Hold back the replies of the next `times` matching requests for `seconds`."""
         return self._add(Rule(matches, stall=seconds, times=times))
 
+    def elect(self, matches: Callable[[Command], bool], seconds: float) -> Rule:
+        """An election, as a client sees it: for `seconds`, every matching request (the writes) is refused with
+        NotWritablePrimary, unapplied."""
+        return self._add(Rule(matches, refuse_until=time.monotonic() + seconds, refusal=NOT_WRITABLE_PRIMARY,
+                              times=1_000_000))
+
     def _add(self, rule: Rule) -> Rule:
         with self._lock:
             self.rules.append(rule)
@@ -132,6 +142,8 @@ class FaultProxy:
         with self._lock:
             self.commands.append(command)
             for rule in self.rules:
+                if rule.refusal and time.monotonic() >= rule.refuse_until:
+                    continue
                 if rule.times > 0 and rule.matches(command):
                     rule.times -= 1
                     rule.hits.append(command)
@@ -147,6 +159,9 @@ class FaultProxy:
                     body = decoded[2]
                     name = next(iter(body))
                     rule = self._rule_for(Command(name, body[name], body))
+                if rule and rule.refusal and decoded is not None:
+                    client.sendall(_encode(0, decoded[0], 0, rule.refusal))
+                    continue
                 server.sendall(request)
                 reply = read_message(server)
                 if reply is None:

@@ -104,3 +104,43 @@ def test_status_and_preflight_report_the_topology_and_the_concerns(lk: Linkage, 
     assert concerns["bookkeeping"] == {"write_concern": "j=True, w=majority, wtimeout=30000",
                                        "read_preference": "Primary", "read_concern": "majority"}
     assert concerns["topology"] in ("Single", "ReplicaSetWithPrimary", "Sharded")
+
+
+def test_an_election_refusing_writes_for_20_s_is_ridden_out_and_the_run_ends_as_an_uninterrupted_one(
+        settings: Settings, seeded: dict[str, Any], wire_server: Any, client: MongoClient, db: Database) -> None:
+    with FaultProxy(wire_server.uri) as proxy:
+        lk = Linkage(_through(settings, proxy).model_copy(update={"lock_ttl_seconds": 120}))
+        started: list[float] = []
+
+        def in_the_apply_stage(command: Command) -> bool:
+            """Every write, from the first batch the apply stage marks pending on."""
+            if not started and command.collection == settings.collection("journal") and \
+                    "pending" in repr(command.body.get("updates")):
+                started.append(1)
+            return bool(started) and command.name in WRITES
+
+        proxy.elect(in_the_apply_stage, seconds=20)
+        try:
+            report = migrate(lk, MigrationParams(), "test")
+        finally:
+            lk.close()
+    refused = proxy.rules[0].hits
+    assert report.state == "succeeded", report.error
+    assert len(refused) >= 3 and {c.collection for c in refused} >= {settings.collection("journal")}
+    other = settings.model_copy(update={"db": settings.db + "_calm"})
+    try:
+        from linkage.seed import seed
+
+        seed(client[other.db], customers=600, seed_value=11)
+        calm = migrate(Linkage(other, client), MigrationParams(), "test")
+        assert calm.steps == report.steps
+        assert _links(client[other.db]) == _links(db)
+    finally:
+        client.drop_database(other.db)
+
+
+def _links(db: Database) -> dict[str, dict[str, Any]]:
+    """Every document's link field by its application id (the two databases' `_id`s differ)."""
+    fields = {"delivery_statuses": "order_id", "users": "customer_v2_id", "customers_v2": "user_id"}
+    return {name: {d.get("id"): d.get(field) for d in db[name].find({}, {"id": 1, field: 1})}
+            for name, field in fields.items()}

@@ -257,3 +257,19 @@ def test_a_link_the_app_sets_between_plan_and_write_is_kept_and_not_journaled(
     assert raced[0] not in journaled
     undo_run(lk, result.run_id)
     assert db.delivery_statuses.find_one({"_id": raced[0]})["order_id"] == "set-by-app"
+
+
+@pytest.mark.both_servers
+def test_a_restore_that_meets_a_refused_document_fails_naming_it_and_puts_back_the_rest(
+        db: Database, tmp_path: Path) -> None:
+    db.people.insert_many([{"_id": 1, "k": "a"}, {"_id": 2, "k": "b"}, {"_id": 3, "k": "c"}])
+    root = tmp_path / "targeted"
+    backup.dump(db, ["people"], root, "run-x", ids={"people": [1, 2]})
+    db.people.update_many({"_id": {"$in": [1, 2]}}, {"$set": {"k": "changed"}})
+    db.people.update_one({"_id": 1}, {"$set": {"k": "z"}})
+    db.people.insert_one({"_id": 4, "k": "b"})  # the app's later write now holds 2's old key
+    db.people.create_index("k", unique=True)
+    with pytest.raises(backup.RestoreRefused, match=r"people: 1 \(_id 2\); restored people 1"):
+        backup.restore(root, db)
+    assert db.people.find_one({"_id": 1}) == {"_id": 1, "k": "a"}  # put back
+    assert db.people.find_one({"_id": 2}) == {"_id": 2, "k": "changed"}  # refused: left as the app has it

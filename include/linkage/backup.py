@@ -32,11 +32,12 @@ from bson.codec_options import CodecOptions
 from bson.errors import InvalidBSON
 from bson.raw_bson import RawBSONDocument
 from pydantic import BaseModel
-from pymongo import ReplaceOne
+from pymongo import InsertOne, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError, OperationFailure
 
-from linkage import bulk
+from linkage.concerns import refuse_unconfirmed
 from linkage.errors import LinkageError
 from linkage.settings import DEFAULT_WRITE_CHUNK
 from linkage.words import size
@@ -212,20 +213,46 @@ def verify(root: Path) -> Manifest:
     return manifest
 
 
-def _put_back(coll: Collection, batch: list[RawBSONDocument], scope: Scope, write_chunk: int) -> None:
+class RestoreRefused(LinkageError):
+    """A restore put back all it could, but the server refused some documents: they are named, never counted."""
+
+
+def _refused(coll: Collection, ops: list[Any], ids: list[Any]) -> list[Any]:
+    """Send `ops` unordered in one command; the `_id`s of those the server refused (a unique index, a validator).
+    A command that fails whole, naming no statement (FerretDB), is sent again a statement at a time."""
+    try:
+        coll.bulk_write(ops, ordered=False)
+    except BulkWriteError as exc:
+        refuse_unconfirmed(exc)
+        return [ids[error["index"]] for error in exc.details.get("writeErrors", [])]
+    except OperationFailure:
+        if len(ops) == 1:
+            return list(ids)
+        return [refused for op, oid in zip(ops, ids, strict=True) for refused in _refused(coll, [op], [oid])]
+    return []
+
+
+def _put_back(coll: Collection, batch: list[RawBSONDocument], scope: Scope, write_chunk: int) -> list[Any]:
+    """Put a batch back; the `_id`s the server refused. A full backup's documents are inserted into the emptied
+    collection; a targeted one's each replace its document (every other document is left as it is), in commands
+    of `write_chunk` statements (`linkage.bulk`: FerretDB hangs on long update commands)."""
+    ids = [document_id(bytes(doc.raw)) for doc in batch]
     if scope == Scope.FULL:
-        coll.insert_many(batch, ordered=False)
-    else:  # each document replaced by its before-image; every other document left as it is
-        bulk.write(coll, [ReplaceOne({"_id": document_id(bytes(doc.raw))}, doc, upsert=True) for doc in batch],
-                   write_chunk)
+        return _refused(coll, [InsertOne(doc) for doc in batch], ids)
+    ops: list[Any] = [ReplaceOne({"_id": oid}, doc, upsert=True) for oid, doc in zip(ids, batch, strict=True)]
+    return [refused for start in range(0, len(ops), write_chunk)
+            for refused in _refused(coll, ops[start:start + write_chunk], ids[start:start + write_chunk])]
 
 
 def restore(root: Path, db: Database, *, batch_size: int = 1000,
             write_chunk: int = DEFAULT_WRITE_CHUNK) -> dict[str, int]:
     """Put a backup back (verified first): a full one replaces each backed-up collection, a targeted one each
-    backed-up document."""
+    backed-up document. Returns how many documents of each collection were put back, exactly; when the server
+    refused any (a unique index the app's later writes now occupy), everything else is still put back and
+    `RestoreRefused` names them."""
     manifest = verify(root)
     restored: dict[str, int] = {}
+    refused: dict[str, list[Any]] = {}
     for name, entry in manifest.collections.items():
         coll = db[name]
         if manifest.scope == Scope.FULL:
@@ -234,9 +261,14 @@ def restore(root: Path, db: Database, *, batch_size: int = 1000,
         for raw in documents(root, entry, manifest.gzip):
             batch.append(RawBSONDocument(raw))
             if len(batch) >= batch_size:
-                _put_back(coll, batch, manifest.scope, write_chunk)
+                refused.setdefault(name, []).extend(_put_back(coll, batch, manifest.scope, write_chunk))
                 batch = []
         if batch:
-            _put_back(coll, batch, manifest.scope, write_chunk)
-        restored[name] = entry.count
+            refused.setdefault(name, []).extend(_put_back(coll, batch, manifest.scope, write_chunk))
+        restored[name] = entry.count - len(refused.get(name, []))
+    if any(refused.values()):
+        named = "; ".join(f"{name}: {len(ids)} (_id {', '.join(map(str, ids[:5]))}{', ...' if len(ids) > 5 else ''})"
+                          for name, ids in refused.items() if ids)
+        raise RestoreRefused(f"restore of {root} refused documents: {named}; restored "
+                             f"{', '.join(f'{name} {n}' for name, n in restored.items())}")
     return restored

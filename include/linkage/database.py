@@ -22,6 +22,8 @@ from linkage.errors import LinkageError, NotTheAppError
 from linkage.masking import mask_uri
 from linkage.settings import Settings
 
+#: How long a request waits for a primary to be elected before it fails (and `linkage.transient` retries it).
+ELECTION_MS = 30_000
 _TRAILERS = re.compile(r" \(configured timeouts:|, Timeout: |, full error: |, Topology Description: ")
 
 
@@ -67,7 +69,8 @@ def connect(settings: Settings) -> MongoClient:
     try:
         client: MongoClient = MongoClient(
             settings.mongo_uri,
-            serverSelectionTimeoutMS=timeout,
+            # a run's requests wait out an election (10-30 s) for a primary; the first answer is `_first_verdict`'s
+            serverSelectionTimeoutMS=max(timeout, ELECTION_MS),
             connectTimeoutMS=timeout,
             socketTimeoutMS=max(timeout * 60, 300_000),
             appname="linkage",

@@ -15,6 +15,8 @@ from typing import Any, cast
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from linkage.transient import BUDGET, retried
+
 Guard = Callable[[], None]
 
 #: The collection methods that change data or indexes.
@@ -24,8 +26,8 @@ WRITES = frozenset({"bulk_write", "insert_one", "insert_many", "update_one", "up
 
 
 class _GuardedCollection:
-    def __init__(self, coll: Collection, guard: Guard) -> None:
-        self._coll, self._guard = coll, guard
+    def __init__(self, coll: Collection, guard: Guard, budget: float) -> None:
+        self._coll, self._guard, self._budget = coll, guard, budget
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._coll, name)
@@ -33,32 +35,36 @@ class _GuardedCollection:
             return attr
 
         def guarded(*args: Any, **kwargs: Any) -> Any:
-            self._guard()
-            return attr(*args, **kwargs)
+            def once() -> Any:
+                self._guard()  # asked again before every try: a failover must not outlast the lease
+                return attr(*args, **kwargs)
+
+            return retried(once, f"{self._coll.name}.{name}", self._budget)  # through a failover (idempotent)
 
         return guarded
 
 
 class _GuardedDatabase:
-    def __init__(self, db: Database, guard: Guard) -> None:
-        self._db, self._guard = db, guard
+    def __init__(self, db: Database, guard: Guard, budget: float) -> None:
+        self._db, self._guard, self._budget = db, guard, budget
 
     def __getitem__(self, name: str) -> Collection:
-        return guarded_collection(self._db[name], self._guard)
+        return guarded_collection(self._db[name], self._guard, self._budget)
 
     def get_collection(self, name: str, **options: Any) -> Collection:
-        return guarded_collection(self._db.get_collection(name, **options), self._guard)
+        return guarded_collection(self._db.get_collection(name, **options), self._guard, self._budget)
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._db, name)  # `db.users` is a collection too
-        return guarded_collection(attr, self._guard) if isinstance(attr, Collection) else attr
+        return guarded_collection(attr, self._guard, self._budget) if isinstance(attr, Collection) else attr
 
 
-def guarded_collection(coll: Collection, guard: Guard) -> Collection:
-    """`coll`, with `guard()` run before every write (it quacks as a Collection)."""
-    return cast(Collection, _GuardedCollection(coll, guard))
+def guarded_collection(coll: Collection, guard: Guard, budget: float = BUDGET) -> Collection:
+    """`coll`, with `guard()` run before every write, and a write that a failover refused sent again
+    (`linkage.transient`) within `budget` seconds (it quacks as a Collection)."""
+    return cast(Collection, _GuardedCollection(coll, guard, budget))
 
 
-def guarded_database(db: Database, guard: Guard) -> Database:
-    """`db`, whose collections run `guard()` before every write."""
-    return cast(Database, _GuardedDatabase(db, guard))
+def guarded_database(db: Database, guard: Guard, budget: float = BUDGET) -> Database:
+    """`db`, whose collections run `guard()` before every write (and retry it through a failover)."""
+    return cast(Database, _GuardedDatabase(db, guard, budget))

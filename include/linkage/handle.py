@@ -32,6 +32,7 @@ from linkage.reviews import ReviewQueue
 from linkage.runs import RunRecord, RunStore
 from linkage.settings import Settings
 from linkage.steps import REGISTRY, StepContext
+from linkage.transient import retrying
 from linkage.writer import BatchWriter, DryWriter, PlanningWriter
 
 
@@ -72,8 +73,10 @@ class Linkage:
 
     def bookkeeping(self, name: str) -> Collection:
         """A `linkage_*` collection of this database, by its short name: written with majority and journaled,
-        read from the primary, whatever the URI says (`linkage.concerns`)."""
-        return durable(self.db[self.settings.collection(name)], self.read_concern)
+        read from the primary, whatever the URI says (`linkage.concerns`); retried through a failover
+        (`linkage.transient`)."""
+        return retrying(durable(self.db[self.settings.collection(name)], self.read_concern),
+                        self.settings.retry_seconds)
 
     def require_app(self, steps: Sequence[str] | None = None) -> None:
         """Refuse, before anything is written (bookkeeping included), a database that lacks the collections
@@ -113,12 +116,13 @@ class Linkage:
     @property
     def app(self) -> Database:
         """The app database for writing: every write asks the guard first."""
-        return guarded_database(self.db, self.guard)
+        return guarded_database(self.db, self.guard, self.settings.retry_seconds)
 
     def write_path(self) -> WritePath:
-        return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard)),
-                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard), self.states, self.clock,
-                                     self.settings.write_chunk))
+        budget = self.settings.retry_seconds
+        return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard, budget)),
+                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard, budget), self.states,
+                                     self.clock, self.settings.write_chunk))
 
     def writer(self, run: RunRecord) -> BatchWriter:
         """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and

@@ -116,6 +116,8 @@ class Lease:
             except DuplicateKeyError:
                 pass
             current = coll.find_one({"_id": LOCK_ID})
+            if current is not None and current.get("token") == token:  # ours: the insert's reply was lost
+                return cls(coll, run_id, ttl, {"token": token}, since)
             if current is not None:
                 break
         else:

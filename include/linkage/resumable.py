@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pymongo.errors import AutoReconnect, CursorNotFound, OperationFailure, PyMongoError
 
+from linkage.transient import TRANSIENT_CODES
+
 log = logging.getLogger("linkage.resumable")
 T = TypeVar("T")
 
@@ -29,7 +31,7 @@ RESUMABLE_CODES = frozenset({
     11600,  # InterruptedAtShutdown
     11602,  # InterruptedDueToReplStateChange
     13435,  # NotPrimaryNoSecondaryOk
-})
+}) | TRANSIENT_CODES
 #: reopenings in a row without a batch handed out in between, before the error is raised
 RETRIES = 5
 

@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "run_retention_days": "LINKAGE_RUN_RETENTION_DAYS",
     "drift_reminder_days": "LINKAGE_DRIFT_REMINDER_DAYS",
     "approvers": "LINKAGE_APPROVERS",
+    "retry_seconds": "LINKAGE_RETRY_SECONDS",
     "approval_timeout_hours": "LINKAGE_APPROVAL_TIMEOUT_HOURS",
 }
 
@@ -70,6 +71,9 @@ class Settings(BaseModel):
     docs_dir: Path
     lock_ttl_seconds: float = Field(default=120.0, gt=1)
     server_timeout_ms: int = Field(default=5000, gt=0)
+    #: How long a request refused by a failover (an election, a chunk migration) is retried before the run fails
+    #: (`linkage.transient`): longer than a slow election's 30 s.
+    retry_seconds: float = Field(default=60.0, ge=0)
     progress_interval: float = Field(default=2.0, ge=0)
     alert_emails: str | None = None
     conn_id: str = "mongo_default"
