@@ -36,6 +36,7 @@ def test_keyed_batches_never_split_a_customer_and_leave_non_strings_out() -> Non
 
 
 @pytest.mark.both_servers
+@pytest.mark.both_servers
 def test_the_two_walks_see_every_document_once_and_partitions_keep_a_customer_whole(db: Database) -> None:
     values: list[Any] = ["a", "a", "b", "b", "c", "", "  ", None, 7, ["a"], {"c": 1}, True]
     db.delivery_statuses.insert_many([{"n": i, "customer_id": v} for i, v in enumerate(values)] + [{"n": 99}])
@@ -55,15 +56,36 @@ def test_the_two_walks_see_every_document_once_and_partitions_keep_a_customer_wh
     assert all(len(parts) == 1 for parts in owner.values())
 
 
-class Commands(monitoring.CommandListener):
-    """The `find` filters a client sent: to see which query a look-up chose."""
+@pytest.mark.both_servers
+def test_partitions_are_cut_without_skip_into_parts_of_about_equal_size(wire_server: Any, db: Database) -> None:
+    """`$bucketAuto` where the server has it, else one streamed read of the key: never a `skip`, which through
+    mongos reads every skipped document on every shard."""
+    db.delivery_statuses.insert_many([{"customer_id": f"c{i // 3:05d}"} for i in range(3000)])
+    listener = Commands(names=("find", "aggregate"))
+    watched: MongoClient = MongoClient(wire_server.uri, event_listeners=[listener])
+    try:
+        cut = split(watched[db.name].delivery_statuses, by_string("customer_id"), 4, "customer_id")
+    finally:
+        watched.close()
+    sizes = [db.delivery_statuses.count_documents(where(by_string("customer_id"), p.bounds("customer_id")))
+             for p in cut]
+    assert len(cut) == 4 and sum(sizes) == 3000 and max(sizes) - min(sizes) <= 60, sizes
+    assert listener.commands and not any("skip" in command for command in listener.commands)
 
-    def __init__(self) -> None:
+
+class Commands(monitoring.CommandListener):
+    """The `find` filters a client sent (to see which query a look-up chose), and the commands of `names`."""
+
+    def __init__(self, names: tuple[str, ...] = ("find",)) -> None:
+        self.names = names
         self.filters: list[dict[str, Any]] = []
+        self.commands: list[dict[str, Any]] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name == "find":
             self.filters.append(event.command.get("filter", {}))
+        if event.command_name in self.names:
+            self.commands.append(dict(event.command))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from pymongo.collection import Collection
+from pymongo.errors import OperationFailure
 
 ID = "_id"
 
@@ -33,6 +34,34 @@ class Partition(BaseModel):
         return {walk: bound} if bound else {}
 
 
+def _bucket_cuts(source: Collection, query: dict[str, Any], parts: int, walk: str) -> list[Any] | None:
+    """Cut points from the server's `$bucketAuto` (MongoDB and mongos answer it from the walk key's index, with
+    no `skip` across shards); None where the server refuses it or answers in another shape (FerretDB 1.24)."""
+    try:
+        buckets = list(source.aggregate([{"$match": query}, {"$bucketAuto": {"groupBy": f"${walk}",
+                                                                               "buckets": parts}}]))
+    except OperationFailure:
+        return None
+    if not all(isinstance(b.get("_id"), dict) and "max" in b["_id"] for b in buckets):
+        return None
+    return [b["_id"]["max"] for b in buckets[:-1]]
+
+
+def _walked_cuts(source: Collection, query: dict[str, Any], parts: int, walk: str) -> list[Any]:
+    """Cut points from one streamed read of the walk key alone (constant memory; no `skip`, which through mongos
+    reads every skipped document on every shard and times out at 100M documents)."""
+    total = source.count_documents(query)
+    wanted = {k * total // parts for k in range(1, parts)} - {0}
+    cuts: list[Any] = []
+    projection = {walk: 1} if walk == ID else {walk: 1, ID: 0}
+    for position, doc in enumerate(source.find(query, projection).sort(walk, 1).batch_size(10_000), start=1):
+        if len(cuts) == len(wanted):
+            break
+        if position in wanted:
+            cuts.append(doc.get(walk))
+    return cuts
+
+
 def split(source: Collection, query: dict[str, Any], parts: int, walk: str = ID) -> list[Partition]:
     """Cut a source into `parts` contiguous ranges of its walk key, of about equal size.
 
@@ -41,12 +70,11 @@ def split(source: Collection, query: dict[str, Any], parts: int, walk: str = ID)
     """
     if parts <= 1:
         return [Partition()]
-    total = source.count_documents(query)
-    parts = max(1, min(parts, total or 1))
+    found = _bucket_cuts(source, query, parts, walk)
+    if found is None:
+        found = _walked_cuts(source, query, parts, walk)
     cuts: list[Any] = []
-    for k in range(1, parts):
-        doc = next(source.find(query, {walk: 1}).sort(walk, 1).skip(k * total // parts - 1).limit(1), None)
-        key = None if doc is None else doc.get(walk)
+    for key in found:
         if key is not None and (walk == ID or isinstance(key, str)) and (not cuts or key != cuts[-1]):
             cuts.append(key)
     edges = [None, *cuts, None]
