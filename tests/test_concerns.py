@@ -144,3 +144,20 @@ def _links(db: Database) -> dict[str, dict[str, Any]]:
     fields = {"delivery_statuses": "order_id", "users": "customer_v2_id", "customers_v2": "user_id"}
     return {name: {d.get("id"): d.get(field) for d in db[name].find({}, {"id": 1, field: 1})}
             for name, field in fields.items()}
+
+
+def test_a_collection_sharded_on_another_key_is_refused_before_anything_is_written(
+        settings: Settings, seeded: dict[str, Any], client: MongoClient, db: Database) -> None:
+    """What mongos's catalog says of a sharded `users` (its shard key in `config.collections`), as it would say
+    it: the unique link index on `customer_v2_id` cannot start with `_id`, so the run refuses in preflight."""
+    catalog = client["config"]["collections"]
+    catalog.insert_one({"_id": f"{db.name}.users", "key": {"_id": "hashed"}})
+    try:
+        before = snapshot(db)
+        done = run_cli(settings, "migrate")
+        assert done.returncode != 0
+        assert "users customer_v2_id_1 (sharded on {'_id': 'hashed'})" in done.stderr
+        assert "Nothing was written" in done.stderr and "Traceback" not in done.stderr
+        assert snapshot(db) == before and db[settings.collection("journal")].count_documents({}) == 0
+    finally:
+        catalog.delete_one({"_id": f"{db.name}.users"})

@@ -27,7 +27,7 @@ PACKAGE = ROOT / "include" / "linkage"
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
                     "progress", "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server",
-                    "ferretdb", "concurrency", "concerns", "evidence", "transient",
+                    "ferretdb", "concurrency", "concerns", "evidence", "transient", "sharding",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",

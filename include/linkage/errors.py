@@ -28,3 +28,7 @@ class NotTheAppError(LinkageError):
 
 class JournalLostError(LinkageError):
     """A journal document the run wrote is not there: its batch must not be written."""
+
+
+class UnshardableError(LinkageError):
+    """A unique link index the collections' shard keys make impossible: no retry can change that."""

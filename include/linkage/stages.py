@@ -23,6 +23,7 @@ from linkage.masking import mask_uri
 from linkage.models import RunKind, RunState
 from linkage.params import MigrationParams
 from linkage.runs import AirflowRun, RunReport, new_run_id
+from linkage.sharding import refuse_unshardable
 from linkage.steps import REGISTRY
 
 
@@ -33,6 +34,7 @@ def preflight(lk: Linkage, run_id: str) -> dict[str, Any]:
     run = lk.record(run_id)
     if not run.dry_run:
         check_backup_target(lk, run)
+        refuse_unshardable(lk.db, REGISTRY.indexes())
     facts: dict[str, Any] = {
         "mongo_uri": mask_uri(lk.settings.mongo_uri),
         "db": lk.settings.db,

@@ -29,7 +29,7 @@ from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAler
 from linkage.airflow.urls import docs_link
 from linkage.apply import apply_planned
 from linkage.backup_stage import take_backup
-from linkage.errors import NotTheAppError, UpdatesLostError
+from linkage.errors import NotTheAppError, UnshardableError, UpdatesLostError
 from linkage.events import Event, Events
 from linkage.handle import Linkage
 from linkage.housekeeping import housekeeping as clean_up
@@ -117,8 +117,9 @@ def preflight(kind: str) -> dict[str, Any]:
             fail(str(exc))  # the connection names another database: no retry can change that
         try:
             facts = stages.preflight(lk, run_id)
-        except UpdatesLostError as exc:
-            fail(str(exc))  # the server loses updates and nobody said the app is quiet: nor this
+        except (UpdatesLostError, UnshardableError) as exc:
+            fail(str(exc))  # the server loses updates and nobody said the app is quiet, or the shard keys forbid
+            # the unique link indexes: no retry can change either
     log.info("%s linkage run %s: %s", "resuming" if resumed else "starting", run_id, facts)
     return {"linkage_run": run_id, **facts}
 
