@@ -50,6 +50,10 @@ class Rule:
     #: Refuse matching requests without sending them on, until this monotonic time, with this error.
     refuse_until: float = 0.0
     refusal: dict[str, Any] | None = None
+    #: Lose the reply: the server applied the request, the connection is reset before the client hears.
+    lose: bool = False
+    #: Matching requests to let through first.
+    after: int = 0
     times: int = 1
     hits: list[Command] = field(default_factory=list)
 
@@ -111,6 +115,11 @@ class FaultProxy:
         """Hold back the replies of the next `times` matching requests for `seconds`."""
         return self._add(Rule(matches, stall=seconds, times=times))
 
+    def lose(self, matches: Callable[[Command], bool], after: int = 0, times: int = 1) -> Rule:
+        """Let `after` matching requests through, then lose the replies of the next `times`: the server
+        applies each, and the connection is reset before its reply reaches the client."""
+        return self._add(Rule(matches, lose=True, after=after, times=times))
+
     def elect(self, matches: Callable[[Command], bool], seconds: float) -> Rule:
         """An election, as a client sees it: for `seconds`, every matching request (the writes) is refused with
         NotWritablePrimary, unapplied."""
@@ -145,6 +154,9 @@ class FaultProxy:
                 if rule.refusal and time.monotonic() >= rule.refuse_until:
                     continue
                 if rule.times > 0 and rule.matches(command):
+                    if rule.after > 0:
+                        rule.after -= 1
+                        continue
                     rule.times -= 1
                     rule.hits.append(command)
                     return rule
@@ -166,6 +178,8 @@ class FaultProxy:
                 reply = read_message(server)
                 if reply is None:
                     break
+                if rule and rule.lose:
+                    break  # applied by the server, its reply never delivered: both ends reset
                 if rule and rule.stall:
                     time.sleep(rule.stall)
                 answered = _decode(reply) if rule and rule.write_concern_error else None
