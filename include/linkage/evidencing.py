@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pymongo.errors import OperationFailure
-
 from linkage.comparing import Comparator
 from linkage.decisions import DecisionKind
 from linkage.evidence import Comparison, Evidence
@@ -27,8 +25,6 @@ if TYPE_CHECKING:
 
 #: Items read, compared and written at a time.
 BATCH = 500
-#: Documents drawn at random from each side to estimate u (their pairs: this many squared).
-SAMPLE = 150
 DECIDABLE = (Category.AMBIGUOUS.value, Category.CONFLICT.value)
 
 
@@ -110,18 +106,3 @@ def batches(lk: Linkage, ranges: list[Any]) -> Iterator[list[dict[str, Any]]]:
             batch = []
     if batch:
         yield batch
-
-
-def _drawn(lk: Linkage, collection: str) -> list[dict[str, Any]]:
-    """`SAMPLE` documents of `collection` drawn at random (the first ones where the server cannot draw)."""
-    try:
-        return list(lk.db[collection].aggregate([{"$sample": {"size": SAMPLE}}]))
-    except OperationFailure:
-        return list(lk.db[collection].find().limit(SAMPLE))
-
-
-def random_pairs(lk: Linkage, comparator: Comparator) -> list[Vector]:
-    """The level vectors of pairs of documents drawn at random from both sides: what u is estimated from."""
-    tz = lk.settings.tz
-    mine, theirs = _drawn(lk, comparator.collection), _drawn(lk, comparator.target)
-    return [comparator.levels(comparator.compare(a, b, tz)) for a in mine for b in theirs]

@@ -5,7 +5,7 @@ After a run concludes (and in every run but a dry one), per step with comparator
 1. the queue's ambiguous and conflict items, open and decided, are compared with their candidates a batch at
    a time and counted by shape (`linkage.suggestions`); a conflict's items are grouped by the one candidate
    they want (its group: the users wanting one profile, exclusive like an ambiguous item's candidates);
-2. u is estimated from random pairs, m and lam by EM (decided items are labels), and the fit is stored in
+2. m, u and lam are re-estimated by EM (decided items are labels), and the fit is stored in
    `linkage_model` (its parameters, pairs, labels, iterations, when);
 3. every open item of the step gets its `evidence`; the ambiguous and conflict ones a `suggestion` (the argmax
    over their candidates and `none`, never a link the step's rules would refuse) and `suggested_p`. The
@@ -25,13 +25,13 @@ from pymongo import ReplaceOne, UpdateOne
 from linkage import bulk
 from linkage.comparing import Comparator
 from linkage.evidence import NONE, Suggestion, Weight
-from linkage.evidencing import DECIDABLE, Compared, batches, compared, random_pairs
+from linkage.evidencing import DECIDABLE, Compared, batches, compared
 from linkage.guard import guarded_collection
 from linkage.models import Category
 from linkage.review_index import selection
 from linkage.reviews import CATEGORIES, DECIDED, OPEN, STATUSES
 from linkage.steps import REGISTRY
-from linkage.suggestions import NONE_LABEL, REFUSED_BITS, Label, Model, Shape, Vector, fit, none_weights, u_from_sample
+from linkage.suggestions import NONE_LABEL, REFUSED_BITS, RULED_OUT, Label, Model, Shape, Vector, fit, none_weights
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
@@ -58,13 +58,22 @@ class StepFit:
         self.model = Model.prior(comparator.fields)
         self.id = ""
 
-    def add(self, one: Compared) -> None:
+    def add(self, one: Compared, refused: set[tuple[str, str]]) -> None:
+        """Count the item's shape (a conflict: in its candidate's group). A candidate the rules refuse is known
+        not to be the match: an item whose candidates are all refused is counted as such (`RULED_OUT`)."""
         if not one.vectors:
             return
-        if one.category == Category.CONFLICT and len(one.ids) == 1:
+        out = {i for i, cid in enumerate(one.ids) if (one.id, cid) in refused}
+        if out and len(out) == len(one.ids):
+            self.shapes[(tuple(one.vectors), RULED_OUT)] += 1
+        elif one.category == Category.CONFLICT and len(one.ids) == 1:
             self.groups.setdefault(one.ids[0], []).append((one.id, one.vectors[0], one.label()))
         else:
-            self.shapes[(tuple(one.vectors), one.label())] += 1
+            label = one.label()
+            kept = [i for i in range(len(one.ids)) if i not in out]
+            vectors = tuple(one.vectors[i] for i in kept)
+            self.shapes[(vectors, kept.index(label) if label is not None and label in kept else
+                         None if label is None or label >= 0 else NONE_LABEL)] += 1
 
     def group_shapes(self) -> Counter[Shape]:
         """Each conflict's group as an item: its users' vectors, labelled when a person linked one of them (or
@@ -79,13 +88,13 @@ class StepFit:
             shapes[(tuple(m[1] for m in members), label)] += 1
         return shapes
 
-    def record(self, lk: Linkage, run_id: str, sampled: int, seconds: float, iterations: int) -> dict[str, Any]:
+    def record(self, lk: Linkage, run_id: str, seconds: float, iterations: int) -> dict[str, Any]:
         shapes = self.shapes + self.group_shapes()
         self.id = f"{run_id}:{self.step}:{self.comparator.collection}"
         doc = {"_id": self.id, "step": self.step, "collection": self.comparator.collection, "run_id": run_id,
                "at": lk.clock(), "parameters": self.model.model_dump(), "iterations": iterations,
                "items": sum(shapes.values()), "pairs": sum(len(s[0]) * n for s, n in shapes.items()),
-               "labels": sum(n for s, n in shapes.items() if s[1] is not None), "sampled_pairs": sampled,
+               "labels": sum(n for s, n in shapes.items() if s[1] is not None),
                "seconds": round(seconds, 3)}
         bulk.write(guarded_collection(lk.bookkeeping(MODEL), lk.guard), [ReplaceOne({"_id": self.id}, doc,
                                                                                      upsert=True)], 1)
@@ -96,14 +105,14 @@ def fit_step(lk: Linkage, step: str, run_id: str) -> dict[str, StepFit]:
     """Every comparator's fit for `step` (per collection), stored in `linkage_model`."""
     fits = {c.collection: StepFit(step, c) for c in REGISTRY[step].comparators}
     for batch in batches(lk, _ranges(step, (OPEN, DECIDED), DECIDABLE)):
-        for one in compared(lk, step, batch):
-            fits[one.comparator.collection].add(one)
+        found = compared(lk, step, batch)
+        refused = _refusals(lk, step, found)
+        for one in found:
+            fits[one.comparator.collection].add(one, refused)
     for one_fit in fits.values():
         started = time.monotonic()
-        pairs = random_pairs(lk, one_fit.comparator)
-        u = u_from_sample(one_fit.comparator.fields, Counter(pairs))
-        one_fit.model, iterations = fit(one_fit.comparator.fields, one_fit.shapes + one_fit.group_shapes(), u)
-        summary = one_fit.record(lk, run_id, len(pairs), time.monotonic() - started, iterations)
+        one_fit.model, iterations = fit(one_fit.comparator.fields, one_fit.shapes + one_fit.group_shapes())
+        summary = one_fit.record(lk, run_id, time.monotonic() - started, iterations)
         log.info("suggestion model %s: %s", one_fit.id, summary)
     return fits
 

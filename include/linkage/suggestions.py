@@ -7,10 +7,12 @@ the users wanting one profile) holds at most one match among its candidates, pos
 the probability that it holds one, each candidate's prior is lam/k and `none`'s is 1-lam, and the
 posterior is normalised over the item, so two indistinguishable candidates each get about a half.
 
-u is estimated as Splink does (`estimate_u_using_random_sampling`): from pairs of documents drawn at
-random, smoothed by the prior (`u_from_sample`), and held fixed; m and lam start from the priors and are
-re-estimated by EM over the queue's items (`fit`), where a decided item is a label: its responsibilities
-are fixed (the chosen candidate matched, the others did not; `none`: none did). Items are counted by their
+m, u and lam start from the priors and are re-estimated by EM over the queue's items (`fit`), where a
+decided item is a label: its responsibilities are fixed (the chosen candidate matched, the others did not;
+`none`: none did). u is the queue's own: how a candidate that is not the match compares *among the
+candidates the rules found* (an order of the same customer that day), not among random pairs (Splink's
+`estimate_u_using_random_sampling`): random orders are mostly delivered, a same-day second order mostly not,
+and only the latter tells a person's candidates apart. Items are counted by their
 shape (the candidates' level vectors and the label), so a fit's memory is the number of distinct shapes,
 not the queue's size.
 """
@@ -27,14 +29,18 @@ from linkage.comparing import FieldSpec
 from linkage.evidence import Level, Weight
 
 Vector = tuple[Level, ...]
-#: An item's label: the index of the chosen candidate, NONE_LABEL for `none`, None when undecided.
+#: An item's label: the index of the chosen candidate, NONE_LABEL for a person's `none`, RULED_OUT when the
+#: rules refuse every candidate (none is the match, but nobody said the document has none), None: undecided.
 Label = int | None
 Shape = tuple[tuple[Vector, ...], Label]
 NONE_LABEL = -1
+RULED_OUT = -2
 #: How many pairs' worth of belief the priors carry against the data.
 PRIOR_STRENGTH = 5.0
-U_PRIOR_STRENGTH = 50.0
-LAM_PRIOR = 0.9
+#: lam, the chance an item's match is among its candidates, is learnt from people's decisions alone (the
+#: queue's own pairs barely tell "none" from "one of them"): this prior, worth this many decisions.
+LAM_PRIOR = 0.95
+LAM_STRENGTH = 20.0
 #: A level no pair has shown still has this much probability (no infinite weights).
 FLOOR = 1e-6
 #: The weight shown for a link the rules refuse (the candidate is out, whatever its evidence).
@@ -53,10 +59,9 @@ class Model(BaseModel):
     lam: float = LAM_PRIOR
 
     @classmethod
-    def prior(cls, specs: Sequence[FieldSpec], u: Mapping[str, Mapping[str, float]] | None = None) -> Model:
+    def prior(cls, specs: Sequence[FieldSpec]) -> Model:
         return cls(fields={f.name: FieldParams(m={str(k): v for k, v in f.m.items()},
-                                               u=dict(u[f.name]) if u else {str(k): v for k, v in f.u.items()})
-                           for f in specs})
+                                               u={str(k): v for k, v in f.u.items()}) for f in specs})
 
     def weights(self, vector: Vector, k: int) -> list[Weight]:
         """The prior's weight (a candidate of k against `none`), then each field's: log2 Bayes factors."""
@@ -79,56 +84,47 @@ class Model(BaseModel):
         return [o / total for o in odds]
 
 
-def u_from_sample(specs: Sequence[FieldSpec], sampled: Counter[Vector]) -> dict[str, dict[str, float]]:
-    """u per field and level from the level vectors of random pairs, smoothed by the priors."""
-    n = sum(sampled.values())
-    u: dict[str, dict[str, float]] = {}
-    for i, spec in enumerate(specs):
-        seen = Counter[Level]()
-        for vector, count in sampled.items():
-            seen[vector[i]] += count
-        u[spec.name] = {str(level): max(FLOOR, (seen[level] + U_PRIOR_STRENGTH * prior) / (n + U_PRIOR_STRENGTH))
-                        for level, prior in spec.u.items()}
-    return u
-
-
 def _responsibilities(model: Model, vectors: tuple[Vector, ...], label: Label) -> list[float]:
     if label is None:
         return model.posterior(vectors)
     return [1.0 if i == label else 0.0 for i in range(len(vectors))]
 
 
+def _smoothed(seen: Mapping[str, float], prior: Mapping[Level, float]) -> dict[str, float]:
+    total = sum(seen.values())
+    return {str(level): max(FLOOR, (seen.get(str(level), 0.0) + PRIOR_STRENGTH * p) / (total + PRIOR_STRENGTH))
+            for level, p in prior.items()}
+
+
 def _m_step(specs: Sequence[FieldSpec], shapes: Counter[Shape], model: Model) -> Model:
-    sums: dict[str, dict[str, float]] = {f.name: dict.fromkeys(map(str, f.m), 0.0) for f in specs}
+    """m from the pairs weighted by their responsibility, u by its complement, lam from people's labels."""
+    m_seen: dict[str, dict[str, float]] = {f.name: {} for f in specs}
+    u_seen: dict[str, dict[str, float]] = {f.name: {} for f in specs}
     matched, items = 0.0, 0
     for (vectors, label), count in shapes.items():
         r = _responsibilities(model, vectors, label)
         for vector, share in zip(vectors, r, strict=True):
             for spec, level in zip(specs, vector, strict=True):
-                sums[spec.name][str(level)] = sums[spec.name].get(str(level), 0.0) + count * share
-        matched += count * sum(r)
-        items += count
-    fields = {}
-    for spec in specs:
-        seen = sums[spec.name]
-        total = sum(seen.values())
-        fields[spec.name] = FieldParams(u=model.fields[spec.name].u, m={
-            str(level): max(FLOOR, (seen.get(str(level), 0.0) + PRIOR_STRENGTH * prior) / (total + PRIOR_STRENGTH))
-            for level, prior in spec.m.items()})
-    lam = (matched + PRIOR_STRENGTH * LAM_PRIOR) / (items + PRIOR_STRENGTH)
+                m_seen[spec.name][level] = m_seen[spec.name].get(level, 0.0) + count * share
+                u_seen[spec.name][level] = u_seen[spec.name].get(level, 0.0) + count * (1 - share)
+        if label is not None and label != RULED_OUT:
+            matched += count * sum(r)
+            items += count
+    fields = {f.name: FieldParams(m=_smoothed(m_seen[f.name], f.m), u=_smoothed(u_seen[f.name], f.u)) for f in specs}
+    lam = (matched + LAM_STRENGTH * LAM_PRIOR) / (items + LAM_STRENGTH)
     return Model(fields=fields, lam=min(max(lam, 0.01), 0.999))
 
 
-def fit(specs: Sequence[FieldSpec], shapes: Counter[Shape], u: Mapping[str, Mapping[str, float]] | None = None, *,
-        max_iterations: int = 50, tolerance: float = 1e-5) -> tuple[Model, int]:
-    """m and lam by EM from the priors over the items' shapes (labelled ones fixed), u held; the model and the
+def fit(specs: Sequence[FieldSpec], shapes: Counter[Shape], *, max_iterations: int = 100,
+        tolerance: float = 1e-5) -> tuple[Model, int]:
+    """m, u and lam by EM from the priors over the items' shapes (labelled ones fixed); the model and the
     iterations it took."""
-    model = Model.prior(specs, u)
+    model = Model.prior(specs)
     for iteration in range(1, max_iterations + 1):
         fitted = _m_step(specs, shapes, model)
         change = max([abs(fitted.lam - model.lam)] + [
-            abs(fitted.fields[f].m[level] - model.fields[f].m[level]) for f in fitted.fields
-            for level in fitted.fields[f].m])
+            abs(getattr(fitted.fields[f], side)[level] - getattr(model.fields[f], side)[level])
+            for f in fitted.fields for side in ("m", "u") for level in fitted.fields[f].m])
         model = fitted
         if change < tolerance:
             return model, iteration
