@@ -119,8 +119,7 @@ class Seeder(DocumentMaker):
             customer = self.customer(c_phone, email)
             other_email = self.fresh_email("other")
             self.customer(self.styled_phone(self.fresh_phone()), other_email)
-            self.knows(USER_CUSTOMER, self.user(self.styled_phone(phone), self.styled_email(other_email)), "users",
-                       customer["id"], False)
+            self.user(self.styled_phone(phone), self.styled_email(other_email))  # which one is not known: no truth
             self.plant_user(Category.AMBIGUOUS)
         elif scenario in ("two_accounts", "competing_accounts"):  # two accounts want one profile
             evident = scenario == "competing_accounts"
