@@ -94,11 +94,17 @@ class StepFit:
         doc = {"_id": self.id, "step": self.step, "collection": self.comparator.collection, "run_id": run_id,
                "at": lk.clock(), "parameters": self.model.model_dump(), "iterations": iterations,
                "items": sum(shapes.values()), "pairs": sum(len(s[0]) * n for s, n in shapes.items()),
-               "labels": sum(n for s, n in shapes.items() if s[1] is not None),
+               "labels": sum(n for s, n in shapes.items() if s[1] is not None and s[1] != RULED_OUT),
+               "ruled_out": shapes_ruled_out(shapes),
                "seconds": round(seconds, 3)}
         bulk.write(guarded_collection(lk.bookkeeping(MODEL), lk.guard), [ReplaceOne({"_id": self.id}, doc,
                                                                                      upsert=True)], 1)
         return {k: v for k, v in doc.items() if k not in ("parameters", "at", "_id")} | {"model": self.id}
+
+
+def shapes_ruled_out(shapes: Counter[Shape]) -> int:
+    """Items whose every candidate the rules refuse (known not to be their match, though nobody decided)."""
+    return sum(n for s, n in shapes.items() if s[1] == RULED_OUT)
 
 
 def fit_step(lk: Linkage, step: str, run_id: str) -> dict[str, StepFit]:
