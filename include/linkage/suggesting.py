@@ -137,8 +137,8 @@ def _refusals(lk: Linkage, step: str, batch: list[Compared]) -> set[tuple[str, s
     return refused
 
 
-def suggestion(one: Compared, model: Model, model_id: str, refused: set[tuple[str, str]],
-               group: list[Member] | None, at: Any) -> Suggestion | None:
+def suggestion(one: Compared, one_fit: StepFit, refused: set[tuple[str, str]], group: list[Member] | None,
+               at: Any) -> Suggestion | None:
     """The argmax over the item's candidates and `none` (for a conflict: over its group's users and nobody)."""
     if not one.vectors:
         return None
@@ -148,6 +148,7 @@ def suggestion(one: Compared, model: Model, model_id: str, refused: set[tuple[st
     else:
         vectors, mine = list(one.vectors), -1
         out = {i for i, cid in enumerate(one.ids) if (one.id, cid) in refused}
+    model = one_fit.model
     p = model.posterior(vectors, out)
     best = max(range(len(p)), key=lambda i: p[i])
     p_none = 1 - sum(p)
@@ -161,7 +162,7 @@ def suggestion(one: Compared, model: Model, model_id: str, refused: set[tuple[st
         weights = none_weights(model.weights(vectors[mine if mine >= 0 and mine in live else best], len(vectors)),
                                probability) if live else [Weight(field="rule", level="refused", weight=REFUSED_BITS)]
     return Suggestion(target=target, probability=round(min(max(probability, 0.0), 1.0), 4), weights=weights,
-                      model=model_id, at=at)
+                      model=one_fit.id, at=at)
 
 
 def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[str, Any]]) -> Counter[str]:
@@ -173,7 +174,7 @@ def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[
         group = one_fit.groups.get(one.ids[0]) if one.category == Category.CONFLICT and len(one.ids) == 1 else None
         if group:
             one.evidence.rivals = [m[0] for m in group if m[0] != one.id]
-        made = suggestion(one, one_fit.model, one_fit.id, refused, group, now) \
+        made = suggestion(one, one_fit, refused, group, now) \
             if one.category in DECIDABLE else None
         update: dict[str, Any] = {"$set": {"evidence": one.evidence.model_dump()}}
         if made:

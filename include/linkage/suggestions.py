@@ -71,9 +71,18 @@ class Model(BaseModel):
                    weight=round(math.log2(max(p.m.get(level, FLOOR), FLOOR) / max(p.u.get(level, FLOOR), FLOOR)), 3))
             for (name, p), level in zip(self.fields.items(), vector, strict=True)]
 
+    def log_m_u(self, vector: Vector) -> tuple[float, float]:
+        """log m and log u of a candidate's levels (natural logs), over its fields."""
+        m = u = 0.0
+        for p, level in zip(self.fields.values(), vector, strict=True):
+            m += math.log(max(p.m.get(level, FLOOR), FLOOR))
+            u += math.log(max(p.u.get(level, FLOOR), FLOOR))
+        return m, u
+
     def odds(self, vector: Vector, k: int) -> float:
         """A candidate's posterior odds against `none` (its prior times its Bayes factor)."""
-        return 2 ** sum(w.weight for w in self.weights(vector, k))
+        m, u = self.log_m_u(vector)
+        return math.exp(min(700.0, math.log(self.lam / k / (1 - self.lam)) + m - u))
 
     def posterior(self, vectors: Sequence[Vector], refused: Iterable[int] = ()) -> list[float]:
         """Per candidate the probability it is the match, normalised with `none` (the rest) over the item; a
@@ -138,3 +147,4 @@ def none_weights(candidate: list[Weight], p_none: float) -> list[Weight]:
     p = min(max(p_none, 1e-12), 1 - 1e-12)
     rest = math.log2(p / (1 - p)) - sum(w.weight for w in against)
     return against + ([Weight(field="others", weight=round(rest, 3))] if abs(rest) >= 0.05 else [])
+
