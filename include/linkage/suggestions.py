@@ -36,7 +36,7 @@ Shape = tuple[tuple[Vector, ...], Label]
 NONE_LABEL = -1
 RULED_OUT = -2
 #: How many pairs' worth of belief the priors carry against the data.
-PRIOR_STRENGTH = 20.0
+PRIOR_STRENGTH = 10.0
 #: lam, the chance an item's match is among its candidates, is learnt from people's decisions alone (the
 #: queue's own pairs barely tell "none" from "one of them"): this prior, worth this many decisions.
 LAM_PRIOR = 0.95
