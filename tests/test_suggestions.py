@@ -156,3 +156,33 @@ def test_names_compare_as_people_read_them() -> None:
     assert name_level("name", "Asha Iyer", "Asha Iyar").level == Level.SIMILAR
     assert name_level("name", "Asha Iyer", "Ravi Khan").level == Level.DIFFERENT
     assert name_level("name", None, "Ravi Khan").level == Level.MISSING
+
+
+def levels(item: dict[str, Any], candidate: str) -> dict[str, str]:
+    return {c["field"]: c["level"] for c in item["evidence"]["candidates"][candidate]}
+
+
+def test_fields_that_disagree_are_not_settled_until_people_decide_some(lk: Linkage, db: Database) -> None:
+    """A user whose phone names one profile and whose email another: the queue's own weights pick one (EM
+    settles such a tie by drift), so the suggestion is no surer than the priors make it, below the bar, until
+    people decided a few items of that shape."""
+    migrated(lk, db)
+    split = list(db.linkage_review.find({"status": "open", "reason": "phone and email: they name different customers"}))
+    by_shape: dict[str, list[dict[str, Any]]] = {}
+    for item in split:
+        shape = sorted(json.dumps(levels(item, c), sort_keys=True) for c in item["evidence"]["candidates"])
+        by_shape.setdefault(json.dumps(shape), []).append(item)
+        if {levels(item, c)["name"] for c in item["evidence"]["candidates"]} == {"different"}:  # nothing else helps
+            assert item["suggested_p"] < 0.9, item
+            assert "fields disagree" in [w["field"] for w in item["suggestion"]["weights"]]
+    common = max(by_shape.values(), key=len)
+    assert len(common) >= 4
+    record_decisions(lk, [DecisionInput(line=n, item_id=i["_id"], decision=i["suggestion"]["target"])
+                          for n, i in enumerate(common[:3])], by="cli:alice@host", via="cli")
+    chosen = levels(common[0], common[0]["suggestion"]["target"])
+    run_id = db.linkage_runs.find_one({})["_id"]
+    with lk.hold(run_id):
+        suggest_queue(lk, ["user_customer"], run_id + ":labelled")
+    for item in db.linkage_review.find({"_id": {"$in": [i["_id"] for i in common[3:]]}}):
+        assert "fields disagree" not in [w["field"] for w in item["suggestion"]["weights"]]
+        assert levels(item, item["suggestion"]["target"]) == chosen and item["suggested_p"] >= 0.9

@@ -31,7 +31,19 @@ from linkage.models import Category
 from linkage.review_index import selection
 from linkage.reviews import CATEGORIES, DECIDED, OPEN, STATUSES
 from linkage.steps import REGISTRY
-from linkage.suggestions import NONE_LABEL, REFUSED_BITS, RULED_OUT, Label, Model, Shape, Vector, fit, none_weights
+from linkage.suggestions import (
+    LABELS_TO_SETTLE,
+    NONE_LABEL,
+    REFUSED_BITS,
+    RULED_OUT,
+    Label,
+    Model,
+    Shape,
+    Vector,
+    capped,
+    fit,
+    none_weights,
+)
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
@@ -56,6 +68,8 @@ class StepFit:
         self.shapes: Counter[Shape] = Counter()
         self.groups: dict[str, list[Member]] = {}
         self.model = Model.prior(comparator.fields)
+        #: Per shape (its candidates' vectors), how many items of it people decided.
+        self.labelled: Counter[tuple[Vector, ...]] = Counter()
         self.id = ""
 
     def add(self, one: Compared, refused: set[tuple[str, str]]) -> None:
@@ -117,7 +131,10 @@ def fit_step(lk: Linkage, step: str, run_id: str) -> dict[str, StepFit]:
             fits[one.comparator.collection].add(one, refused)
     for one_fit in fits.values():
         started = time.monotonic()
-        one_fit.model, iterations = fit(one_fit.comparator.fields, one_fit.shapes + one_fit.group_shapes())
+        shapes = one_fit.shapes + one_fit.group_shapes()
+        one_fit.model, iterations = fit(one_fit.comparator.fields, shapes)
+        for (vectors, label), n in shapes.items():
+            one_fit.labelled[vectors] += n if label is not None and label != RULED_OUT else 0
         summary = one_fit.record(lk, run_id, time.monotonic() - started, iterations)
         log.info("suggestion model %s: %s", one_fit.id, summary)
     return fits
@@ -156,6 +173,9 @@ def suggestion(one: Compared, one_fit: StepFit, refused: set[tuple[str, str]], g
     if chosen is not None:
         target, probability = one.ids[0] if mine >= 0 else one.ids[chosen], p[chosen]
         weights = model.weights(vectors[chosen], len(vectors))
+        if one_fit.labelled[tuple(vectors)] < LABELS_TO_SETTLE:
+            probability, cap = capped(one_fit.comparator.fields, model, vectors, chosen, out, probability)
+            weights += [cap] if cap else []
     else:
         target, probability = NONE, 1 - p[mine] if mine >= 0 else p_none
         live = [i for i in range(len(vectors)) if i not in out]

@@ -45,6 +45,8 @@ LAM_STRENGTH = 20.0
 FLOOR = 1e-6
 #: The weight shown for a link the rules refuse (the candidate is out, whatever its evidence).
 REFUSED_BITS = -30.0
+#: Items of one shape people must have decided before the queue's own weights settle contradicting evidence.
+LABELS_TO_SETTLE = 3
 
 
 class FieldParams(BaseModel):
@@ -148,3 +150,34 @@ def none_weights(candidate: list[Weight], p_none: float) -> list[Weight]:
     rest = math.log2(p / (1 - p)) - sum(w.weight for w in against)
     return against + ([Weight(field="others", weight=round(rest, 3))] if abs(rest) >= 0.05 else [])
 
+
+
+def _rank(spec: FieldSpec, level: Level) -> float:
+    """How much a level says for a match, as the priors order the levels."""
+    return math.log(spec.m.get(level, FLOOR) / spec.u.get(level, FLOOR))
+
+
+def dominates(specs: Sequence[FieldSpec], a: Vector, b: Vector) -> bool:
+    """Whether candidate `a` compares at least as well as `b` on every field (by the priors' order of levels)."""
+    return all(_rank(spec, x) >= _rank(spec, y) for spec, x, y in zip(specs, a, b, strict=True))
+
+
+def contradicted(specs: Sequence[FieldSpec], vectors: Sequence[Vector], chosen: int, out: Iterable[int]) -> bool:
+    """Whether some field speaks for another candidate than `chosen` (it does not dominate them all): the queue's
+    own weights then decide between fields that disagree, which EM without labels settles by drift, not by
+    evidence (a profile named by the phone beside one named by the email)."""
+    others = [v for i, v in enumerate(vectors) if i != chosen and i not in set(out)]
+    return not all(dominates(specs, vectors[chosen], other) for other in others)
+
+
+def capped(specs: Sequence[FieldSpec], model: Model, vectors: Sequence[Vector], chosen: int, out: Iterable[int],
+           probability: float) -> tuple[float, Weight | None]:
+    """A link suggestion whose evidence is contradicted (and whose shape people have not decided enough of):
+    no more probable than the priors alone make it, and the weight that says so."""
+    if not contradicted(specs, vectors, chosen, out):
+        return probability, None
+    prior = Model.prior(specs).model_copy(update={"lam": model.lam}).posterior(vectors, out)[chosen]
+    if prior >= probability:
+        return probability, None
+    shift = math.log2(prior / (1 - prior)) - math.log2(probability / max(1 - probability, 1e-12))
+    return prior, Weight(field="fields disagree", level="unlabelled", weight=round(shift, 3))
