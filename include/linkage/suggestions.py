@@ -15,6 +15,11 @@ candidates the rules found* (an order of the same customer that day), not among 
 and only the latter tells a person's candidates apart. Items are counted by their
 shape (the candidates' level vectors and the label), so a fit's memory is the number of distinct shapes,
 not the queue's size.
+
+EM without labels settles a choice between fields that disagree (a profile named by the phone beside one
+named by the email) by whichever way it drifts, then reinforces it into certainty; so a suggested link that
+some field speaks against (it does not dominate the other candidates, `contradicted`) is no surer than the
+priors alone make it (`capped`) until people decided `LABELS_TO_SETTLE` items of its shape.
 """
 
 from __future__ import annotations
