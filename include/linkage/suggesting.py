@@ -159,7 +159,7 @@ def suggestion(one: Compared, one_fit: StepFit, refused: set[tuple[str, str]], g
     """The argmax over the item's candidates and `none` (for a conflict: over its group's users and nobody)."""
     if not one.vectors:
         return None
-    if group is not None and len(one.ids) == 1:
+    if group is not None and len(one.ids) == 1 and one.id in [m[0] for m in group]:
         vectors, mine = [m[1] for m in group], [m[0] for m in group].index(one.id)
         out = {mine} if (one.id, one.ids[0]) in refused else set()
     else:
