@@ -26,17 +26,20 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
-                    "progress", "readahead", "journal_codec", "lookups", "partitions", "guard", "database", "server",
-                    "ferretdb", "concurrency", "concerns", "evidence", "transient", "sharding",
+                    "progress", "readahead", "journal_codec", "evidence", "comparing", "suggestions", "lookups",
+                    "partitions", "guard", "database", "server", "ferretdb", "concurrency", "concerns", "transient",
+                    "sharding",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",
                     "validation.annotate"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
     ("steps", ["steps", "steps.*"]),
-    ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
+    ("validation", ["params", "runs", "events", "alerts", "seed", "seed_docs", "seed_truth",
+                    "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
-              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying"]),
+              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying",
+              "evidencing", "suggesting", "quality"]),
     ("entry points", ["runner", "commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
@@ -140,14 +143,14 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
     plan = run_plan(RunKind.MIGRATE)
     assert [stage.id for stage in plan.stages] == [
         "preflight", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer", "backup",
-        "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
+        "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
     # people's decisions first, then the nightly repair
     assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:3] == (
         "decided", "repair_from_users", "repair_from_customers")
     # a decisions run is approved before it takes its lease, and runs the decided phase alone
     assert [stage.id for stage in run_plan(RunKind.DECISIONS).stages] == [
         "preflight", "approve", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
-        "backup", "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
+        "backup", "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
     assert {stage.phases for stage in run_plan(RunKind.DECISIONS).backfills} == {("decided",)}
 
 
