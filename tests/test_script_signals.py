@@ -13,7 +13,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -40,8 +39,8 @@ while true; do sleep 0.1; done
     return path
 
 
-def interrupted(command: list[str]) -> tuple[int | None, str]:
-    """(exit status or None if it still runs 5 s after SIGINT, the SigIgn mask it reported when ready)."""
+def interrupted(command: list[str], within: float) -> tuple[int | None, str]:
+    """(exit status, or None if it still runs `within` s after SIGINT; the SigIgn mask it reported when ready)."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert process.stdout is not None
@@ -49,7 +48,7 @@ def interrupted(command: list[str]) -> tuple[int | None, str]:
         assert ready.startswith("ready "), ready
         process.send_signal(signal.SIGINT)
         try:
-            return process.wait(timeout=5), ready.split()[1]
+            return process.wait(timeout=within), ready.split()[1]
         except subprocess.TimeoutExpired:
             return None, ready.split()[1]
     finally:
@@ -63,7 +62,7 @@ def ignores_sigint(mask: str) -> bool:
 
 def test_bash_cannot_trap_a_sigint_it_started_ignoring(tmp_path: Path) -> None:
     """The cause, without processes.sh: the trap is a no-op and SIGINT does nothing."""
-    status, mask = interrupted([*IGNORING_SIGINT, "bash", str(script(tmp_path, source_processes=False))])
+    status, mask = interrupted([*IGNORING_SIGINT, "bash", str(script(tmp_path, source_processes=False))], within=3)
     assert ignores_sigint(mask) and status is None
 
 
@@ -73,7 +72,5 @@ def test_a_script_that_sources_processes_sh_stops_on_sigint_however_it_was_start
     command = ["bash", str(script(tmp_path, source_processes=True))]
     if started == "ignoring SIGINT":
         command = [*IGNORING_SIGINT, *command]
-    began = time.monotonic()
-    status, mask = interrupted(command)
+    status, mask = interrupted(command, within=15)  # it stops at its next command: a tenth of a second, unloaded
     assert not ignores_sigint(mask) and status == 130, (status, mask)
-    assert time.monotonic() - began < 5
