@@ -115,10 +115,13 @@ class LocalAirflow:
         return self
 
     def stop(self) -> None:
-        """SIGTERM, as Ctrl-C in the terminal would; then whatever outlived it is recorded and killed."""
+        """Ctrl-C, as a terminal sends it (SIGINT to the script's process group), from whatever disposition this
+        harness has (issue 30: started with SIGINT ignored, the script once ignored it); then whatever outlived
+        it is recorded and killed."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
