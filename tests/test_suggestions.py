@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from pymongo.database import Database
 
 from linkage.comparing import jaro_winkler, name_level
@@ -186,3 +187,15 @@ def test_fields_that_disagree_are_not_settled_until_people_decide_some(lk: Linka
     for item in db.linkage_review.find({"_id": {"$in": [i["_id"] for i in common[3:]]}}):
         assert "fields disagree" not in [w["field"] for w in item["suggestion"]["weights"]]
         assert levels(item, item["suggestion"]["target"]) == chosen and item["suggested_p"] >= 0.9
+
+
+@pytest.mark.both_servers
+def test_evidence_keeps_a_candidate_id_written_by_strangers_as_a_value_never_as_a_field_name(db: Database) -> None:
+    """An app id such as `$set.x` is the app's data: stored as a field name MongoDB would refuse it (`$`) and
+    FerretDB too (`.`); the evidence stores candidates as a list and reads them back as they were."""
+    from linkage.evidence import Comparison, Evidence, Level
+
+    evidence = Evidence(facts={"status": "delivered"},
+                        candidates={"$set.x": [Comparison(field="status", level=Level.EQUAL)]})
+    db.items.insert_one({"_id": 1, "evidence": evidence.model_dump()})
+    assert Evidence.model_validate(db.items.find_one({"_id": 1})["evidence"]) == evidence

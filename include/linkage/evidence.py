@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 #: What a suggestion names when it says "leave it unlinked".
 NONE = "none"
@@ -48,12 +49,27 @@ class Comparison(BaseModel):
 
 
 class Evidence(BaseModel):
-    """The item's document beside its candidates (see the module docstring)."""
+    """The item's document beside its candidates (see the module docstring).
+
+    `candidates` is a mapping here, by candidate id, but stored as a list of `{id, compared}`: an id is the app's
+    data, written by strangers, and never a field name (`$x` is refused by MongoDB, `a.b` by FerretDB).
+    """
 
     facts: dict[str, str] = Field(default_factory=dict)
     candidates: dict[str, list[Comparison]] = Field(default_factory=dict)
     #: A conflict: the review items of the other documents that want the same candidate.
     rivals: list[str] = Field(default_factory=list)
+
+    @field_validator("candidates", mode="before")
+    @classmethod
+    def _from_stored(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {str(entry["id"]): entry.get("compared") or [] for entry in value}
+        return value
+
+    @field_serializer("candidates")
+    def _stored(self, candidates: dict[str, list[Comparison]]) -> list[dict[str, Any]]:
+        return [{"id": cid, "compared": [c.model_dump() for c in compared]} for cid, compared in candidates.items()]
 
 
 class Weight(BaseModel):

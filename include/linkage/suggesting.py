@@ -200,7 +200,7 @@ def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[
         if made:
             update["$set"] |= {"suggestion": made.model_dump(), "suggested_p": made.probability}
             counts[f"{one.category} suggested"] += 1
-            counts[f"{one.category} at p >= 0.9"] += made.probability >= 0.9
+            counts[f"{one.category} at p >= 90%"] += made.probability >= 0.9  # no "." in a key: FerretDB refuses it
         else:
             update["$unset"] = {"suggestion": "", "suggested_p": ""}
         ops.append(UpdateOne({"_id": one.id, "status": OPEN}, update))
