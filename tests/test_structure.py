@@ -26,8 +26,8 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
-                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard", "database", "server",
-                    "ferretdb", "concurrency",
+                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard",
+                    "database", "server", "ferretdb", "concurrency", "people",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from linkage.airflow.view.deps import LinkageDep, UserDep
+from linkage.csvsafe import decoded
 from linkage.deciding import MAX_DECISION, MAX_NOTE, DecisionInput, DecisionsRefused, import_csv, record_decisions
 from linkage.decisions import DecisionRecord, DecisionStatus
 from linkage.handle import Linkage
@@ -93,9 +94,9 @@ async def post_csv(request: Request, lk: LinkageDep, user: UserDep) -> JSONRespo
         return JSONResponse({"detail": f"larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB: split the file"},
                             status_code=413)
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return JSONResponse({"detail": f"not UTF-8 text (byte {exc.start})"}, status_code=422)
+        text = decoded(body)
+    except ValueError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
     by = decider(user)
     return await run_in_threadpool(lambda: _answer(lambda: import_csv(lk, text, by=by, via="csv")))
 
