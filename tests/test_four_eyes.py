@@ -28,7 +28,7 @@ from linkage.stages import start_run
 from test_apply_decisions import fill
 from test_decisions import as_saved, export
 
-from helpers import last_json, run_cli, snapshot
+from helpers import last_json, run_cli
 
 ALICE = {"USER": "alice", "LOGNAME": "alice", "LINKAGE_APPROVERS": ""}
 BOB = {"USER": "bob", "LOGNAME": "bob", "LINKAGE_APPROVERS": ""}
