@@ -86,12 +86,17 @@ def test_alices_decisions_are_written_only_once_bob_approves_them_and_the_run_na
     assert refused.stderr.splitlines() == [
         "linkage apply-decisions: bob may not approve decisions: LINKAGE_APPROVERS names carol"]
 
+    dry = last_json(run_cli(settings, "apply-decisions", "--dry-run", "--json", "--quiet", env=BOB).stdout)
+    assert dry["state"] == "succeeded" and dry["dry_run"] and dry["decisions"]["preview"]["total"] == 5
+    assert (dry["steps"]["order_delivery"]["linked"], dry["steps"]["user_customer"]["linked"]) == (2, 1)
+    assert decided_documents(db, lk, picks) == untouched, "a dry run wrote"
+
     bobs = lk.reviews.coll.find_one({"status": "open", "step": "order_delivery", "category": "unmatched"})
     record_decisions(lk, [DecisionInput(line=1, item_id=bobs["_id"], decision="none")], by="cli:bob@elsewhere",
                      via="cli")
     applied = run_cli(settings, "apply-decisions", "--quiet", env={**BOB, "LINKAGE_APPROVERS": "Carol, BOB"})
     assert applied.returncode == 0, applied.stderr
-    run = lk.record(lk.runs.coll.find_one({"kind": RunKind.DECISIONS.value})["_id"])
+    run = lk.record(lk.runs.coll.find_one({"kind": RunKind.DECISIONS.value, "dry_run": False})["_id"])
     assert run.state == RunState.SUCCEEDED and run.decisions and run.decisions.approval
     assert person(run.decisions.approval.by or "") == "bob"
     assert (run.decisions.approval.decisions, run.decisions.approval.own) == (5, 1)
