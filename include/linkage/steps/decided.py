@@ -1,9 +1,10 @@
 """The `decided` phase: people's decisions on review items, planned into the journal like any other pass.
 
 Every step that takes decisions (its `subjects`) has this phase first in a
-reconcile and alone in a decisions run. It walks the step's pending decisions
-made before the run started (`linkage_decisions`, in id order, so it resumes
-like any pass) and plans, for each, exactly what it says: a link (with the
+reconcile and alone in a decisions run. It walks the step's approved decisions
+(a person other than their decider approved them: `linkage.applying`) made
+before the run started (`linkage_decisions`, in id order, so it resumes like
+any pass): a decision nobody else approved is never written. It plans, for each, exactly what it says: a link (with the
 target's side too where the relation has two), a clear, or nothing for "leave
 it unlinked". A decision whose document changed since it was made, whose target
 is gone, or whose link would now break a rule of the relation is not carried
@@ -27,7 +28,7 @@ from linkage.engine import BatchPlan, Pass
 from linkage.journal import FieldWrite
 from linkage.journal_codec import id_key
 from linkage.lookups import by_keys
-from linkage.models import Category
+from linkage.models import Category, RunKind
 from linkage.normalize import is_unset
 
 if TYPE_CHECKING:  # the steps' vocabulary (`linkage.steps.base`) builds this phase into every step that decides
@@ -85,6 +86,7 @@ def plan_decided(db: Database, subjects: Mapping[str, Subject], states: StateRea
     grouped: dict[str, list[DecisionRecord]] = {}
     for raw in batch:
         decision = DecisionRecord.model_validate(raw)
+        plan.carried.append(decision.id)
         grouped.setdefault(decision.collection, []).append(decision)
     for collection, group in grouped.items():
         subject = subjects.get(collection)
@@ -98,8 +100,12 @@ def plan_decided(db: Database, subjects: Mapping[str, Subject], states: StateRea
 
 
 def decided_pass(step: str, subjects: Sequence[Subject], ctx: StepContext) -> Pass:
-    """The pass over the step's pending decisions made before the run started, in id order."""
-    query = {"status": DecisionStatus.PENDING.value, "step": step, **made_before(ctx.started)}
+    """The pass over the step's approved decisions made before the run started, in id order (a decisions
+    run's dry run: those awaiting approval too, to show what an approval would write)."""
+    statuses = [DecisionStatus.APPROVED.value]
+    if ctx.dry_run and ctx.kind == RunKind.DECISIONS:
+        statuses.append(DecisionStatus.PENDING.value)
+    query = {"status": {"$in": statuses}, "step": step, **made_before(ctx.started)}
     return Pass(step=step, phase=DECIDED, source=ctx.bookkeeping("decisions"), query=query, projection=None,
                 plan=partial(plan_decided, ctx.db, {s.collection: s for s in subjects}, ctx.states),
                 subject=subjects[0].collection, unlanded=Category.CONFLICT)
