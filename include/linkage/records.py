@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from linkage.backup import Scope
 from linkage.partitions import Partition
@@ -65,10 +65,21 @@ class DecisionsPreview(BaseModel):
     none: int = 0
     clears: int = 0
     stale: int = 0
+    #: By decider, how many (stored as a list of `{by, count}`: a name such as `cli:ana@db1.example.com` is
+    #: never a field name, which FerretDB refuses with a `.`).
     deciders: dict[str, int] = Field(default_factory=dict)
     approved: int = 0
     approver: str | None = None
     own: int = 0
+
+    @field_validator("deciders", mode="before")
+    @classmethod
+    def _from_stored(cls, value: Any) -> Any:
+        return {str(e["by"]): int(e["count"]) for e in value} if isinstance(value, list) else value
+
+    @field_serializer("deciders")
+    def _stored(self, deciders: dict[str, int]) -> list[dict[str, Any]]:
+        return [{"by": by, "count": n} for by, n in deciders.items()]
 
 
 class Approval(BaseModel):
