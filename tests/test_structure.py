@@ -26,7 +26,8 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
-                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard", "database", "server",
+                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard", "database",
+                    "server",
                     "ferretdb", "concurrency",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
@@ -36,8 +37,9 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("steps", ["steps", "steps.*"]),
     ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
-              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying"]),
-    ("entry points", ["runner", "commands", "review_commands", "cli"]),
+              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying",
+              "accepting"]),
+    ("entry points", ["runner", "commands", "accept_commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
 

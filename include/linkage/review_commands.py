@@ -2,7 +2,8 @@
 
 `review --csv` prints the export the Linkage view downloads, the same bytes for the same filter;
 a person fills in `decision` (a candidate's id, another id, `none` or `clear`) and `note`, and
-`decide --file F` records them all, or, naming each bad line, none. The person running it is the
+`decide --file F` records them all, or, naming each bad line, none (`decide --accept-suggestions`
+records a filter's suggestions instead: `linkage.accept_commands`). The person running it is the
 decider (`cli:<user>@<host>`, as the run records name whoever triggered a run).
 """
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from linkage.accept_commands import accept_options, accepting, cmd_accept
 from linkage.commands import settings_of
 from linkage.deciding import DecisionsRefused, import_csv
 from linkage.errors import LinkageError
@@ -40,8 +42,9 @@ def review_options() -> tuple[Option, ...]:
 
 
 def decide_options() -> tuple[Option, ...]:
-    return ((("--file",), {"required": True, "help": "a review export with its decision (and note) column filled "
-                                                     f"in (at most {MAX_FILE_BYTES // 1024 // 1024} MB)"}),)
+    return ((("--file",), {"help": "a review export with its decision (and note) column filled "
+                                   f"in (at most {MAX_FILE_BYTES // 1024 // 1024} MB)"}),
+            *accept_options())
 
 
 def _filter(args: argparse.Namespace) -> ReviewFilter:
@@ -72,7 +75,10 @@ def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
 
 
 def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
-    """Record a filled-in export's decisions, all or none; each refused line goes to stderr."""
+    """Record a filled-in export's decisions, all or none; each refused line goes to stderr (or, with
+    `--accept-suggestions`, the suggestions of a filter: `linkage.accept_commands`)."""
+    if accepting(args):
+        return cmd_accept(args)
     path = Path(args.file)
     if path.stat().st_size > MAX_FILE_BYTES:
         raise LinkageError(f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: split it")
