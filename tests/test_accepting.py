@@ -17,7 +17,7 @@ from linkage import accepting
 from linkage.accepting import CountChanged, accept_suggestions, holding
 from linkage.csvsafe import read_rows, write_rows
 from linkage.deciding import DecisionsRefused, import_csv
-from linkage.evidence import NONE, Comparison, Evidence, Level, Suggestion, Weight
+from linkage.evidence import NONE
 from linkage.handle import Linkage
 from linkage.models import Category
 from linkage.params import MigrationParams
@@ -26,33 +26,15 @@ from linkage.runner import migrate
 from linkage.settings import Settings
 
 from helpers import last_json, raw_bytes, run_cli
+from suggested import plant_suggestions
 
 BAR = 0.9
 
 
 @pytest.fixture
 def suggested(lk: Linkage, db: Database, seeded: dict) -> dict[str, dict[str, Any]]:
-    """A migrated queue whose open ambiguous items carry a suggestion: per item id, the suggestion (as stored).
-    Probabilities step through 0.5, 0.93, 0.99 and 0.9 exactly (at the bar); a candidate no other item is
-    suggested, else `none`."""
     migrate(lk, MigrationParams(), "test")
-    taken: set[tuple[str, str]] = set()
-    stored: dict[str, dict[str, Any]] = {}
-    for n, item in enumerate(lk.reviews.coll.find({"status": "open", "category": "ambiguous"}).sort("_id", 1)):
-        first = item["candidates"][0]["id"]
-        target = first if (item["step"], first) not in taken and n % 5 else NONE
-        taken.add((item["step"], first))
-        p = (0.5, 0.93, 0.99, 0.9)[n % 4]
-        evidence = Evidence(facts={"status": "delivered"}, candidates={
-            c["id"]: [Comparison(field="status", level=Level.EQUAL if c["id"] == target else Level.DIFFERENT)]
-            for c in item["candidates"]})
-        suggestion = Suggestion(target=target, probability=p, model="fit-test", weights=[
-            Weight(field="prior", weight=-1.0), Weight(field="status", level="equal", weight=4.5)])
-        stored[item["_id"]] = suggestion.model_dump(mode="json")
-        lk.reviews.coll.update_one({"_id": item["_id"]}, {"$set": {
-            "evidence": evidence.model_dump(mode="json"), "suggestion": stored[item["_id"]], "suggested_p": p}})
-    assert len(stored) >= 20, "the seed leaves ambiguous items to suggest for"
-    return stored
+    return plant_suggestions(lk)
 
 
 def at_or_above(stored: dict[str, dict[str, Any]], bar: float) -> dict[str, str]:
