@@ -34,7 +34,7 @@ BAR = 0.9
 @pytest.fixture
 def suggested(lk: Linkage, db: Database, seeded: dict) -> dict[str, dict[str, Any]]:
     migrate(lk, MigrationParams(), "test")
-    return plant_suggestions(lk)
+    return plant_suggestions(lk.reviews.coll)
 
 
 def at_or_above(stored: dict[str, dict[str, Any]], bar: float) -> dict[str, str]:

@@ -27,7 +27,7 @@ ACCEPT = "/linkage/api/suggestions/accept"
 @pytest.fixture
 def suggested(airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> dict[str, dict[str, Any]]:
     migrate(lk, MigrationParams(), "test")
-    return plant_suggestions(lk)
+    return plant_suggestions(lk.reviews.coll)
 
 
 def open_at(suggested: dict[str, dict[str, Any]], bar: float) -> set[str]:

@@ -1,0 +1,155 @@
+"""Issue 28 in real headless Chromium against `make airflow`: a reviewer sees each item's evidence and the
+suggestion's waterfall, filters the queue by probability and sees how many items it holds, accepts one item's
+suggestion with the key `a` and the rest with "Accept all N suggestions", as the signed-in user, and the
+counters follow. Screenshots of the evidence view and of bulk acceptance go to LINKAGE_SCREENSHOTS."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from browser import chromium
+from local_airflow import LocalAirflow
+from suggested import plant_suggestions
+from test_browser import SCREENSHOTS, linkage_db, open_view, wait_for
+
+pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
+STEP, CATEGORY, BAR = "order_delivery", "ambiguous", "0.9"
+
+
+@pytest.fixture(scope="module")
+def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
+    local = LocalAirflow(tmp_path_factory.mktemp("suggestions-airflow"), customers=400)
+    try:
+        yield local.start()
+    finally:
+        local.stop()
+    assert local.survivors == [], f"{len(local.survivors)} processes outlived airflow.sh"
+
+
+@pytest.fixture(scope="module")
+def queue(airflow: LocalAirflow) -> dict[str, dict[str, Any]]:
+    """A kept migration's review queue, with suggestions on its open ambiguous items."""
+    assert airflow.run("linkage_migration", {})["state"] == "success"
+    return plant_suggestions(linkage_db(airflow).linkage_review)
+
+
+@pytest.fixture(scope="module")
+def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A browser signed in as `admin`, as a person signs in."""
+    from selenium.webdriver.common.by import By
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium(tmp_path_factory.mktemp("profile")) as driver:
+        driver.get(f"{airflow.base}/")
+        wait_for(lambda: driver.find_elements(By.NAME, "username"))
+        driver.find_element(By.NAME, "username").send_keys("admin")
+        driver.find_element(By.NAME, "password").send_keys(airflow.password)
+        driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+        wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))
+        yield driver
+
+
+def filtered(driver: Any, airflow: LocalAirflow, probability: str = BAR) -> None:
+    """The queue filtered as a person filters it: step, category, minimum probability, Show."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    open_view(driver, airflow)
+    Select(driver.find_element(By.NAME, "step")).select_by_value(STEP)
+    Select(driver.find_element(By.NAME, "category")).select_by_value(CATEGORY)
+    field = driver.find_element(By.NAME, "min_probability")
+    field.clear()
+    field.send_keys(probability)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
+
+    def shown() -> bool:
+        try:
+            href = driver.find_element(By.ID, "export-csv").get_attribute("href") or ""
+        except StaleElementReferenceException:
+            return False
+        return f"min_probability={probability}" in href and f"category={CATEGORY}" in href
+    wait_for(shown)
+
+
+def counter(driver: Any, status: str) -> int:
+    from selenium.webdriver.common.by import By
+
+    return int(driver.find_element(By.CSS_SELECTOR, f"[data-count='{status}']").text.replace(",", ""))
+
+
+def open_at_bar(airflow: LocalAirflow) -> int:
+    return int(linkage_db(airflow).linkage_review.count_documents(
+        {"status": "open", "step": STEP, "category": CATEGORY, "suggested_p": {"$gte": float(BAR)}}))
+
+
+def test_the_evidence_and_the_waterfall_are_shown_and_the_filter_counts_what_it_holds(
+        page: Any, airflow: LocalAirflow, queue: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    held = open_at_bar(airflow)
+    assert held > 3
+    filtered(page, airflow)
+    assert page.find_element(By.ID, "review-total").text == f"{held:,} items"
+    assert counter(page, "open") == held
+    assert page.find_element(By.ID, "accept-all").text == f"Accept all {held:,} suggestions"
+    row = page.find_elements(By.CSS_SELECTOR, "tr.item")[0]
+    suggestion = queue[str(row.get_attribute("data-item"))]
+    evidence = row.find_element(By.CSS_SELECTOR, "table.evidence")
+    assert evidence.is_displayed() and "equal" in evidence.text and "similar 0.87" in evidence.text
+    assert row.find_element(By.CSS_SELECTOR, "svg.waterfall").is_displayed()
+    assert f"match probability {suggestion['probability']:.3f}" in row.find_element(By.CSS_SELECTOR, ".suggestion").text
+    page.execute_script("document.getElementById('review').scrollIntoView()")
+    page.save_screenshot(str(SCREENSHOTS / "review-evidence.png"))
+
+
+def test_key_a_accepts_the_focused_items_suggestion_and_moves_on(
+        page: Any, airflow: LocalAirflow, queue: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = linkage_db(airflow)
+    filtered(page, airflow)
+    held = counter(page, "open")
+    decided = counter(page, "decided")
+    rows = page.find_elements(By.CSS_SELECTOR, "tr.item")
+    first, second = (str(r.get_attribute("data-item")) for r in rows[:2])
+    page.find_element(By.TAG_NAME, "body").send_keys("j")  # the first item
+    page.switch_to.active_element.send_keys("a")  # its suggestion, saved; on to the next
+    wait_for(lambda: "saved" in rows[0].find_element(By.CSS_SELECTOR, ".outcome").text)
+    wait_for(lambda: page.switch_to.active_element.find_element(By.XPATH, "./ancestor::tr").get_attribute(
+        "data-item") == second)
+    stored = db.linkage_decisions.find_one({"item_id": first})
+    assert (stored["target"] or "none", stored["by"], stored["via"]) == (queue[first]["target"], "airflow:admin",
+                                                                         "view")
+    wait_for(lambda: counter(page, "open") == held - 1)
+    assert counter(page, "decided") == decided + 1
+    assert page.find_element(By.ID, "review-total").text == f"{held - 1:,} items"
+
+
+def test_accept_all_records_the_filters_suggestions_as_the_signed_in_user_and_the_counters_change(
+        page: Any, airflow: LocalAirflow, queue: dict[str, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    db = linkage_db(airflow)
+    held = open_at_bar(airflow)
+    items = {str(i["_id"]) for i in db.linkage_review.find(
+        {"status": "open", "step": STEP, "category": CATEGORY, "suggested_p": {"$gte": float(BAR)}}, {"_id": 1})}
+    before = db.linkage_decisions.count_documents({})
+    filtered(page, airflow)
+    decided = counter(page, "decided")
+    page.find_element(By.ID, "accept-all").click()
+    outcome = wait_for(lambda: "recorded" in page.find_element(By.ID, "accept-outcome").text
+                       and page.find_element(By.ID, "accept-outcome").text)
+    assert outcome.startswith(f"recorded {held:,} decisions (")
+    wait_for(lambda: counter(page, "open") == 0)
+    assert counter(page, "decided") == decided + held
+    page.execute_script("document.getElementById('review').scrollIntoView()")
+    page.save_screenshot(str(SCREENSHOTS / "review-bulk-accept.png"))
+    recorded = list(db.linkage_decisions.find({"item_id": {"$in": sorted(items)}}))
+    assert db.linkage_decisions.count_documents({}) == before + held
+    assert {(d["by"], d["via"]) for d in recorded} == {("airflow:admin", "view")}
+    assert {d["item_id"]: d["target"] or "none" for d in recorded} == {i: queue[i]["target"] for i in items}
+    assert db.linkage_review.count_documents({"_id": {"$in": sorted(items)}, "status": "decided"}) == held
