@@ -21,8 +21,8 @@ from oracle import expected_order_links, expected_user_links
 pytestmark = pytest.mark.airflow
 DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback", "linkage_apply_decisions"}
 PIPELINE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link_partitions",
-                  "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "housekeeping",
-                  "report", "release_lock"]
+                  "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "suggest",
+                  "housekeeping", "report", "release_lock"]
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -83,7 +83,8 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
                 (dag_id, earlier, later)
         assert down["preflight"] == {"acquire_lock"}  # no fan of XCom edges from preflight
         assert down["decide"] == {"finalize", "rollback"}
-        assert down["finalize"] == down["rollback"] == {"housekeeping"} and down["housekeeping"] == {"report"}
+        assert down["finalize"] == down["rollback"] == {"suggest"} and down["suggest"] == {"housekeeping"}
+        assert down["housekeeping"] == {"report"}
         assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
         assert dag.get_task("backfill_order_delivery.link").is_mapped
     reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}

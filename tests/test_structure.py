@@ -26,8 +26,8 @@ PACKAGE = ROOT / "include" / "linkage"
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
-                    "progress", "readahead", "journal_codec", "evidence", "lookups", "partitions", "guard", "database",
-                    "server",
+                    "progress", "readahead", "journal_codec", "evidence",
+                    "comparing", "suggestions", "lookups", "partitions", "guard", "database", "server",
                     "ferretdb", "concurrency",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
@@ -35,10 +35,11 @@ LAYERS: list[tuple[str, list[str]]] = [
                     "validation.annotate"]),
     ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
     ("steps", ["steps", "steps.*"]),
-    ("validation", ["params", "runs", "events", "alerts", "seed", "validation.metrics", "validation.gate"]),
+    ("validation", ["params", "runs", "events", "alerts", "seed", "seed_docs", "seed_truth",
+                    "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
               "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying",
-              "accepting"]),
+              "evidencing", "suggesting", "quality", "accepting"]),
     ("entry points", ["runner", "commands", "accept_commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
@@ -142,14 +143,14 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
     plan = run_plan(RunKind.MIGRATE)
     assert [stage.id for stage in plan.stages] == [
         "preflight", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer", "backup",
-        "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
+        "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
     # people's decisions first, then the nightly repair
     assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:3] == (
         "decided", "repair_from_users", "repair_from_customers")
     # a decisions run is approved before it takes its lease, and runs the decided phase alone
     assert [stage.id for stage in run_plan(RunKind.DECISIONS).stages] == [
         "preflight", "approve", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
-        "backup", "apply", "validate", "conclude", "housekeeping", "report", "release_lock"]
+        "backup", "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
     assert {stage.phases for stage in run_plan(RunKind.DECISIONS).backfills} == {("decided",)}
 
 

@@ -140,7 +140,10 @@ COMMANDS: dict[str, Command] = {
         *CONNECTION,
         (("--customers",), {"type": int, "default": 10_000, "help": "customer profiles to generate (default: 10000)"}),
         (("--seed",), {"type": int, "default": 7, "help": "the same seed gives the same data (default: 7)"}),
-        (("--replace",), {"action": "store_true", "help": "drop existing app collections first"}))),
+        (("--replace",), {"action": "store_true", "help": "drop existing app collections first"}),
+        (("--truth",), {"action": "store_true", "help": "seed nothing: print the truth the seed planted (the right "
+                                                         "decision on each ambiguous and conflict item) as CSV, or "
+                                                         "JSON with --json"}))),
     "serve-db": Command(cmd_serve_db, "run the embedded MongoDB wire-protocol server until Ctrl-C", lambda: (
         (("--port",), {"type": int, "default": 27017, "help": "port to listen on, on 127.0.0.1 (default: 27017)"}),
         (("--data-dir",), {"default": "var/db", "help": "where the server keeps its data, one file per database "

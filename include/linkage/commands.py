@@ -9,9 +9,12 @@ exit code.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from pymongo.database import Database
 
 from linkage.coverage import shown
 from linkage.database import connect
@@ -24,6 +27,7 @@ from linkage.retention import inventory, prune
 from linkage.runner import migrate, undo_run
 from linkage.runs import RunReport, default_trigger
 from linkage.seed import seed
+from linkage.seed_truth import truth_csv, truth_rows
 from linkage.server import serve_forever
 from linkage.settings import Settings
 from linkage.status import status
@@ -232,10 +236,12 @@ def cmd_backups(args: argparse.Namespace) -> dict[str, Any]:
     return {"state": RunState.SUCCEEDED.value, "backups": [e.model_dump(mode="json") for e in entries]}
 
 
-def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
+def cmd_seed(args: argparse.Namespace) -> dict[str, Any] | None:
     settings = settings_of(args)
     client = connect(settings)
     try:
+        if args.truth:
+            return print_truth(client[settings.db], args.json)
         result = seed(client[settings.db], customers=args.customers, seed_value=args.seed, replace=args.replace)
     finally:
         client.close()
@@ -245,6 +251,16 @@ def cmd_seed(args: argparse.Namespace) -> dict[str, Any]:
             print(f"  planted for {step}: {tally(counts)}")
         print(f"  bad inputs (documents, by field): {tally(result['bad_inputs'])}")
     return {"state": RunState.SUCCEEDED.value, **result}
+
+
+def print_truth(db: Database, as_json: bool) -> dict[str, Any] | None:
+    """`linkage seed --truth`: the planted truth, as CSV on stdout (or in the JSON line)."""
+    if as_json:
+        rows = [{**row, "document_id": row.pop("_id")} for row in truth_rows(db)]
+        return {"state": RunState.SUCCEEDED.value, "truth": rows}
+    for chunk in truth_csv(db):
+        sys.stdout.write(chunk)
+    return None
 
 
 def cmd_serve_db(args: argparse.Namespace) -> None:

@@ -4,7 +4,8 @@ As Django's `migration_plan()` returns data that `migrate(plan)` then runs, a
 `Plan` says what a run of a kind does: be approved by a person (a decisions
 run), take the lease, make the indexes, plan every step's writes into the
 journal, back up what will be written, apply the plan, judge it, conclude,
-clean up after itself (`housekeeping`); two executors carry it out: the CLI's
+suggest decisions on the review items it left (`suggest`), clean up after
+itself (`housekeeping`); two executors carry it out: the CLI's
 runner in this process (`linkage.runner`) and the DAG factory, which maps each
 stage onto Airflow tasks (`linkage.airflow.dag_factory`). A dry run is the same
 plan: its stages that write the app's data are skipped (in Airflow, visibly)
@@ -33,6 +34,7 @@ class StageName(StrEnum):
     APPLY = "apply"
     VALIDATE = "validate"
     CONCLUDE = "conclude"
+    SUGGEST = "suggest"
     REPORT = "report"
     HOUSEKEEPING = "housekeeping"
     RELEASE_LOCK = "release_lock"
@@ -116,6 +118,7 @@ def run_plan(kind: RunKind, steps: Sequence[str] | None = None) -> Plan:
         Stage(name=StageName.APPLY, skipped_by_dry_run=True),
         Stage(name=StageName.VALIDATE),
         Stage(name=StageName.CONCLUDE),
+        Stage(name=StageName.SUGGEST, skipped_by_dry_run=True),
         Stage(name=StageName.HOUSEKEEPING, skipped_by_dry_run=True),
         Stage(name=StageName.REPORT),
         Stage(name=StageName.RELEASE_LOCK, role=Role.TEARDOWN),

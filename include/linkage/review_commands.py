@@ -20,6 +20,7 @@ from linkage.deciding import DecisionsRefused, import_csv
 from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import REVIEW_CATEGORIES, RunState
+from linkage.quality import quality, quality_lines
 from linkage.review_pages import ReviewFilter, review_csv, review_page
 from linkage.reviews import CATEGORIES, OPEN, STATUSES
 from linkage.runs import default_trigger
@@ -38,6 +39,9 @@ def review_options() -> tuple[Option, ...]:
                                                                                    f"{OPEN})"}),
         (("--csv",), {"action": "store_true", "help": "print the items as the view's CSV export (to fill in and "
                                                        "import with `linkage decide --file`)"}),
+        (("--quality",), {"action": "store_true", "help": "how often people accepted the suggestions, by match "
+                                                           "probability, and precision and recall against a seeded "
+                                                           "truth"}),
     )
 
 
@@ -56,6 +60,8 @@ def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
     """The queue's export on stdout (`--csv`, exactly the view's bytes), or how many items there are."""
     lk = Linkage(settings_of(args))
     try:
+        if args.quality:
+            return report_quality(lk, args.json)
         selected = _filter(args)
         if args.csv:
             for chunk in review_csv(lk, selected):
@@ -72,6 +78,13 @@ def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
                   f"{row.reason or ''}")
     return {"state": RunState.SUCCEEDED.value, "counts": page.counts,
             "items": [row.model_dump(mode="json") for row in page.items]}
+
+
+def report_quality(lk: Linkage, as_json: bool) -> dict[str, Any]:
+    found = quality(lk)
+    if not as_json:
+        print("\n".join(quality_lines(found)))
+    return {"state": RunState.SUCCEEDED.value, **found.model_dump()}
 
 
 def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from linkage.records import RollbackOutcome
 from linkage.rollback import rollback, rollback_target
 from linkage.runs import RunReport
 from linkage.stages import create_indexes, preflight, start_run
+from linkage.suggesting import suggest
 from linkage.verdict import conclude
 
 
@@ -47,6 +48,7 @@ class _Execution:
             StageName.APPLY: lambda stage: apply_planned(lk, run_id),
             StageName.VALIDATE: lambda stage: validate_run(lk, run_id),
             StageName.CONCLUDE: lambda stage: conclude(lk, run_id),
+            StageName.SUGGEST: lambda stage: suggest(lk, run_id),
             StageName.REPORT: lambda stage: None,  # the caller prints the run's report
             StageName.HOUSEKEEPING: lambda stage: housekeeping(lk, run_id),
             StageName.RELEASE_LOCK: lambda stage: self.held.close(),

@@ -9,10 +9,8 @@ generated, so the counts are the ground truth a migration must reproduce.
 
 from __future__ import annotations
 
-import random
-import uuid
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from pymongo.database import Database
@@ -20,86 +18,47 @@ from pymongo.database import Database
 from linkage.app_schema import APP_COLLECTIONS
 from linkage.errors import LinkageError
 from linkage.models import Category
+from linkage.seed_docs import DocumentMaker
+from linkage.seed_truth import TRUTH, write_truth
 from linkage.steps.order_delivery import STEP as ORDER_DELIVERY
 from linkage.steps.user_customer.sides import STEP as USER_CUSTOMER
 
 #: Account scenarios per customer profile, with their weights.
 USER_SCENARIOS = {
-    "by_phone": 62, "by_email": 4, "phone_only": 4, "unmatched": 4, "duplicate_profile": 2,
-    "phone_email_disagree": 1, "two_accounts": 2, "profile_taken": 1, "invalid": 2,
+    "by_phone": 62, "by_email": 4, "phone_only": 4, "unmatched": 4, "duplicate_profile": 1,
+    "duplicate_profile_evident": 1, "phone_email_disagree": 1, "two_accounts": 1, "competing_accounts": 1,
+    "profile_taken": 1, "invalid": 2,
     "already_linked": 6, "one_sided_user": 2, "one_sided_customer": 1, "dangling": 1, "no_account": 8,
 }
 #: The account scenarios whose pair the app already (half) linked.
 LINKED_SCENARIOS = frozenset({"already_linked", "one_sided_user", "one_sided_customer", "dangling"})
 #: Delivery scenarios per delivered order, with their weights.
 DELIVERY_SCENARIOS = {
-    "linked": 78, "two_orders_same_day": 3, "only_cancelled": 2, "cancelled_and_live": 2, "no_order": 3,
+    "linked": 78, "two_orders_same_day": 2, "two_delivered_same_day": 1, "only_cancelled": 2,
+    "cancelled_and_live": 2, "no_order": 3,
     "bad_customer": 2, "bad_date": 3, "already_linked": 5, "dangling": 2,
 }
 BAD_DATES: list[Any] = ["31/12/2025", "2025-13-45", "tomorrow", None, 20250101, "", {"day": 1}]
 BAD_CUSTOMER_IDS: list[Any] = [None, "", 12345, ["x"]]
 BAD_PHONES: list[Any] = [None, "", "12345", "not a phone", 1234567890123, ["9876543210"], {"n": 1}]
 BAD_EMAILS: list[Any] = [None, "", "no-at-sign", "two@@ats.com", 42, "nodot@domain"]
-STAFF_ROLES = ["admin", "delivery_boy", "marketing_staff"]
+#: The account scenarios planting review items whose right decision is known (`linkage_seed_truth`).
+TRUTH_SCENARIOS = frozenset({"duplicate_profile", "duplicate_profile_evident", "phone_email_disagree",
+                             "two_accounts", "competing_accounts", "profile_taken"})
 
 
-class Seeder:
-    """Generates the documents for `customers` profiles; `planted` is the truth."""
+class Seeder(DocumentMaker):
+    """Generates the documents for `customers` profiles; `planted` counts what was planted, `truth` says the
+    right decision on each ambiguous and conflict item planted, and whether the evidence settles it."""
 
     def __init__(self, customers: int, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.customers = customers
-        self.docs: dict[str, list[dict[str, Any]]] = {name: [] for name in APP_COLLECTIONS}
+        super().__init__(customers, seed)
         self.planted: dict[str, Counter[str]] = {ORDER_DELIVERY: Counter(), USER_CUSTOMER: Counter()}
-        self.bad_inputs: Counter[str] = Counter()
-        self._serial = 0
-        self.delivery_boys: list[str] = []
+        self.truth: list[dict[str, Any]] = []
 
-    # -- values in the shapes the app stored them ------------------------------
-    def uid(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-
-    def fresh_phone(self) -> str:
-        self._serial += 1
-        return f"{self.rng.choice('6789')}{self._serial:09d}"
-
-    def fresh_email(self, name: str) -> str:
-        self._serial += 1
-        return f"{name.split()[0].lower()}.{self._serial}@example.com"
-
-    def styled_phone(self, digits: str) -> Any:
-        style = self.rng.randrange(7)
-        return [digits, f"+91 {digits[:5]} {digits[5:]}", f"+91{digits}", f"0{digits}",
-                f"{digits[:5]}-{digits[5:]}", int(digits), f"91-{digits}"][style]
-
-    def styled_email(self, email: str) -> str:
-        return [email, email.upper(), f"  {email.capitalize()} "][self.rng.randrange(3)]
-
-    def name(self) -> str:
-        first = self.rng.choice(["Asha", "Ravi", "Meera", "Arjun", "Priya", "Vikram", "Neha", "Kiran", "Anil", "Divya"])
-        return f"{first} {self.rng.choice(['Iyer', 'Sharma', 'Reddy', 'Nair', 'Gupta', 'Khan', 'Das', 'Menon'])}"
-
-    def created(self) -> datetime:
-        return datetime(2025, 1, 1) + timedelta(minutes=self.rng.randrange(500_000))
-
-    @staticmethod
-    def _pick(rng: random.Random, weights: dict[str, int]) -> str:
-        return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-    # -- documents ---------------------------------------------------------------
-    def customer(self, phone: Any, email: Any, **extra: Any) -> dict[str, Any]:
-        doc = {"id": self.uid(), "name": self.name(), "phone": phone, "status": "active",
-               "created_at": self.created(), **extra}
-        if email is not None:
-            doc["email"] = email
-        self.docs["customers_v2"].append(doc)
-        return doc
-
-    def user(self, phone: Any, email: Any, role: str | None = "customer", **extra: Any) -> dict[str, Any]:
-        doc = {"id": self.uid(), "role": role, "name": self.name(), "phone": phone, "email": email,
-               "created_at": self.created(), **extra}
-        self.docs["users"].append(doc)
-        return doc
+    def knows(self, step: str, doc: dict[str, Any], collection: str, truth: str | None, evident: bool) -> None:
+        self.truth.append({"_id": doc["id"], "step": step, "collection": collection, "truth": truth or "none",
+                           "evident": evident})
 
     def plant_user(self, category: Category, n: int = 1) -> None:
         self.planted[USER_CUSTOMER][category.value] += n
@@ -115,6 +74,8 @@ class Seeder:
 
     def unlinked_account(self, scenario: str, phone: str, email: str, c_phone: Any, c_email: Any) -> dict[str, Any]:
         """A profile and the accounts the linking rules will judge (no link set yet)."""
+        if scenario in TRUTH_SCENARIOS:
+            return self.decidable_account(scenario, phone, email, c_phone, c_email)
         if scenario == "by_phone":
             customer = self.customer(c_phone, c_email)
             self.user(self.styled_phone(phone), self.styled_email(email) if c_email else None)
@@ -132,29 +93,6 @@ class Seeder:
             customer = self.customer(c_phone, c_email)
             self.user(self.styled_phone(self.fresh_phone()), self.fresh_email("nobody"))
             self.plant_user(Category.UNMATCHED)
-        elif scenario == "duplicate_profile":
-            customer = self.customer(c_phone, c_email)
-            self.customer(self.styled_phone(phone), None)
-            self.user(self.styled_phone(phone), None)
-            self.plant_user(Category.AMBIGUOUS)
-        elif scenario == "phone_email_disagree":
-            customer = self.customer(c_phone, email)
-            other_email = self.fresh_email("other")
-            self.customer(self.styled_phone(self.fresh_phone()), other_email)
-            self.user(self.styled_phone(phone), self.styled_email(other_email))
-            self.plant_user(Category.AMBIGUOUS)
-        elif scenario == "two_accounts":
-            customer = self.customer(c_phone, c_email)
-            self.user(self.styled_phone(phone), None)
-            self.user(self.styled_phone(phone), None)
-            self.plant_user(Category.CONFLICT, 2)
-        elif scenario == "profile_taken":
-            owner = self.user(self.styled_phone(self.fresh_phone()), None)
-            customer = self.customer(c_phone, c_email, user_id=owner["id"])
-            owner["customer_v2_id"] = customer["id"]
-            self.user(self.styled_phone(phone), None)
-            self.plant_user(Category.CONFLICT)
-            self.plant_user(Category.ALREADY_LINKED)
         elif scenario == "invalid":
             customer = self.customer(c_phone, c_email)
             self.user(self.rng.choice(BAD_PHONES), self.rng.choice(BAD_EMAILS))
@@ -162,6 +100,45 @@ class Seeder:
             self.plant_user(Category.INVALID)
         else:  # no_account: a profile nobody has logged in with yet
             customer = self.customer(c_phone, c_email)
+        return customer
+
+    def decidable_account(self, scenario: str, phone: str, email: str, c_phone: Any, c_email: Any,
+                          ) -> dict[str, Any]:
+        """A profile and accounts left for a person to decide (ambiguous, conflict), with the right decision."""
+        if scenario in ("duplicate_profile", "duplicate_profile_evident"):  # two profiles share the phone
+            evident = scenario == "duplicate_profile_evident"
+            customer = self.customer(c_phone, self.styled_email(email) if evident else c_email)
+            twin = self.customer(self.styled_phone(phone), None, **({} if evident else {"name": customer["name"]}))
+            if evident and twin["name"] == customer["name"]:
+                twin["name"] += " Rao"
+            user = self.user(self.styled_phone(phone), self.styled_email(email) if evident else None,
+                             name=customer["name"])
+            self.knows(USER_CUSTOMER, user, "users", customer["id"], evident)
+            self.plant_user(Category.AMBIGUOUS)
+        elif scenario == "phone_email_disagree":  # the phone names one profile, the email another
+            customer = self.customer(c_phone, email)
+            other_email = self.fresh_email("other")
+            self.customer(self.styled_phone(self.fresh_phone()), other_email)
+            self.user(self.styled_phone(phone), self.styled_email(other_email))  # which one is not known: no truth
+            self.plant_user(Category.AMBIGUOUS)
+        elif scenario in ("two_accounts", "competing_accounts"):  # two accounts want one profile
+            evident = scenario == "competing_accounts"
+            customer = self.customer(c_phone, self.styled_email(email) if evident else c_email)
+            first = self.user(self.styled_phone(phone), self.styled_email(email) if evident else None,
+                              name=customer["name"])
+            second = self.user(self.styled_phone(phone), None, **({} if evident else {"name": customer["name"]}))
+            if evident and second["name"] == customer["name"]:
+                second["name"] += " Rao"
+            self.knows(USER_CUSTOMER, first, "users", customer["id"], evident)
+            self.knows(USER_CUSTOMER, second, "users", None, evident)
+            self.plant_user(Category.CONFLICT, 2)
+        else:  # profile_taken: the profile is another (linked) account's
+            owner = self.user(self.styled_phone(self.fresh_phone()), None)
+            customer = self.customer(c_phone, c_email, user_id=owner["id"])
+            owner["customer_v2_id"] = customer["id"]
+            self.knows(USER_CUSTOMER, self.user(self.styled_phone(phone), None), "users", None, True)
+            self.plant_user(Category.CONFLICT)
+            self.plant_user(Category.ALREADY_LINKED)
         return customer
 
     def linked_account(self, scenario: str, phone: str, c_phone: Any, c_email: Any) -> dict[str, Any]:
@@ -185,44 +162,6 @@ class Seeder:
             self.plant_user(Category.DANGLING)
         return customer
 
-    def staff(self, count: int) -> None:
-        """Staff accounts are never matched, even when they share a customer's phone."""
-        for i in range(count):
-            role = STAFF_ROLES[i % len(STAFF_ROLES)]
-            doc = self.user(self.styled_phone(self.fresh_phone()), self.fresh_email("staff"), role=role)
-            if role == "delivery_boy":
-                self.delivery_boys.append(doc["id"])
-        self.user(self.styled_phone(self.fresh_phone()), None, role=None)
-        self.bad_inputs["users.role"] += 1
-
-    def day_text(self, day: date) -> Any:
-        """A delivery day in one of the shapes the app wrote it (all mean `day` in IST)."""
-        style = self.rng.randrange(5)
-        if style == 0:
-            return datetime(day.year, day.month, day.day) - timedelta(hours=4)  # 20:00 UTC = 01:30 IST next day
-        if style == 1:
-            return datetime(day.year, day.month, day.day, 4)  # 09:30 IST
-        if style == 2:
-            return f"{day.isoformat()}T10:30:00+05:30"
-        if style == 3:
-            return f"{(day - timedelta(days=1)).isoformat()}T22:00:00Z"
-        return day.isoformat()
-
-    def order(self, customer_id: str, day: date, status: str) -> dict[str, Any]:
-        stored: Any = day.isoformat() if self.rng.random() < 0.85 else (
-            datetime(day.year, day.month, day.day) - timedelta(hours=5, minutes=30))
-        doc = {"id": self.uid(), "customer_id": customer_id, "delivery_date": stored, "status": status,
-               "amount": self.rng.randrange(50, 2000), "created_at": self.created()}
-        self.docs["orders"].append(doc)
-        return doc
-
-    def delivery(self, customer_id: Any, when: Any, **extra: Any) -> None:
-        doc = {"id": self.uid(), "customer_id": customer_id, "delivery_date": when, "status": "delivered",
-               "delivery_boy_id": self.rng.choice(self.delivery_boys) if self.delivery_boys else None, **extra}
-        if "order_id" not in doc and self.rng.random() < 0.1:
-            doc["order_id"] = self.rng.choice([None, ""])
-        self.docs["delivery_statuses"].append(doc)
-
     def deliveries_for(self, customer_id: str) -> None:
         days = sorted(self.rng.sample(range(300), 4))
         base = date(2026, 1, 1)
@@ -235,10 +174,11 @@ class Seeder:
         self.order(customer_id, spare, self.rng.choice(["pending", "confirmed", "out_for_delivery"]))
 
     def delivery_scenario(self, scenario: str, customer_id: str, day: date) -> Category:
-        if scenario == "two_orders_same_day":
-            self.order(customer_id, day, "delivered")
-            self.order(customer_id, day, "confirmed")
-            self.delivery(customer_id, self.day_text(day))
+        if scenario in ("two_orders_same_day", "two_delivered_same_day"):  # evident: only one was delivered
+            order = self.order(customer_id, day, "delivered")
+            self.order(customer_id, day, "confirmed" if scenario == "two_orders_same_day" else "delivered")
+            delivery = self.delivery(customer_id, self.day_text(day))
+            self.knows(ORDER_DELIVERY, delivery, "delivery_statuses", order["id"], scenario == "two_orders_same_day")
             return Category.AMBIGUOUS
         if scenario == "only_cancelled":
             self.order(customer_id, day, "cancelled")
@@ -296,4 +236,5 @@ def seed(db: Database, *, customers: int = 10_000, seed_value: int = 7, replace:
         inserted[name] = len(docs)
     return {"db": db.name, "customers": customers, "seed": seed_value, "documents": inserted,
             "planted": {step: dict(sorted(c.items())) for step, c in seeder.planted.items()},
+            "truth": write_truth(db[TRUTH], seeder.truth, chunk),
             "bad_inputs": dict(seeder.bad_inputs)}

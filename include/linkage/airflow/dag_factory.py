@@ -7,7 +7,7 @@ the plan's order:
 
     preflight [>> request_approval >> approve: a decisions run] >> acquire_lock (setup) >> create_indexes
       >> backfill_<step> (one group per registered step, one mapped task per phase: planning into the journal)
-      >> backup >> apply >> validate >> decide -> finalize | rollback >> housekeeping >> report
+      >> backup >> apply >> validate >> decide -> finalize | rollback >> suggest >> housekeeping >> report
       >> release_lock (teardown, always)
 
 A stage without an Airflow task is an error when the DAG is parsed. The DAG
@@ -64,6 +64,7 @@ def _tasks(kind: RunKind, lock: Any, outlets: list[Any]) -> dict[StageName, Call
         StageName.VALIDATE: lambda stage: [tasks.validate()],
         StageName.CONCLUDE: lambda stage: [tasks.decide(), [tasks.finalize.override(outlets=outlets)(),
                                                             tasks.rollback()]],
+        StageName.SUGGEST: lambda stage: [tasks.suggest()],
         StageName.REPORT: lambda stage: [tasks.report()],
         StageName.HOUSEKEEPING: lambda stage: [tasks.housekeeping()],
         StageName.RELEASE_LOCK: lambda stage: [teardown_of(tasks.release_lock)().as_teardown(setups=lock)],

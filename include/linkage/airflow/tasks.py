@@ -39,6 +39,7 @@ from linkage.models import RunKind, RunState
 from linkage.params import MigrationParams
 from linkage.runs import AirflowRun
 from linkage.steps import REGISTRY
+from linkage.suggesting import suggest as suggest_queue
 from linkage.verdict import Verdict, conclude, verdict
 
 log = logging.getLogger("linkage.airflow")
@@ -243,6 +244,17 @@ def report() -> dict[str, Any]:
     if result["state"] not in (RunState.SUCCEEDED, RunState.REJECTED):  # a rejection is an answer, not a failure
         raise AlertedFailure(result["summary"])  # the task or the rollback that ended the run sent its alert
     return result
+
+
+@task(doc_md="Refits the suggestion model and writes evidence and a suggested decision (with its match probability "
+             "and weights) on the open review items, whatever the run's outcome; writes nothing to the app. "
+             "Skipped in a dry run, and when preflight refused the database.", trigger_rule="all_done")
+def suggest() -> dict[str, Any]:
+    with app_session() as lk:
+        if lk is None:
+            skip("preflight refused the database: there is no queue to suggest on")
+    with _run(writes=True) as (lk, run_id):
+        return suggest_queue(lk, run_id)
 
 
 @task(doc_md="Cleans up after the run, whatever its outcome: backups nothing needs, journals past the rollback "

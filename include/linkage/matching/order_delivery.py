@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from linkage.comparing import FieldSpec, equal_level, fact, facts
+from linkage.evidence import Comparison, Level
 from linkage.models import Candidate, Category, Decision, listed
 from linkage.normalize import is_key, is_unset, normalize_date
 
@@ -69,3 +71,45 @@ def classify_delivery(
         return Decision(**base, category=Category.UNMATCHED, reason=f"{MATCHED_ON}: no order of this customer that day")
     return Decision(**base, category=Category.AMBIGUOUS, reason=f"{MATCHED_ON}: more than one order of this customer "
                     "that day", **listed(order_candidate(order, tz) for order in matches))
+
+
+# -- evidence: a delivery beside its candidate orders ------------------------------------------------------------
+
+def delivery_time(value: Any, tz: ZoneInfo) -> str | None:
+    """The time of day a `delivery_date` carries, in the business timezone (none for a bare day)."""
+    if isinstance(value, str) and len(value.strip()) > len("yyyy-mm-dd"):
+        try:
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if not value.tzinfo:
+            return f"{value:%H:%M}"
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return f"{aware.astimezone(tz):%H:%M} {tz}"
+    return None
+
+
+def delivery_facts(doc: Mapping[str, Any], tz: ZoneInfo) -> dict[str, str]:
+    """A delivery's own facts: its status, the day it was delivered and, when its date carries one, the time."""
+    day = normalize_date(doc.get("delivery_date"), tz)
+    return facts(status=fact(doc.get("status")), day=day.isoformat() if day else None,
+                 time=delivery_time(doc.get("delivery_date"), tz))
+
+
+def compare_order(delivery: Mapping[str, Any], order: Mapping[str, Any], tz: ZoneInfo) -> list[Comparison]:
+    """A candidate order beside the delivery: its customer, its day, its status."""
+    customers = [d.get("customer_id") if is_key(d.get("customer_id")) else None for d in (delivery, order)]
+    days = [normalize_date(d.get("delivery_date"), tz) for d in (delivery, order)]
+    statuses = [d.get("status") if is_key(d.get("status")) else None for d in (delivery, order)]
+    return [equal_level("customer", *customers), equal_level("day", *days), equal_level("status", *statuses)]
+
+
+ORDER_FIELDS = (
+    FieldSpec("customer", m={Level.EQUAL: 0.97, Level.DIFFERENT: 0.02, Level.MISSING: 0.01},
+              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.989, Level.MISSING: 0.01}),
+    FieldSpec("day", m={Level.EQUAL: 0.95, Level.DIFFERENT: 0.04, Level.MISSING: 0.01},
+              u={Level.EQUAL: 0.01, Level.DIFFERENT: 0.98, Level.MISSING: 0.01}),
+    FieldSpec("status", m={Level.EQUAL: 0.8, Level.DIFFERENT: 0.15, Level.MISSING: 0.05},
+              u={Level.EQUAL: 0.5, Level.DIFFERENT: 0.45, Level.MISSING: 0.05}),
+)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
 from linkage.app_schema import CUSTOMERS, USERS
+from linkage.comparing import FieldSpec, equal_level, fact, facts, name_level
+from linkage.evidence import Comparison, Level
 from linkage.models import Candidate, Category, Decision, Ref, listed
 from linkage.normalize import is_key, is_unset, normalize_email, normalize_phone
 
@@ -196,3 +199,27 @@ def classify_from_customer(customer: Mapping[str, Any], users: Sequence[Mapping[
         return Decision(**on_user, category=Category.CONFLICT,
                         reason="customer_v2_id: another user already names the customer naming this user")
     return Decision(**on_user, category=Category.LINKED, link=customer.get("id"))
+
+
+# -- evidence: a user beside its candidate profiles (that phones and emails compare equal, never what they are) --
+
+def user_facts(doc: Mapping[str, Any], tz: ZoneInfo) -> dict[str, str]:
+    """A user's own facts: its role and when it was created."""
+    return facts(role=fact(doc.get("role")), created_at=fact(doc.get("created_at"), tz))
+
+
+def compare_customer(user: Mapping[str, Any], customer: Mapping[str, Any], tz: ZoneInfo) -> list[Comparison]:
+    """A candidate profile beside the user: its phone, its email (normalised, compared) and its name."""
+    return [equal_level("phone", normalize_phone(user.get("phone")), normalize_phone(customer.get("phone"))),
+            equal_level("email", normalize_email(user.get("email")), normalize_email(customer.get("email"))),
+            name_level("name", user.get("name"), customer.get("name"))]
+
+
+CUSTOMER_FIELDS = (
+    FieldSpec("phone", m={Level.EQUAL: 0.9, Level.DIFFERENT: 0.05, Level.MISSING: 0.05},
+              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.949, Level.MISSING: 0.05}),
+    FieldSpec("email", m={Level.EQUAL: 0.6, Level.DIFFERENT: 0.05, Level.MISSING: 0.35},
+              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.6, Level.MISSING: 0.399}),
+    FieldSpec("name", m={Level.EQUAL: 0.6, Level.SIMILAR: 0.15, Level.DIFFERENT: 0.2, Level.MISSING: 0.05},
+              u={Level.EQUAL: 0.01, Level.SIMILAR: 0.1, Level.DIFFERENT: 0.84, Level.MISSING: 0.05}),
+)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from linkage.comparing import Comparator
 from linkage.coverage import Relation
 from linkage.decisions import StateFields
 from linkage.indexes import IndexSpec
@@ -151,6 +152,11 @@ class Registry(Mapping[str, StepSpec]):
         """What a person's decision on a review item of `step` about a document of `collection` may write."""
         spec = self._specs.get(step)
         return next((s for s in spec.subjects if s.collection == collection), None) if spec else None
+
+    def comparator(self, step: str, collection: str) -> Comparator | None:
+        """How review items of `step` about documents of `collection` are compared with their candidates."""
+        spec = self._specs.get(step)
+        return next((c for c in spec.comparators if c.collection == collection), None) if spec else None
 
     def state_fields(self) -> dict[str, StateFields]:
         """Per collection review items are about, what a decided document's state is made of (every step's)."""

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from linkage.comparing import Comparator
 from linkage.coverage import Relation
 from linkage.decisions import StateReader
 from linkage.engine import Pass
@@ -102,6 +103,8 @@ class StepSpec(ABC):
     relations: ClassVar[tuple[Relation, ...]] = ()
     #: The collections its review items are about, and what a person's decision on them may write.
     subjects: ClassVar[tuple[Subject, ...]] = ()
+    #: How its review items' documents compare with their candidates (the evidence; `linkage.comparing`).
+    comparators: ClassVar[tuple[Comparator, ...]] = ()
 
     @abstractmethod
     def phases(self, kind: RunKind) -> list[Phase]:

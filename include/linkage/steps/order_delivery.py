@@ -25,12 +25,13 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.app_schema import DELIVERIES, ORDER_LINK, ORDERS, UNSET_VALUES
+from linkage.comparing import Comparator
 from linkage.coverage import Relation
 from linkage.engine import ID, BatchPlan, Pass, by_string, not_by_string, pages
 from linkage.indexes import IndexSpec
 from linkage.journal import FieldWrite
 from linkage.lookups import DENSE_PER_KEY, by_keys
-from linkage.matching.order_delivery import classify_delivery, index_orders
+from linkage.matching.order_delivery import ORDER_FIELDS, classify_delivery, compare_order, delivery_facts, index_orders
 from linkage.models import Category, RunKind
 from linkage.normalize import is_key
 from linkage.steps.base import Phase, StepContext, StepSpec, Subject
@@ -161,6 +162,8 @@ class OrderDelivery(StepSpec):
     relations = (DELIVERY_ORDERS,)
     subjects = (Subject(collection=DELIVERIES, link=ORDER_LINK, target=ORDERS, keys=(CUSTOMER, "delivery_date"),
                         check=order_link_check),)
+    comparators = (Comparator(collection=DELIVERIES, target=ORDERS, fields=ORDER_FIELDS, facts=delivery_facts,
+                              compare=compare_order),)
 
     def phases(self, kind: RunKind) -> list[Phase]:
         if kind == RunKind.RECONCILE:

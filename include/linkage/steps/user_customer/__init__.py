@@ -13,7 +13,9 @@ are measured by one walk per side (`checks`).
 from __future__ import annotations
 
 from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, USER_LINK, USERS
+from linkage.comparing import Comparator
 from linkage.indexes import IndexSpec
+from linkage.matching.user_customer import CUSTOMER_FIELDS, compare_customer, user_facts
 from linkage.models import RunKind
 from linkage.steps.base import Phase, StepSpec
 from linkage.steps.user_customer.checks import pair_findings
@@ -56,6 +58,8 @@ class UserCustomer(StepSpec):
                               CUSTOMER_LINK_DUPLICATES, LINKS_DISAGREE)),)
     relations = (USER_CUSTOMERS, CUSTOMER_USERS)
     subjects = SUBJECTS
+    comparators = (Comparator(collection=USERS, target=CUSTOMERS, fields=CUSTOMER_FIELDS, facts=user_facts,
+                              compare=compare_customer),)
 
     def phases(self, kind: RunKind) -> list[Phase]:
         return LINK_PHASES if kind == RunKind.MIGRATE else [*REPAIR_PHASES, Phase("wanted", wanted_pass), *LINK_PHASES]
