@@ -155,17 +155,36 @@ def dagbag(airflow_db: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def airflow_api(airflow_db: str) -> Iterator[Any]:
-    """Airflow's api-server app with this project's plugin, users `admin` and `viewer` (generated passwords),
-    signed in as `viewer` the way a browser is (the session cookie)."""
+def airflow_app(airflow_db: str) -> Iterator[tuple[Any, dict[str, str]]]:
+    """Airflow's api-server app with this project's plugin, users `admin` (role admin) and `viewer` (role
+    viewer: reads, may not decide), and their generated passwords."""
     from airflow.api_fastapi.app import create_app
-    from fastapi.testclient import TestClient
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "admin:admin,viewer:viewer")
-        client = TestClient(create_app())
-        passwords = json.loads((Path(airflow_db) / "simple_auth_manager_passwords.json.generated").read_text())
-        token = client.post("/auth/token", json={"username": "viewer", "password": passwords["viewer"]})
-        assert token.status_code == 201, token.text
-        client.cookies.set("_token", token.json()["access_token"])  # as a browser holds it after logging in
-        yield client
+        app = create_app()
+        yield app, json.loads((Path(airflow_db) / "simple_auth_manager_passwords.json.generated").read_text())
+
+
+def signed_in(app_and_passwords: tuple[Any, dict[str, str]], user: str) -> Any:
+    """A client of the app signed in as `user` the way a browser is (the session cookie)."""
+    from fastapi.testclient import TestClient
+
+    app, passwords = app_and_passwords
+    client = TestClient(app)
+    token = client.post("/auth/token", json={"username": user, "password": passwords[user]})
+    assert token.status_code == 201, token.text
+    client.cookies.set("_token", token.json()["access_token"])  # as a browser holds it after logging in
+    return client
+
+
+@pytest.fixture(scope="module")
+def airflow_api(airflow_app: tuple[Any, dict[str, str]]) -> Any:
+    """The app, signed in as `admin` (who may decide)."""
+    return signed_in(airflow_app, "admin")
+
+
+@pytest.fixture(scope="module")
+def airflow_viewer(airflow_app: tuple[Any, dict[str, str]]) -> Any:
+    """The app, signed in as `viewer` (role viewer: reads the queue, may not decide)."""
+    return signed_in(airflow_app, "viewer")

@@ -215,10 +215,13 @@ def test_decisions_are_remembered_over_five_nights_until_a_key_field_changes(
     applied = apply_decisions(lk)
     assert applied.decisions and applied.decisions.outcome == {"applied": 2}
     assert db.delivery_statuses.find_one({"_id": ambiguous["document_oid"]})["order_id"] == chosen
-    # one more decided before the first night: the nightly run carries it out first, through the same phase
+    # one more decided, and approved by a second person, before the first night (its decisions run stopped
+    # before it wrote): the nightly run carries it out first, through the same phase
     later = lk.reviews.coll.find_one({"step": "user_customer", "category": "ambiguous"})
     record_decisions(lk, [DecisionInput(line=1, item_id=later["_id"], decision=later["candidates"][0]["id"])],
                      by="airflow:bob", via="api")
+    halted, _ = start_run(lk, MigrationParams(), "airflow", kind=RunKind.DECISIONS, new=True)
+    approve(lk, halted, approved=True, by="carol", via="airflow")
     decided = [unmatched["_id"], ambiguous["_id"], later["_id"]]
     for night in range(1, 6):
         _traffic(db, night)

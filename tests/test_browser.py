@@ -408,9 +408,10 @@ def resumed(airflow: LocalAirflow, run_id: str, try_number: int, timeout: float 
 
 
 def answer_in_required_actions(driver: Any, airflow: LocalAirflow, run_id: str, user: str, button: str,
-                               screenshot: str | None = None) -> Any:
+                               screenshot: str | None = None) -> tuple[str, str]:
     """As `user`, signed in to `driver`: Browse -> Required Actions, the run's request, then `button`
-    (Approve or Reject) once the response is recorded. Returns the request's Markdown link to the view."""
+    (Approve or Reject) once the response is recorded. Returns the request's Markdown link to the view, and
+    the page's text as the person read it before answering."""
     from selenium.webdriver.common.by import By
 
     driver.get(f"{airflow.base}/")
@@ -427,11 +428,11 @@ def answer_in_required_actions(driver: Any, airflow: LocalAirflow, run_id: str, 
     link = driver.find_element(By.XPATH, "//a[normalize-space()='The decided items in the Linkage view']")
     if screenshot:
         driver.save_screenshot(str(SCREENSHOTS / f"{screenshot}.png"))
-    href = link.get_attribute("href")
+    href, text = str(link.get_attribute("href")), driver.find_element(By.TAG_NAME, "body").text
     driver.find_element(By.XPATH, clickable).click()
     answered = re.compile(rf"Response received at .* from {user}\b")
     wait_for(lambda: answered.search(driver.find_element(By.TAG_NAME, "body").text))
-    return href
+    return href, text
 
 
 def test_a_decision_is_applied_once_a_second_user_approves_it_in_required_actions(
@@ -447,10 +448,29 @@ def test_a_decision_is_applied_once_a_second_user_approves_it_in_required_action
         "link", chosen, "airflow:admin", "pending")
     assert db.delivery_statuses.find_one({"_id": item["document_oid"]}).get("order_id") != chosen
 
+    # four eyes: admin approving his own decisions writes none of them; they wait, saying why
+    own_run = airflow.trigger(DECISIONS_DAG, {})
+    asked = awaiting_approval(airflow, own_run)
+    _, request = answer_in_required_actions(page, airflow, own_run, "admin", "Approve")
+    assert "may be approved by anyone but admin" in request
+    resumed(airflow, own_run, asked)
+    done = airflow.wait(DECISIONS_DAG, own_run)
+    assert done["state"] == "success", done
+    assert db.delivery_statuses.find_one({"_id": item["document_oid"]}).get("order_id") != chosen
+    waiting = db.linkage_decisions.find_one({"_id": decision["_id"]})
+    assert (waiting["status"], waiting["status_reason"]) == (
+        "pending", "admin cannot approve a decision of their own: it waits for another person's approval")
+    record = db.linkage_runs.find_one({"_id": f"{DECISIONS_DAG}:{own_run}"})
+    assert record["decisions"]["approval"]["own"] >= 1 and record["decisions"]["approval"]["decisions"] == 0
+    assert "left pending: admin's own, another person must approve them" in done["note"]
+    shown = json.loads(fetch(page, f"/linkage/api/item?item_id={item_id}")["text"])
+    assert shown["decisions"][0]["status_reason"].startswith("admin cannot approve a decision of their own")
+
     dag_run = airflow.trigger(DECISIONS_DAG, {})
     asked = awaiting_approval(airflow, dag_run)
     assert db.delivery_statuses.find_one({"_id": item["document_oid"]}).get("order_id") != chosen  # not yet
-    link = answer_in_required_actions(reviewer, airflow, dag_run, "reviewer", "Approve", screenshot="approval-request")
+    link, _ = answer_in_required_actions(reviewer, airflow, dag_run, "reviewer", "Approve",
+                                         screenshot="approval-request")
     resumed(airflow, dag_run, asked)
     assert urlsplit(link).netloc == urlsplit(airflow.base).netloc  # the request's link opens the view signed in
     linked = fetch(reviewer, link)
@@ -465,6 +485,9 @@ def test_a_decision_is_applied_once_a_second_user_approves_it_in_required_action
     assert record["decisions"]["outcome"]["applied"] >= 1
     assert record["decisions"]["preview"]["deciders"]["airflow:admin"] >= 1
     assert db.linkage_decisions.find_one({"_id": decision["_id"]})["status"] == "applied"
+    assert {"by": "airflow:admin", "approved_by": "reviewer"} in [
+        {k: p[k] for k in ("by", "approved_by")} for p in record["decisions"]["people"]]
+    assert db.linkage_decisions.find_one({"_id": decision["_id"]})["approved_by"] == "reviewer"
     assert "decisions" in done["note"] and "applied" in done["note"]
 
     assert coverage_shown(page, airflow, DELIVERY_COVERAGE) > before

@@ -28,7 +28,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
                     "progress", "readahead", "journal_codec", "evidence",
                     "comparing", "suggestions", "lookups", "partitions", "guard", "database", "server",
-                    "ferretdb", "concurrency",
+                    "ferretdb", "concurrency", "people",
                     "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
                     "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
                     "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",

@@ -1,7 +1,8 @@
-"""Issue 19 through the Linkage view (a real Airflow api-server app, signed in as `viewer`): decisions by the
-JSON API and by uploading a filled-in export, as the signed-in user, all or nothing, capped; the export is
-the bytes `linkage review --csv` prints and `linkage decide --file` imports; after a dry run the view shows
-what it found (issue 23 item 7), and the page's time at 100,000 review items is measured."""
+"""Issue 19 through the Linkage view (a real Airflow api-server app, signed in as `admin`; issue 28: a
+`viewer` reads the queue but may not decide): decisions by the JSON API and by uploading a filled-in
+export, as the signed-in user, all or nothing, capped; the export is the bytes `linkage review --csv`
+prints and `linkage decide --file` imports; after a dry run the view shows what it found (issue 23 item 7),
+and the page's time at 100,000 review items is measured."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_decisions_through_the_api_are_the_signed_in_users_and_all_or_nothing(
     saved = airflow_api.post("/linkage/api/decisions", json=body)
     assert saved.status_code == 200, saved.text
     assert saved.json()["decided"] == 2 and saved.json()["by_kind"] == {"link": 1, "none": 1}
-    assert {(d.by, d.via) for d in lk.decisions.pending()} == {("airflow:viewer", "view")}
+    assert {(d.by, d.via) for d in lk.decisions.pending()} == {("airflow:admin", "view")}
     assert lk.reviews.coll.count_documents({"status": "decided"}) == 2
 
     refused = airflow_api.post("/linkage/api/decisions", json={"decisions": [
@@ -77,11 +78,35 @@ def test_decisions_through_the_api_are_the_signed_in_users_and_all_or_nothing(
 
     history = airflow_api.get("/linkage/api/decisions", params={"item_id": ambiguous["_id"]}).json()
     assert [(d["kind"], d["target"], d["by"], d["note"]) for d in history] == [
-        ("link", ambiguous["candidates"][0]["id"], "airflow:viewer", "the first one")]
+        ("link", ambiguous["candidates"][0]["id"], "airflow:admin", "the first one")]
     assert "state" not in history[0]
     shown = airflow_api.get("/linkage/api/item", params={"item_id": ambiguous["_id"]}).json()
-    assert shown["item"]["status"] == "decided" and shown["item"]["decision"]["by"] == "airflow:viewer"
+    assert shown["item"]["status"] == "decided" and shown["item"]["decision"]["by"] == "airflow:admin"
     assert airflow_api.get("/linkage/api/item", params={"item_id": "nope"}).status_code == 404
+
+
+def test_a_viewer_reads_the_queue_but_every_way_to_decide_is_refused_403_and_nothing_is_recorded(
+        airflow_api: Any, airflow_viewer: Any, airflow_env: Settings, lk: Linkage, migrated: dict[str, Any]) -> None:
+    """Issue 28: who may decide is Airflow's permission (triggering linkage_apply_decisions), not a login."""
+    ambiguous = first_item(lk, category="ambiguous")
+    read = airflow_viewer.get("/linkage/", params={"category": "ambiguous"})
+    assert read.status_code == 200 and ambiguous["_id"] in read.text
+    assert 'class="decide"' not in read.text and 'id="import-form"' not in read.text
+    assert "may read the review queue but not decide" in read.text
+    assert 'class="decide"' in airflow_api.get("/linkage/", params={"category": "ambiguous"}).text
+    one = {"item_id": ambiguous["_id"], "decision": ambiguous["candidates"][0]["id"]}
+    export = airflow_viewer.get("/linkage/review.csv", params={"category": "ambiguous"})
+    assert export.status_code == 200
+    refused = [airflow_viewer.post("/linkage/api/decisions", json={"via": "view", "decisions": [one]}),  # the form
+               airflow_viewer.post("/linkage/api/decisions", json={"decisions": [one]}),  # the JSON API
+               airflow_viewer.post("/linkage/api/decisions.csv", headers={"Content-Type": "text/csv"},
+                                   content=filled(export.text, {one["item_id"]: one["decision"]}).encode())]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert refused[0].json()["detail"] == ("viewer may read the review queue but not decide: deciding needs "
+                                           "permission to trigger linkage_apply_decisions")
+    assert lk.decisions.coll.count_documents({}) == 0
+    assert lk.reviews.coll.find_one({"_id": ambiguous["_id"]})["status"] == "open"
+    assert airflow_api.post("/linkage/api/decisions", json={"decisions": [one]}).status_code == 200
 
 
 def cli_bytes(settings: Settings, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -122,7 +147,7 @@ def test_the_views_export_is_what_linkage_review_prints_and_both_imports_are_all
     assert json.loads(done.stdout.splitlines()[-1])["state"] == "failed" and lk.decisions.coll.count_documents({}) == 0
     recorded = airflow_api.post("/linkage/api/decisions.csv", content=good.encode(), **upload)
     assert recorded.status_code == 200 and recorded.json()["by_kind"] == {"link": 1, "clear": 1}
-    assert {(d.by, d.via) for d in lk.decisions.pending()} == {("airflow:viewer", "csv")}
+    assert {(d.by, d.via) for d in lk.decisions.pending()} == {("airflow:admin", "csv")}
 
     again = filled(view.text, {ambiguous["_id"]: "none"})
     (tmp_path / "again.csv").write_text(again, newline="")

@@ -16,12 +16,15 @@ from typing import Any
 
 from pymongo.database import Database
 
+from linkage.applying import check_approver, own
 from linkage.coverage import shown
 from linkage.database import connect
+from linkage.decisions import DecisionStatus
 from linkage.errors import LinkageError
 from linkage.handle import Linkage
 from linkage.models import COUNT_KEYS, RunKind, RunState
 from linkage.params import MigrationParams
+from linkage.people import person
 from linkage.records import DecisionsRecord, RollbackOutcome
 from linkage.retention import inventory, prune
 from linkage.runner import migrate, undo_run
@@ -85,16 +88,22 @@ def rollback_words(outcome: RollbackOutcome) -> str:
 
 
 def print_decisions(record: DecisionsRecord) -> None:
-    """A run's part in people's decisions: what it found to do, who approved it, what became of them."""
+    """A run's part in people's decisions: what it found to do, who approved it, what became of them, and who
+    decided and approved what it wrote."""
     if (found := record.preview) is not None:
         print(f"  decisions: {found.total} pending ({plural(found.links, 'link')}, {found.none} no match, "
               f"{plural(found.clears, 'clear')}, {found.stale} stale), decided by "
               f"{', '.join(found.deciders) or 'nobody'}")
-    if record.approval:
-        verb = "approved" if record.approval.approved else "rejected"
-        print(f"  {verb} by {record.approval.by or 'nobody in time'} ({record.approval.via})")
+    if (approval := record.approval) is not None:
+        verb = "approved" if approval.approved else "rejected"
+        print(f"  {verb} by {approval.by or 'nobody in time'} ({approval.via})"
+              + (f"; {plural(approval.own, 'decision')} of theirs left pending for another person" if approval.own
+                 else ""))
     if record.outcome:
         print("  decisions now: " + ", ".join(f"{n} {status}" for status, n in record.outcome.items()))
+    for people in record.people:
+        print(f"  written: {plural(people.count, 'decision')} decided by {people.by}, approved by "
+              f"{people.approved_by or 'nobody'}")
 
 
 def print_status(result: dict[str, Any]) -> None:
@@ -149,19 +158,34 @@ def cmd_reconcile(args: argparse.Namespace) -> RunReport:
     return _run(args, kind=RunKind.RECONCILE, dry_run=args.dry_run)
 
 
+def _nothing_to_apply(lk: Linkage, me: str) -> str | None:
+    """Why `me` has nothing to apply (none pending, or only their own), in one line; None: there is work."""
+    check_approver(lk, me)
+    pending = lk.decisions.pending()
+    if lk.decisions.pending(status=DecisionStatus.APPROVED) or len(own(pending, me)) < len(pending):
+        return None
+    if not pending:
+        return "no pending decisions: nothing to apply (decide in the Linkage view or with `linkage decide`)"
+    are = "is" if len(pending) == 1 else "are all"
+    return (f"nothing to apply: {'the' if len(pending) == 1 else 'the ' + str(len(pending))} pending "
+            f"decision{'' if len(pending) == 1 else 's'} {are} {person(me)}'s own; another person must apply "
+            f"{'it' if len(pending) == 1 else 'them'}")
+
+
 def cmd_apply_decisions(args: argparse.Namespace) -> RunReport | dict[str, Any]:
-    """People's decisions carried out now, the person running this the approver (`linkage_apply_decisions`
-    asks a second person in Airflow); with none pending, no run at all."""
+    """People's decisions carried out now, the person running this the approver of the others' decisions
+    (their own wait for someone else; `linkage_apply_decisions` asks in Airflow); with nothing they may
+    approve, no run at all."""
     lk = Linkage(settings_of(args))
     try:
         lk.require_app()
-        pending = len(lk.decisions.pending())
+        why = _nothing_to_apply(lk, default_trigger())
     finally:
         lk.close()
-    if not pending:
+    if why:
         if not args.json:
-            print("no pending decisions: nothing to apply (decide in the Linkage view or with `linkage decide`)")
-        return {"run_id": None, "state": RunState.SUCCEEDED.value, "steps": {}, "decisions": None}
+            print(why)
+        return {"run_id": None, "state": RunState.SUCCEEDED.value, "steps": {}, "decisions": None, "reason": why}
     return _run(args, kind=RunKind.DECISIONS, dry_run=args.dry_run)
 
 

@@ -56,16 +56,45 @@ class Row(NamedTuple):
     problem: str | None = None
 
 
+def decoded(data: bytes) -> str:
+    """A file's text as spreadsheets save it: UTF-8 (with or without a BOM), UTF-16 with its BOM (Excel's
+    "Unicode text"), else Windows-1252 (Excel's "CSV" on Windows); anything else is refused, in one line."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"neither UTF-8 nor Windows-1252 text (byte {exc.start}): save it as CSV UTF-8") from None
+
+
+#: The separators a spreadsheet writes, by name: a comma, or (where the comma is the decimal mark, as in
+#: much of Europe) a semicolon, or a tab.
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def delimiter(text: str) -> str:
+    """The separator of the header line: the one of `DELIMITERS` it holds most of (a comma on a tie)."""
+    header = text.split("\n", 1)[0]
+    return max(DELIMITERS, key=lambda d: (header.count(d), d == ","))
+
+
 def read_rows(text: str, required: Sequence[str]) -> Iterator[Row]:
     """Each data row with the line it starts on; blank rows are skipped. Columns beyond `required` are
-    kept (and may be ignored). A row with another number of fields than the header is returned with its
-    problem; a header without a `required` column, or text that is not CSV, raises `MalformedCsv`."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    kept (and may be ignored). The separator is the header's (`delimiter`). A row with another number of
+    fields than the header is returned with its problem; a header without a `required` column, or text
+    that is not CSV, raises `MalformedCsv`."""
+    separator = delimiter(text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     try:
         header = [restore(name).strip() for name in next(reader, [])]
         missing = [name for name in required if name not in header]
         if missing:
-            raise MalformedCsv(1, f"the header has no column {', '.join(missing)}")
+            raise MalformedCsv(1, f"the header has no column {', '.join(missing)} (read as "
+                                  f"{DELIMITERS[separator]}-separated)")
         start = reader.line_num + 1
         for cells in reader:
             if any(cell.strip() for cell in cells):

@@ -12,13 +12,17 @@ pending one `superseded`, so at most one decision per item is pending. Applying 
 step's work (the `linkage_apply_decisions` DAG and `linkage apply-decisions`); it uses this
 interface:
 
-- `DecisionStore.pending(steps)`: the pending decisions, newest per item, oldest first, each a
-  `DecisionRecord` with the item, the document (`collection`, `document_oid`), what to write
-  (`kind`, `target`) and the `state` it was made on;
+- `DecisionStore.pending(steps)`: the pending decisions (or, with `status`, the approved ones), newest
+  per item, oldest first, each a `DecisionRecord` with the item, the document (`collection`,
+  `document_oid`), what to write (`kind`, `target`) and the `state` it was made on;
+- `DecisionStore.approve(ids, by, run_id)`: `pending` -> `approved`, naming the approver (a person other
+  than the decider: `linkage.applying` checks that, `linkage.people` says who is who); only approved
+  decisions are ever written;
 - `StateReader.stale(decisions)`: for each decision whose document changed since it was made
   (or is gone), why, in words (`{decision id: "delivery_date changed since the decision"}`);
-- `DecisionStore.mark(ids, status, run_id=..., reason=...)`: `pending` -> `applied`, `stale`,
-  `rejected`, `rolled_back` (its run was undone before it concluded); `applied` -> `rolled_back`.
+- `DecisionStore.mark(ids, status, run_id=..., reason=...)`: `pending` -> `rejected`; `approved` ->
+  `applied`, `stale`, `rolled_back` (its run was undone before it concluded); `applied` -> `rolled_back`;
+  `pending` or `approved` -> `superseded`.
   Any other transition is refused (not counted), so
   marking twice changes nothing. The item side (closing, reopening with a reason) is
   `ReviewQueue.decided` / `ReviewQueue.reopen`.
@@ -56,6 +60,7 @@ class DecisionKind(StrEnum):
 
 class DecisionStatus(StrEnum):
     PENDING = "pending"
+    APPROVED = "approved"
     APPLIED = "applied"
     STALE = "stale"
     REJECTED = "rejected"
@@ -65,8 +70,9 @@ class DecisionStatus(StrEnum):
 
 #: The statuses a decision may move to, by the status it has.
 TRANSITIONS: dict[DecisionStatus, frozenset[DecisionStatus]] = {
-    DecisionStatus.PENDING: frozenset({DecisionStatus.APPLIED, DecisionStatus.STALE, DecisionStatus.REJECTED,
-                                       DecisionStatus.SUPERSEDED, DecisionStatus.ROLLED_BACK}),
+    DecisionStatus.PENDING: frozenset({DecisionStatus.APPROVED, DecisionStatus.REJECTED, DecisionStatus.SUPERSEDED}),
+    DecisionStatus.APPROVED: frozenset({DecisionStatus.APPLIED, DecisionStatus.STALE, DecisionStatus.ROLLED_BACK,
+                                        DecisionStatus.SUPERSEDED}),
     DecisionStatus.APPLIED: frozenset({DecisionStatus.ROLLED_BACK}),
 }
 
@@ -140,6 +146,10 @@ class DecisionRecord(BaseModel):
     status_at: Any = None
     status_run: str | None = None
     status_reason: str | None = None
+    #: Who let it be written (a person other than `by`), when, in which run.
+    approved_by: str | None = None
+    approved_at: Any = None
+    approved_run: str | None = None
 
     def stored(self) -> dict[str, Any]:
         return self.model_dump(mode="python", by_alias=True)
@@ -203,14 +213,16 @@ class DecisionStore:
         if not decisions:
             return
         items = [d.item_id for d in decisions]
-        older = [d["_id"] for d in self.coll.find({"item_id": {"$in": items}, "status": DecisionStatus.PENDING},
+        waiting = [DecisionStatus.PENDING.value, DecisionStatus.APPROVED.value]
+        older = [d["_id"] for d in self.coll.find({"item_id": {"$in": items}, "status": {"$in": waiting}},
                                                   {"_id": 1})]
         self.coll.insert_many([d.stored() for d in decisions], ordered=True)
         self.mark(older, DecisionStatus.SUPERSEDED, reason="a newer decision on the same item")
 
-    def pending(self, steps: Iterable[str] | None = None, before: datetime | None = None) -> list[DecisionRecord]:
-        """The pending decisions (made `before`, when given), the newest per item, oldest first."""
-        query: dict[str, Any] = {"status": DecisionStatus.PENDING.value, **(made_before(before) if before else {})}
+    def pending(self, steps: Iterable[str] | None = None, before: datetime | None = None,
+                status: DecisionStatus = DecisionStatus.PENDING) -> list[DecisionRecord]:
+        """The pending (or `status`) decisions (made `before`, when given), the newest per item, oldest first."""
+        query: dict[str, Any] = {"status": status.value, **(made_before(before) if before else {})}
         if steps is not None:
             query["step"] = {"$in": list(steps)}
         newest: dict[str, DecisionRecord] = {}
@@ -231,10 +243,25 @@ class DecisionStore:
                                                "status_run": run_id, "status_reason": reason}})
         return done.modified_count
 
-    def settled_by(self, run_id: str, status: DecisionStatus) -> list[DecisionRecord]:
-        """The decisions a run moved to `status`."""
-        return [DecisionRecord.model_validate(d) for d in self.coll.find({"status_run": run_id,
-                                                                          "status": status.value})]
+    def approve(self, ids: Iterable[str], *, by: str, run_id: str) -> int:
+        """Pending decisions approved by `by` in run `run_id` (the caller checked `by` decided none of them)."""
+        wanted, now = list(ids), datetime.now(timezone.utc)
+        if not wanted:
+            return 0
+        done = self.coll.update_many({"_id": {"$in": wanted}, "status": DecisionStatus.PENDING.value},
+                                     {"$set": {"status": DecisionStatus.APPROVED.value, "status_at": now,
+                                               "status_run": run_id, "status_reason": None, "approved_by": by,
+                                               "approved_at": now, "approved_run": run_id}})
+        return done.modified_count
+
+    def waiting(self, ids: Iterable[str], reason: str) -> None:
+        """Say why pending decisions are still pending (their decider cannot approve them), status unchanged."""
+        self.coll.update_many({"_id": {"$in": list(ids)}, "status": DecisionStatus.PENDING.value},
+                              {"$set": {"status_reason": reason}})
+
+    def by_ids(self, ids: Iterable[str]) -> list[DecisionRecord]:
+        """These decisions, in id order (whatever their status now)."""
+        return [DecisionRecord.model_validate(d) for d in self.coll.find({"_id": {"$in": list(ids)}}).sort("_id", 1)]
 
     def history(self, item_id: str) -> list[DecisionRecord]:
         """Every decision on an item, newest first."""

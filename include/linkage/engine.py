@@ -63,12 +63,13 @@ def where(query: dict[str, Any], bounds: dict[str, Any]) -> dict[str, Any]:
 @dataclass
 class BatchPlan:
     """What a planner decided for one batch; `extra` counts outside the categories; `declined` the people's
-    decisions it does not carry out, and why (a decisions pass)."""
+    decisions it does not carry out, and why, and `carried` every decision it walked (a decisions pass)."""
 
     decisions: list[Decision]
     writes: list[FieldWrite] = field(default_factory=list)
     extra: dict[str, int] = field(default_factory=dict)
     declined: dict[str, str] = field(default_factory=dict)
+    carried: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
                     _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
                     run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
                     seq=seq, last_key=batch[-1][job.walk], counts=dict(counts), totals=dict(totals),
-                    writes=plan.writes, declined=plan.declined,
+                    writes=plan.writes, declined=plan.declined, carried=plan.carried,
                 )
                 ctx.writer.write(job, record, plan.decisions)
                 progress.advance(len(batch))

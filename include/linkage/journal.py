@@ -125,6 +125,9 @@ class BatchRecord(BaseModel):
     writes: list[FieldWrite] = Field(default_factory=list)
     #: The decisions a decisions pass does not carry out, by id, and why (the document changed since).
     declined: dict[str, str] = Field(default_factory=dict)
+    #: Every decision a decisions pass walked in this batch (written, declined or writing nothing): what the
+    #: run carried out, settled and undone by id, never by a status that may have moved since.
+    carried: list[str] = Field(default_factory=list)
     state: BatchState = BatchState.PLANNED
 
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}

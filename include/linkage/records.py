@@ -56,7 +56,9 @@ class DriftRecord(BaseModel):
 
 class DecisionsPreview(BaseModel):
     """What a run is about to do with people's decisions, as its approver is shown it: by kind, the stale ones
-    (their document changed since), and who decided (the most frequent deciders first, at most 20)."""
+    (their document changed since), who decided (the most frequent deciders first, at most 20), how many a
+    second person approved already, and, when the approver is known (the CLI), how many of theirs they
+    cannot approve (`own`: left pending for someone else, not counted in the rest)."""
 
     total: int = 0
     links: int = 0
@@ -64,6 +66,9 @@ class DecisionsPreview(BaseModel):
     clears: int = 0
     stale: int = 0
     deciders: dict[str, int] = Field(default_factory=dict)
+    approved: int = 0
+    approver: str | None = None
+    own: int = 0
 
 
 class Approval(BaseModel):
@@ -74,15 +79,36 @@ class Approval(BaseModel):
     by: str | None = None
     via: str
     at: Any = None
+    #: How many decisions it approved (or rejected), and how many were the approver's own: those stay pending
+    #: for another person (nobody approves what they decided themselves).
+    decisions: int = 0
+    own: int = 0
+
+
+class People(BaseModel):
+    """Who decided and who approved the decisions a run wrote (applied), and how many."""
+
+    by: str
+    approved_by: str | None = None
+    count: int = 0
 
 
 class DecisionsRecord(BaseModel):
-    """A run's part in people's decisions: what it was about to do, its approval, and each outcome's count
-    (`applied`, `stale`, `rejected`, `rolled_back`)."""
+    """A run's part in people's decisions: what it was about to do, its approval, each outcome's count
+    (`applied`, `stale`, `rejected`, `rolled_back`), and the decider and approver of what it wrote."""
 
     preview: DecisionsPreview | None = None
     approval: Approval | None = None
     outcome: dict[str, int] = Field(default_factory=dict)
+    people: list[People] = Field(default_factory=list)
+
+    def summary(self) -> str | None:
+        """`decisions 3 applied, 2 left pending: admin's own, another person must approve them`."""
+        words = [f"{n:,} {status}" for status, n in self.outcome.items()]
+        if self.approval and self.approval.own:
+            words.append(f"{self.approval.own:,} left pending: {self.approval.by}'s own, another person must "
+                         "approve them")
+        return "decisions " + ", ".join(words) if words else None
 
 
 class Paging(BaseModel):

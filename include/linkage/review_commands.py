@@ -16,6 +16,7 @@ from typing import Any
 
 from linkage.accept_commands import accept_options, accepting, cmd_accept
 from linkage.commands import settings_of
+from linkage.csvsafe import decoded
 from linkage.deciding import DecisionsRefused, import_csv
 from linkage.errors import LinkageError
 from linkage.handle import Linkage
@@ -25,6 +26,7 @@ from linkage.review_pages import ReviewFilter, review_csv, review_page
 from linkage.reviews import CATEGORIES, OPEN, STATUSES
 from linkage.runs import default_trigger
 from linkage.steps import REGISTRY
+from linkage.words import plural
 
 #: The largest file `decide --file` reads (the view's upload has the same cap).
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -87,15 +89,31 @@ def report_quality(lk: Linkage, as_json: bool) -> dict[str, Any]:
     return {"state": RunState.SUCCEEDED.value, **found.model_dump()}
 
 
+def read_export(path: Path) -> str:
+    """A filled-in export's text (`csvsafe.decoded`), or a one-line reason it cannot be read."""
+    try:
+        if path.is_dir():
+            raise LinkageError(f"{path} is a directory: give the filled-in export's file")
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise LinkageError(f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: split it")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise LinkageError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise LinkageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return decoded(data)
+    except ValueError as exc:
+        raise LinkageError(f"{path} is {exc}") from None
+
+
 def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
     """Record a filled-in export's decisions, all or none; each refused line goes to stderr (or, with
     `--accept-suggestions`, the suggestions of a filter: `linkage.accept_commands`)."""
     if accepting(args):
         return cmd_accept(args)
     path = Path(args.file)
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise LinkageError(f"{path} is larger than {MAX_FILE_BYTES // 1024 // 1024} MB: split it")
-    text = path.read_bytes().decode("utf-8-sig", errors="strict")
+    text = read_export(path)
     lk = Linkage(settings_of(args))
     try:
         lk.reviews.ensure_indexes()
@@ -104,12 +122,11 @@ def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
     except DecisionsRefused as refused:
         for refusal in refused.refusals:
             print(f"{path}: {refusal}", file=sys.stderr)
-        bad = len(refused.refusals)
-        error = f"import refused, nothing recorded: {bad} bad line{'s' if bad != 1 else ''}"
+        error = f"import refused, nothing recorded: {plural(len(refused.refusals), 'bad line')}"
         return {"state": RunState.FAILED.value, "error": error, "refused": [r.model_dump() for r in refused.refusals]}
     finally:
         lk.close()
     if not args.json:
-        print(f"recorded {recorded.decided} decisions ({', '.join(f'{k} {n}' for k, n in recorded.by_kind.items())}) "
-              f"as {recorded.batch}")
+        kinds = ", ".join(f"{k} {n}" for k, n in recorded.by_kind.items())
+        print(f"recorded {plural(recorded.decided, 'decision')} ({kinds}) as {recorded.batch}")
     return {"state": RunState.SUCCEEDED.value, **recorded.model_dump()}

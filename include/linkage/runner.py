@@ -55,10 +55,12 @@ class _Execution:
         }
 
     def approve(self, stage: Stage) -> None:
-        """In this process the person running the command is the approver (the run record says so)."""
-        preview(self.lk, self.run_id)
+        """In this process the person running the command is the approver (the run record says so): of the
+        others' decisions only, their own stay pending for someone else."""
+        approver = self.lk.record(self.run_id).triggered_by
+        preview(self.lk, self.run_id, approver)
         if not self.dry_run:
-            approve(self.lk, self.run_id, approved=True, by=self.lk.record(self.run_id).triggered_by, via="cli")
+            approve(self.lk, self.run_id, approved=True, by=approver, via="cli")
 
     def acquire(self, stage: Stage) -> None:
         if not self.dry_run:  # a dry run writes nothing, so it takes no lease

@@ -155,8 +155,8 @@ class RunRecord(BaseModel):
             return f"{self.error}: nothing written"
         linked = ", ".join(f"{step} {counts['linked']:,}" for step, counts in self.counts().items())
         parts = [f"dry run: would link {linked}" if self.dry_run else f"linked {linked}"]
-        if self.decisions and self.decisions.outcome:
-            parts.append("decisions " + ", ".join(f"{n:,} {status}" for status, n in self.decisions.outcome.items()))
+        if self.decisions and (decided := self.decisions.summary()):
+            parts.append(decided)
         if self.coverage_before and self.coverage_after and not self.dry_run:
             parts.append("coverage " + ", ".join(
                 f"{name} {shown(before)} -> {shown(self.coverage_after[name])}"

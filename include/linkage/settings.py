@@ -129,7 +129,12 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
-        """Settings from `LINKAGE_*` variables; explicit overrides win when not None."""
+        """Settings from `LINKAGE_*` variables; explicit overrides win when not None. An override given empty
+        (`--db ''`) is refused: it names nothing, and must not fall back to a default silently (an empty
+        variable does: unset)."""
+        empty = [key for key, value in overrides.items() if isinstance(value, str) and not value.strip()]
+        if empty:
+            raise ValueError(f"an empty {', '.join(empty)} names nothing: give one, or leave the option out")
         values: dict[str, object] = {name: os.environ.get(var) for name, var in ENVIRONMENT.items()}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls.model_validate({key: value for key, value in values.items() if value not in (None, "")})

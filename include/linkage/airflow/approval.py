@@ -4,9 +4,12 @@
 decided) into the run record and into the request's text; `DecisionsApproval` is Airflow's
 `ApprovalOperator`: the request waits in Browse -> Required Actions for one of `LINKAGE_APPROVERS`
 (any user Airflow lets respond, when none are set) and, after `LINKAGE_APPROVAL_TIMEOUT_HOURS`,
-rejects by default. It records its own answer in the linkage run: approved, the run goes on to take
-its lease and write; rejected (or timed out), the run's decisions become `rejected`, their items go
-back to the queue, the run closes `rejected` and every later task skips, having written nothing.
+rejects by default. Four eyes: the request says, per decider, that anyone but that person may
+approve; an approval approves the decisions of people other than the approver only (theirs stay
+pending, saying so, for someone else: `linkage.applying.approve`). It records its own answer in the
+linkage run: approved, the run goes on to take its lease and write what was approved; rejected (or
+timed out), the others' decisions become `rejected`, their items go back to the queue, the run closes
+`rejected` and every later task skips, having written nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
 from linkage.airflow.urls import PREFIX, page_link
 from linkage.applying import approve, preview
+from linkage.people import person
 from linkage.records import DecisionsPreview
 from linkage.settings import Settings
 from linkage.words import plural
@@ -29,15 +33,24 @@ from linkage.words import plural
 REQUEST = "request_approval"
 
 
+def who_may_approve(shown: DecisionsPreview) -> str:
+    """Per decider, how many decisions and who may approve them: anyone but the decider (four eyes)."""
+    lines = [f"- {name}: {plural(n, 'decision')}, may be approved by anyone but **{person(name)}**"
+             for name, n in shown.deciders.items()]
+    if shown.approved:
+        lines.append(f"- of these, {shown.approved} approved already by a second person")
+    return "\n".join(lines) or "- nobody"
+
+
 def approval_text(shown: DecisionsPreview, run_id: str, db: str) -> str:
     """The request a person approves (Markdown): counts and deciders only, never a document's data."""
-    deciders = ", ".join(f"{name} ({n})" for name, n in shown.deciders.items()) or "nobody"
     return (f"**{plural(shown.total, 'decision')}** on the review queue of database `{db}`, made before run "
             f"`{run_id}` started:\n\n- {plural(shown.links, 'link')} to write\n"
             f"- {plural(shown.none, 'no-match decision')} (left unlinked, the item stays closed)\n"
             f"- {plural(shown.clears, 'dangling reference')} to clear\n"
             f"- {shown.stale} stale: their document changed since, so they will not be written\n\n"
-            f"Decided by: {deciders}.\n\n"
+            f"Decided by (your approval writes only the decisions of people other than you: your own stay pending "
+            f"for someone else):\n\n{who_may_approve(shown)}\n\n"
             f"[The decided items in the Linkage view]({page_link(f'{PREFIX}/?status=decided')}#review)\n\n"
             "**Approve**: the run takes a backup of the documents it will change, then journals, writes and "
             "validates them (and can be rolled back). **Reject**: nothing is written; the decisions are marked "

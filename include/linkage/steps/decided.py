@@ -1,9 +1,10 @@
 """The `decided` phase: people's decisions on review items, planned into the journal like any other pass.
 
 Every step that takes decisions (its `subjects`) has this phase first in a
-reconcile and alone in a decisions run. It walks the step's pending decisions
-made before the run started (`linkage_decisions`, in id order, so it resumes
-like any pass) and plans, for each, exactly what it says: a link (with the
+reconcile and alone in a decisions run. It walks the step's approved decisions
+(a person other than their decider approved them: `linkage.applying`) made
+before the run started (`linkage_decisions`, in id order, so it resumes like
+any pass): a decision nobody else approved is never written. It plans, for each, exactly what it says: a link (with the
 target's side too where the relation has two), a clear, or nothing for "leave
 it unlinked". A decision whose document changed since it was made, whose target
 is gone, or whose link would now break a rule of the relation is not carried
@@ -85,6 +86,7 @@ def plan_decided(db: Database, subjects: Mapping[str, Subject], states: StateRea
     grouped: dict[str, list[DecisionRecord]] = {}
     for raw in batch:
         decision = DecisionRecord.model_validate(raw)
+        plan.carried.append(decision.id)
         grouped.setdefault(decision.collection, []).append(decision)
     for collection, group in grouped.items():
         subject = subjects.get(collection)
@@ -98,8 +100,8 @@ def plan_decided(db: Database, subjects: Mapping[str, Subject], states: StateRea
 
 
 def decided_pass(step: str, subjects: Sequence[Subject], ctx: StepContext) -> Pass:
-    """The pass over the step's pending decisions made before the run started, in id order."""
-    query = {"status": DecisionStatus.PENDING.value, "step": step, **made_before(ctx.started)}
+    """The pass over the step's approved decisions made before the run started, in id order."""
+    query = {"status": DecisionStatus.APPROVED.value, "step": step, **made_before(ctx.started)}
     return Pass(step=step, phase=DECIDED, source=ctx.bookkeeping("decisions"), query=query, projection=None,
                 plan=partial(plan_decided, ctx.db, {s.collection: s for s in subjects}, ctx.states),
                 subject=subjects[0].collection, unlanded=Category.CONFLICT)

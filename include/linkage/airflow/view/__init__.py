@@ -26,7 +26,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from linkage import reports
 from linkage.airflow.urls import DOCS_ROUTE, PREFIX
 from linkage.airflow.view.decisions import router
-from linkage.airflow.view.deps import FilterDep, LinkageDep, get_user
+from linkage.airflow.view.deps import DECIDING_DAG, FilterDep, LinkageDep, UserDep, get_user, may_decide
 from linkage.airflow.view.evidence import evidence_table, waterfall
 from linkage.airflow.view.suggestions import router as suggestions
 from linkage.masking import redact
@@ -82,21 +82,23 @@ def _render(template: str, **values: Any) -> HTMLResponse:
 
 
 @app.get("/", response_class=HTMLResponse)
-def page(lk: LinkageDep, selected: FilterDep, size: SizeParam = 50, after: CursorParam = None,
+def page(lk: LinkageDep, selected: FilterDep, user: UserDep, size: SizeParam = 50, after: CursorParam = None,
          before: CursorParam = None) -> HTMLResponse:
     rows = reports.run_rows(lk, limit=30)
     dry = reports.dry_run_findings(lk, rows[0].run_id) if rows and rows[0].dry_run else None
     return _render("linkage.html", status=status(lk), runs=rows, chart=coverage_chart(rows), dry=dry,
                    review=review_page(lk, selected, size=size, after=after, before=before), selected=selected,
                    steps=list(REGISTRY), categories=CATEGORIES, statuses=STATUSES, sizes=PAGE_SIZES,
-                   alerts=reports.alerts(lk), channels=delivery_channels())
+                   alerts=reports.alerts(lk), channels=delivery_channels(), can_decide=may_decide(user),
+                   deciding_dag=DECIDING_DAG)
 
 
 @app.get("/item", response_class=HTMLResponse)
-def item_page(lk: LinkageDep, item_id: Annotated[str, Query(max_length=1000)]) -> HTMLResponse:
+def item_page(lk: LinkageDep, user: UserDep, item_id: Annotated[str, Query(max_length=1000)]) -> HTMLResponse:
     """One review item as the queue shows it (where a conflict's rivals link to), to decide it there."""
     found = lk.reviews.find([item_id]).get(item_id)
-    shown = _render("item.html", item_id=item_id, item=ReviewRow.of(found) if found else None)
+    shown = _render("item.html", item_id=item_id, item=ReviewRow.of(found) if found else None,
+                    can_decide=may_decide(user), deciding_dag=DECIDING_DAG)
     shown.status_code = 200 if found else 404
     return shown
 

@@ -1,6 +1,7 @@
 """The Linkage view's decisions: the JSON API behind its Save buttons, the CSV import, the history.
 
-The signed-in Airflow user is the decider (`airflow:<name>`). A request is all or nothing and
+The signed-in Airflow user is the decider (`airflow:<name>`), when Airflow lets them decide (`DeciderDep`:
+403 otherwise, nothing recorded). A request is all or nothing and
 capped: at most `MAX_PER_REQUEST` decisions in `MAX_JSON_BYTES` of JSON, `MAX_UPLOAD_BYTES` of CSV, notes and
 decisions as long as `linkage.deciding` allows. A refusal is a 422 whose `refused` lists each bad
 decision with its line (the CSV's line, or the decision's position in the request, from 1) and why.
@@ -17,7 +18,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from linkage.airflow.view.deps import LinkageDep, UserDep
+from linkage.airflow.view.deps import DeciderDep, LinkageDep
+from linkage.csvsafe import decoded
 from linkage.deciding import MAX_DECISION, MAX_NOTE, DecisionInput, DecisionsRefused, import_csv, record_decisions
 from linkage.decisions import DecisionRecord, DecisionStatus
 from linkage.handle import Linkage
@@ -67,7 +69,7 @@ def capped_json(request: Request) -> None:
 
 
 @router.post("/api/decisions", dependencies=[Depends(capped_json)])
-def post_decisions(body: DecisionsBody, lk: LinkageDep, user: UserDep) -> JSONResponse:
+def post_decisions(body: DecisionsBody, lk: LinkageDep, user: DeciderDep) -> JSONResponse:
     """Record decisions (all of them or none) as the signed-in user."""
     given = [DecisionInput(line=n, **g.model_dump()) for n, g in enumerate(body.decisions, start=1)]
     return _answer(lambda: record_decisions(lk, given, by=decider(user), via=body.via))
@@ -84,7 +86,7 @@ async def _capped_body(request: Request) -> bytes | None:
 
 
 @router.post("/api/decisions.csv")
-async def post_csv(request: Request, lk: LinkageDep, user: UserDep) -> JSONResponse:
+async def post_csv(request: Request, lk: LinkageDep, user: DeciderDep) -> JSONResponse:
     """Import a filled-in review export (`text/csv`), all of it or none, as the signed-in user."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "text/csv":
         return JSONResponse({"detail": "send the file as text/csv"}, status_code=415)
@@ -93,9 +95,9 @@ async def post_csv(request: Request, lk: LinkageDep, user: UserDep) -> JSONRespo
         return JSONResponse({"detail": f"larger than {MAX_UPLOAD_BYTES // 1024 // 1024} MB: split the file"},
                             status_code=413)
     try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return JSONResponse({"detail": f"not UTF-8 text (byte {exc.start})"}, status_code=422)
+        text = decoded(body)
+    except ValueError as exc:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
     by = decider(user)
     return await run_in_threadpool(lambda: _answer(lambda: import_csv(lk, text, by=by, via="csv")))
 

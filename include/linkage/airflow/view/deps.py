@@ -1,4 +1,12 @@
-"""What the Linkage view's routes depend on: the signed-in user, the engine handle, a checked review filter."""
+"""What the Linkage view's routes depend on: the signed-in user, whether Airflow lets them decide, the engine
+handle, a checked review filter.
+
+Who may decide is Airflow's to say, not the view's: recording a decision (the form, the JSON API, the CSV
+upload, accepting suggestions) is asking for a write to the app, so it needs what triggering
+`linkage_apply_decisions` needs (`POST` on its DAG runs, as Airflow's auth manager answers it: a
+Viewer may not; SimpleAuthManager's `user` role and up, or whatever a FAB/Keycloak role grants). A
+user who may not still reads the queue; a decision they send is refused with 403 and nothing is recorded.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +22,9 @@ from linkage.review_pages import ReviewFilter
 from linkage.reviews import CATEGORIES, OPEN, STATUSES
 from linkage.steps import REGISTRY
 
-__all__ = ["FilterDep", "LinkageDep", "UserDep", "get_user", "linkage", "review_filter"]
+__all__ = ["DeciderDep", "FilterDep", "LinkageDep", "UserDep", "get_user", "linkage", "may_decide", "review_filter"]
+#: The DAG whose run permission is the permission to decide (a decision is what its runs write).
+DECIDING_DAG = "linkage_apply_decisions"
 
 
 @functools.cache
@@ -71,6 +81,25 @@ def review_filter(step: Annotated[str | None, Query(max_length=100)] = None,
                         min_probability=probability(min_probability))
 
 
+def may_decide(user: Any) -> bool:
+    """Whether Airflow's auth manager lets `user` trigger `linkage_apply_decisions` (so: decide)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return bool(get_auth_manager().is_authorized_dag(method="POST", access_entity=DagAccessEntity.RUN,
+                                                     details=DagDetails(id=DECIDING_DAG), user=user))
+
+
+def deciding_user(user: Annotated[Any, Depends(get_user)]) -> Any:
+    """The signed-in user, when Airflow lets them decide; 403 otherwise (before anything is read or recorded)."""
+    if not may_decide(user):
+        raise HTTPException(status_code=403, detail=f"{user.get_name()} may read the review queue but not decide: "
+                                                    f"deciding needs permission to trigger {DECIDING_DAG}")
+    return user
+
+
 LinkageDep = Annotated[Linkage, Depends(linkage)]
 FilterDep = Annotated[ReviewFilter, Depends(review_filter)]
 UserDep = Annotated[Any, Depends(get_user)]
+#: The signed-in user who may decide (403 for one who may not): every route that records a decision takes it.
+DeciderDep = Annotated[Any, Depends(deciding_user)]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from linkage.accepting import CountChanged, accept_suggestions
 from linkage.airflow.view.decisions import decider
-from linkage.airflow.view.deps import FilterDep, LinkageDep, UserDep, review_filter
+from linkage.airflow.view.deps import DeciderDep, FilterDep, LinkageDep, review_filter
 from linkage.deciding import DecisionsRefused
 from linkage.review_index import counted
 from linkage.reviews import OPEN, STATUSES
@@ -40,7 +40,7 @@ def small_body(request: Request) -> None:
 
 
 @router.post("/api/suggestions/accept", dependencies=[Depends(small_body)])
-def accept(body: AcceptBody, lk: LinkageDep, user: UserDep) -> JSONResponse:
+def accept(body: AcceptBody, lk: LinkageDep, user: DeciderDep) -> JSONResponse:
     """Accept the filter's suggestions as the signed-in user's decisions (via `view`), or refuse them all."""
     selected = review_filter(step=body.step, category=body.category, status_=OPEN)
     try:
