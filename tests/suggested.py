@@ -14,9 +14,11 @@ EVIDENCE_TEXT = "prior -1.0; status equal +4.5"
 
 
 def plant_suggestions(reviews: Collection) -> dict[str, dict[str, Any]]:
-    """Every open ambiguous item gets a suggestion; per item id, the suggestion as stored. Probabilities step
-    through 0.5, 0.93, 0.99 and 0.9 exactly; the first candidate when no other item was suggested it, else
-    `none`. Each open conflict item gets evidence naming the next conflict item of its step as its rival."""
+    """What the `suggest` stage wrote is taken off; then every open ambiguous item gets a suggestion; per item
+    id, the suggestion as stored. Probabilities step through 0.5, 0.93, 0.99 and 0.9 exactly; the first
+    candidate when no other item was suggested it, else `none`. Each open conflict item gets evidence naming
+    the next conflict item of its step as its rival."""
+    reviews.update_many({}, {"$unset": {"evidence": "", "suggestion": "", "suggested_p": ""}})  # the stage's own
     taken: set[tuple[str, str]] = set()
     stored: dict[str, dict[str, Any]] = {}
     for n, item in enumerate(reviews.find({"status": "open", "category": "ambiguous"}).sort("_id", 1)):

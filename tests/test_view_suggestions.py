@@ -1,4 +1,5 @@
-"""Issue 28 through the Linkage view (a real Airflow api-server app, signed in as `viewer`): each item's evidence
+"""Issue 28 through the Linkage view (a real Airflow api-server app, signed in as `admin`, and as `viewer`, who may
+read but not decide): each item's evidence
 beside its candidates, the suggestion with its waterfall, a conflict's rivals one link away; the filter by
 minimum probability and its count; "Accept all N suggestions" records them as the signed-in user, refuses a
 count that changed since it was shown, and caps what a request can ask; the counters a page asks again.
@@ -95,10 +96,21 @@ def test_accept_all_records_the_filters_suggestions_as_the_signed_in_user_or_ref
     assert accepted.json()["decided"] == len(delivery) and accepted.json()["left"] == 0
     recorded = {d.item_id: d for d in lk.decisions.pending()}
     assert set(recorded) == delivery
-    assert {(d.by, d.via) for d in recorded.values()} == {("airflow:viewer", "view")}
+    assert {(d.by, d.via) for d in recorded.values()} == {("airflow:admin", "view")}
     assert all((d.target or "none") == suggested[i]["target"] for i, d in recorded.items())
     counts = airflow_api.get("/linkage/api/review/counts", params={"step": "order_delivery", "category": "ambiguous",
                                                                    "min_probability": "0.9", "status": ""}).json()
     assert counts["counts"]["open"] == 0 and counts["counts"]["decided"] == len(delivery)
     again = airflow_api.post(ACCEPT, json=body)
     assert again.status_code == 409 and again.json()["held"] == 0
+
+
+def test_a_read_only_user_sees_the_suggestions_and_their_count_but_accepting_them_is_refused(
+        airflow_api: Any, airflow_viewer: Any, lk: Linkage, suggested: dict[str, dict[str, Any]]) -> None:
+    held = len(open_at(suggested, 0.9))
+    page = airflow_viewer.get("/linkage/", params={"min_probability": "0.9"}).text
+    assert f"{held:,} open items of this filter have suggestions at p &ge; 0.90" in page
+    assert 'id="accept-all"' not in page and 'form class="decide"' not in page and "accepts it" not in page
+    assert '<svg class="waterfall"' in page
+    refused = airflow_viewer.post(ACCEPT, json={"min_probability": 0.9, "expected": held})
+    assert refused.status_code == 403 and lk.decisions.coll.count_documents({}) == 0
