@@ -159,6 +159,11 @@ def test_accept_all_records_the_filters_suggestions_as_the_signed_in_user_and_th
     assert outcome.startswith(f"recorded {held:,} decisions (")
     wait_for(lambda: counter(page, "open") == 0)
     assert counter(page, "decided") == decided + held
+    page.find_element(By.CSS_SELECTOR, "#quality summary").click()
+    wait_for(lambda: page.find_elements(By.CSS_SELECTOR, ".quality-bands tbody tr"))
+    accepted = sum(int(r.find_elements(By.TAG_NAME, "td")[2].text.replace(",", ""))
+                   for r in page.find_elements(By.CSS_SELECTOR, ".quality-bands tbody tr"))
+    assert accepted >= held
     page.execute_script("document.getElementById('review').scrollIntoView()")
     page.save_screenshot(str(SCREENSHOTS / "review-bulk-accept.png"))
     recorded = list(db.linkage_decisions.find({"item_id": {"$in": sorted(items)}}))

@@ -103,6 +103,11 @@ def test_accept_all_records_the_filters_suggestions_as_the_signed_in_user_or_ref
     assert counts["counts"]["open"] == 0 and counts["counts"]["decided"] == len(delivery)
     again = airflow_api.post(ACCEPT, json=body)
     assert again.status_code == 409 and again.json()["held"] == 0
+    bands = airflow_api.get("/linkage/api/quality").json()["bands"]
+    assert sum(b["decided"] for b in bands) == sum(b["accepted"] for b in bands) == len(delivery)
+    assert {b["label"]: b["decided"] for b in bands if b["decided"]} == {
+        "0.9–0.97": sum(suggested[i]["probability"] < 0.97 for i in delivery),
+        "≥ 0.97": sum(suggested[i]["probability"] >= 0.97 for i in delivery)}
 
 
 def test_a_read_only_user_sees_the_suggestions_and_their_count_but_accepting_them_is_refused(

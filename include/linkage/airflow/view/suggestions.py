@@ -17,6 +17,7 @@ from linkage.accepting import CountChanged, accept_suggestions
 from linkage.airflow.view.decisions import decider
 from linkage.airflow.view.deps import DeciderDep, FilterDep, LinkageDep, review_filter
 from linkage.deciding import DecisionsRefused
+from linkage.quality import quality
 from linkage.review_index import counted
 from linkage.reviews import OPEN, STATUSES
 
@@ -59,3 +60,12 @@ def get_counts(lk: LinkageDep, selected: FilterDep) -> dict[str, object]:
     """The filter's counts by status and its total (what the page's counters show after a Save)."""
     found = {status: counted(lk.reviews.coll, selected.ranges(status), where=selected.where) for status in STATUSES}
     return {"counts": found, "total": found[selected.status] if selected.status else sum(found.values())}
+
+
+@router.get("/api/quality")
+def get_quality(lk: LinkageDep) -> dict[str, object]:
+    """How often people accepted the suggestions, by probability band (and, on seeded data, precision and
+    recall per threshold): what `linkage review --quality` prints. It walks the suggested items once, so the
+    page asks for it only when a person opens its table."""
+    found = quality(lk)
+    return {**found.model_dump(), "bands": [{**b.model_dump(), "label": b.label, "rate": b.rate} for b in found.bands]}

@@ -185,3 +185,34 @@ if (acceptAll) {
     refreshCounts();
   });
 }
+
+// The quality of the suggestions, asked for when a person opens its table (it walks the suggested items).
+const qualityBox = document.getElementById("quality");
+if (qualityBox) {
+  qualityBox.addEventListener("toggle", async () => {
+    if (!qualityBox.open || qualityBox.dataset.loaded) return;
+    const answer = await fetch(`${prefix}/api/quality`, {credentials: "same-origin"});
+    if (!answer.ok) return;
+    const found = await answer.json();
+    qualityBox.dataset.loaded = "1";
+    const share = (v) => (v === null || v === undefined ? "-" : `${(100 * v).toFixed(1)}%`);
+    const fill = (body, rows) => body.replaceChildren(...rows.map((cells) => {
+      const tr = document.createElement("tr");
+      tr.replaceChildren(...cells.map((text) => { const td = document.createElement("td"); td.textContent = text; return td; }));
+      return tr;
+    }));
+    fill(qualityBox.querySelector(".quality-bands tbody"), found.bands.map((b) =>
+      [b.label, b.decided.toLocaleString("en-US"), b.accepted.toLocaleString("en-US"), share(b.rate)]));
+    const note = qualityBox.querySelector(".quality-note");
+    if (found.accuracy) {
+      const table = qualityBox.querySelector(".quality-accuracy");
+      table.hidden = false;
+      fill(table.querySelector("tbody"), found.accuracy.map((a) => [`p ≥ ${a.threshold}`, a.tp.toLocaleString("en-US"),
+        a.fp.toLocaleString("en-US"), share(a.precision), share(a.recall), share(a.recall_evident)]));
+      note.textContent = `Against the truth the seed planted: ${found.truth_items.toLocaleString("en-US")} items, `
+        + `${found.evident_items.toLocaleString("en-US")} of them evident.`;
+    } else {
+      note.textContent = "No known truth here (linkage seed plants one): precision and recall are not measured.";
+    }
+  });
+}
