@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -64,15 +65,15 @@ def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield driver
 
 
-def filtered(driver: Any, airflow: LocalAirflow, probability: str) -> None:
+def filtered(driver: Any, airflow: LocalAirflow, probability: str, step: str = STEP, category: str = CATEGORY) -> None:
     """The queue filtered as a person filters it: step, category, minimum probability, Show."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
     open_view(driver, airflow)
-    Select(driver.find_element(By.NAME, "step")).select_by_value(STEP)
-    Select(driver.find_element(By.NAME, "category")).select_by_value(CATEGORY)
+    Select(driver.find_element(By.NAME, "step")).select_by_value(step)
+    Select(driver.find_element(By.NAME, "category")).select_by_value(category)
     field = driver.find_element(By.NAME, "min_probability")
     field.clear()
     field.send_keys(probability)
@@ -83,7 +84,7 @@ def filtered(driver: Any, airflow: LocalAirflow, probability: str) -> None:
             href = driver.find_element(By.ID, "export-csv").get_attribute("href") or ""
         except StaleElementReferenceException:
             return False
-        return f"min_probability={probability}" in href and f"category={CATEGORY}" in href
+        return f"min_probability={probability}" in href and f"category={category}" in href
     wait_for(shown)
 
 
@@ -117,6 +118,18 @@ def test_the_evidence_and_the_waterfall_are_shown_and_the_filter_counts_what_it_
     assert f"match probability {suggestion['probability']:.3f}" in row.find_element(By.CSS_SELECTOR, ".suggestion").text
     page.execute_script("document.getElementById('review').scrollIntoView()")
     page.save_screenshot(str(SCREENSHOTS / "review-evidence.png"))
+
+    filtered(page, airflow, "0", "user_customer", "conflict")  # profiles: what matched, and the rival's item
+    rival = page.find_elements(By.CSS_SELECTOR, "a.rival")
+    assert rival, "a conflict links to the items of the other users that want its profile"
+    page.execute_script("document.getElementById('review').scrollIntoView()")
+    page.save_screenshot(str(SCREENSHOTS / "review-evidence-profiles.png"))
+    target = rival[0].get_attribute("href")
+    rival[0].click()
+    wait_for(lambda: page.execute_script("return location.href") == target
+             and page.find_elements(By.CSS_SELECTOR, "tr.item"))
+    shown = page.find_element(By.CSS_SELECTOR, "tr.item").get_attribute("data-item")
+    assert unquote(target).endswith(f"item_id={shown}")
 
 
 def test_key_a_accepts_the_focused_items_suggestion_and_moves_on(
