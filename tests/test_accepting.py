@@ -42,13 +42,18 @@ def at_or_above(stored: dict[str, dict[str, Any]], bar: float) -> dict[str, str]
 
 
 def test_the_filter_and_its_counts_honour_the_minimum_probability(
-        lk: Linkage, suggested: dict[str, dict[str, Any]]) -> None:
+        lk: Linkage, settings: Settings, suggested: dict[str, dict[str, Any]]) -> None:
     expected = at_or_above(suggested, BAR)
     page = review_page(lk, ReviewFilter(min_probability=BAR), size=500)
     assert page.total == page.counts["open"] == len(expected) == holding(lk, ReviewFilter(), BAR)
     assert {row.item_id for row in page.items} == set(expected)
     assert all(row.suggestion and row.suggestion.probability >= BAR for row in page.items)
     assert review_page(lk, ReviewFilter(min_probability=0), size=500).total == len(suggested)
+    exported = run_cli(settings, "review", "--csv", "--min-probability", str(BAR))
+    assert exported.returncode == 0, exported.stderr
+    assert {row.cells["item_id"] for row in read_rows(exported.stdout, ["item_id"])} == set(expected)
+    wrong = run_cli(settings, "review", "--min-probability", "2")
+    assert wrong.returncode == 1 and wrong.stderr.strip().endswith("0 to 1, not 2")
     with pytest.raises(ValueError):
         ReviewFilter(min_probability=1.5)
 

@@ -39,6 +39,8 @@ def review_options() -> tuple[Option, ...]:
         (("--category",), {"choices": CATEGORIES, "help": "only items of this category"}),
         (("--status",), {"choices": [*STATUSES, "any"], "default": OPEN, "help": f"items in this state (default: "
                                                                                    f"{OPEN})"}),
+        (("--min-probability",), {"type": float, "metavar": "P", "help": "only items whose suggestion is at least "
+                                                                          "this probable (0 to 1)"}),
         (("--csv",), {"action": "store_true", "help": "print the items as the view's CSV export (to fill in and "
                                                        "import with `linkage decide --file`)"}),
         (("--quality",), {"action": "store_true", "help": "how often people accepted the suggestions, by match "
@@ -55,7 +57,10 @@ def decide_options() -> tuple[Option, ...]:
 
 def _filter(args: argparse.Namespace) -> ReviewFilter:
     category = next((c for c in REVIEW_CATEGORIES if c.value == args.category), None)
-    return ReviewFilter(step=args.step, category=category, status=None if args.status == "any" else args.status)
+    if args.min_probability is not None and not 0 <= args.min_probability <= 1:
+        raise LinkageError(f"--min-probability is a probability, 0 to 1, not {args.min_probability:g}")
+    return ReviewFilter(step=args.step, category=category, status=None if args.status == "any" else args.status,
+                        min_probability=args.min_probability)
 
 
 def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
