@@ -31,7 +31,19 @@ from linkage.models import Category
 from linkage.review_index import selection
 from linkage.reviews import CATEGORIES, DECIDED, OPEN, STATUSES
 from linkage.steps import REGISTRY
-from linkage.suggestions import NONE_LABEL, REFUSED_BITS, RULED_OUT, Label, Model, Shape, Vector, fit, none_weights
+from linkage.suggestions import (
+    LABELS_TO_SETTLE,
+    NONE_LABEL,
+    REFUSED_BITS,
+    RULED_OUT,
+    Label,
+    Model,
+    Shape,
+    Vector,
+    capped,
+    fit,
+    none_weights,
+)
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
@@ -56,6 +68,8 @@ class StepFit:
         self.shapes: Counter[Shape] = Counter()
         self.groups: dict[str, list[Member]] = {}
         self.model = Model.prior(comparator.fields)
+        #: Per shape (its candidates' vectors), how many items of it people decided.
+        self.labelled: Counter[tuple[Vector, ...]] = Counter()
         self.id = ""
 
     def add(self, one: Compared, refused: set[tuple[str, str]]) -> None:
@@ -117,7 +131,10 @@ def fit_step(lk: Linkage, step: str, run_id: str) -> dict[str, StepFit]:
             fits[one.comparator.collection].add(one, refused)
     for one_fit in fits.values():
         started = time.monotonic()
-        one_fit.model, iterations = fit(one_fit.comparator.fields, one_fit.shapes + one_fit.group_shapes())
+        shapes = one_fit.shapes + one_fit.group_shapes()
+        one_fit.model, iterations = fit(one_fit.comparator.fields, shapes)
+        for (vectors, label), n in shapes.items():
+            one_fit.labelled[vectors] += n if label is not None and label != RULED_OUT else 0
         summary = one_fit.record(lk, run_id, time.monotonic() - started, iterations)
         log.info("suggestion model %s: %s", one_fit.id, summary)
     return fits
@@ -137,17 +154,18 @@ def _refusals(lk: Linkage, step: str, batch: list[Compared]) -> set[tuple[str, s
     return refused
 
 
-def suggestion(one: Compared, model: Model, model_id: str, refused: set[tuple[str, str]],
-               group: list[Member] | None, at: Any) -> Suggestion | None:
+def suggestion(one: Compared, one_fit: StepFit, refused: set[tuple[str, str]], group: list[Member] | None,
+               at: Any) -> Suggestion | None:
     """The argmax over the item's candidates and `none` (for a conflict: over its group's users and nobody)."""
     if not one.vectors:
         return None
-    if group is not None and len(one.ids) == 1:
+    if group is not None and len(one.ids) == 1 and one.id in [m[0] for m in group]:
         vectors, mine = [m[1] for m in group], [m[0] for m in group].index(one.id)
         out = {mine} if (one.id, one.ids[0]) in refused else set()
     else:
         vectors, mine = list(one.vectors), -1
         out = {i for i, cid in enumerate(one.ids) if (one.id, cid) in refused}
+    model = one_fit.model
     p = model.posterior(vectors, out)
     best = max(range(len(p)), key=lambda i: p[i])
     p_none = 1 - sum(p)
@@ -155,13 +173,16 @@ def suggestion(one: Compared, model: Model, model_id: str, refused: set[tuple[st
     if chosen is not None:
         target, probability = one.ids[0] if mine >= 0 else one.ids[chosen], p[chosen]
         weights = model.weights(vectors[chosen], len(vectors))
+        if one_fit.labelled[tuple(vectors)] < LABELS_TO_SETTLE:
+            probability, cap = capped(one_fit.comparator.fields, model, vectors, chosen, out, probability)
+            weights += [cap] if cap else []
     else:
         target, probability = NONE, 1 - p[mine] if mine >= 0 else p_none
         live = [i for i in range(len(vectors)) if i not in out]
         weights = none_weights(model.weights(vectors[mine if mine >= 0 and mine in live else best], len(vectors)),
                                probability) if live else [Weight(field="rule", level="refused", weight=REFUSED_BITS)]
     return Suggestion(target=target, probability=round(min(max(probability, 0.0), 1.0), 4), weights=weights,
-                      model=model_id, at=at)
+                      model=one_fit.id, at=at)
 
 
 def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[str, Any]]) -> Counter[str]:
@@ -173,7 +194,7 @@ def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[
         group = one_fit.groups.get(one.ids[0]) if one.category == Category.CONFLICT and len(one.ids) == 1 else None
         if group:
             one.evidence.rivals = [m[0] for m in group if m[0] != one.id]
-        made = suggestion(one, one_fit.model, one_fit.id, refused, group, now) \
+        made = suggestion(one, one_fit, refused, group, now) \
             if one.category in DECIDABLE else None
         update: dict[str, Any] = {"$set": {"evidence": one.evidence.model_dump()}}
         if made:

@@ -15,6 +15,11 @@ candidates the rules found* (an order of the same customer that day), not among 
 and only the latter tells a person's candidates apart. Items are counted by their
 shape (the candidates' level vectors and the label), so a fit's memory is the number of distinct shapes,
 not the queue's size.
+
+EM without labels settles a choice between fields that disagree (a profile named by the phone beside one
+named by the email) by whichever way it drifts, then reinforces it into certainty; so a suggested link that
+some field speaks against (it does not dominate the other candidates, `contradicted`) is no surer than the
+priors alone make it (`capped`) until people decided `LABELS_TO_SETTLE` items of its shape.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ Shape = tuple[tuple[Vector, ...], Label]
 NONE_LABEL = -1
 RULED_OUT = -2
 #: How many pairs' worth of belief the priors carry against the data.
-PRIOR_STRENGTH = 20.0
+PRIOR_STRENGTH = 10.0
 #: lam, the chance an item's match is among its candidates, is learnt from people's decisions alone (the
 #: queue's own pairs barely tell "none" from "one of them"): this prior, worth this many decisions.
 LAM_PRIOR = 0.95
@@ -45,6 +50,8 @@ LAM_STRENGTH = 20.0
 FLOOR = 1e-6
 #: The weight shown for a link the rules refuse (the candidate is out, whatever its evidence).
 REFUSED_BITS = -30.0
+#: Items of one shape people must have decided before the queue's own weights settle contradicting evidence.
+LABELS_TO_SETTLE = 3
 
 
 class FieldParams(BaseModel):
@@ -71,9 +78,18 @@ class Model(BaseModel):
                    weight=round(math.log2(max(p.m.get(level, FLOOR), FLOOR) / max(p.u.get(level, FLOOR), FLOOR)), 3))
             for (name, p), level in zip(self.fields.items(), vector, strict=True)]
 
+    def log_m_u(self, vector: Vector) -> tuple[float, float]:
+        """log m and log u of a candidate's levels (natural logs), over its fields."""
+        m = u = 0.0
+        for p, level in zip(self.fields.values(), vector, strict=True):
+            m += math.log(max(p.m.get(level, FLOOR), FLOOR))
+            u += math.log(max(p.u.get(level, FLOOR), FLOOR))
+        return m, u
+
     def odds(self, vector: Vector, k: int) -> float:
         """A candidate's posterior odds against `none` (its prior times its Bayes factor)."""
-        return 2 ** sum(w.weight for w in self.weights(vector, k))
+        m, u = self.log_m_u(vector)
+        return math.exp(min(700.0, math.log(self.lam / k / (1 - self.lam)) + m - u))
 
     def posterior(self, vectors: Sequence[Vector], refused: Iterable[int] = ()) -> list[float]:
         """Per candidate the probability it is the match, normalised with `none` (the rest) over the item; a
@@ -138,3 +154,35 @@ def none_weights(candidate: list[Weight], p_none: float) -> list[Weight]:
     p = min(max(p_none, 1e-12), 1 - 1e-12)
     rest = math.log2(p / (1 - p)) - sum(w.weight for w in against)
     return against + ([Weight(field="others", weight=round(rest, 3))] if abs(rest) >= 0.05 else [])
+
+
+
+def _rank(spec: FieldSpec, level: Level) -> float:
+    """How much a level says for a match, as the priors order the levels."""
+    return math.log(spec.m.get(level, FLOOR) / spec.u.get(level, FLOOR))
+
+
+def dominates(specs: Sequence[FieldSpec], a: Vector, b: Vector) -> bool:
+    """Whether candidate `a` compares at least as well as `b` on every field (by the priors' order of levels)."""
+    return all(_rank(spec, x) >= _rank(spec, y) for spec, x, y in zip(specs, a, b, strict=True))
+
+
+def contradicted(specs: Sequence[FieldSpec], vectors: Sequence[Vector], chosen: int, out: Iterable[int]) -> bool:
+    """Whether some field speaks for another candidate than `chosen` (it does not dominate them all): the queue's
+    own weights then decide between fields that disagree, which EM without labels settles by drift, not by
+    evidence (a profile named by the phone beside one named by the email)."""
+    others = [v for i, v in enumerate(vectors) if i != chosen and i not in set(out)]
+    return not all(dominates(specs, vectors[chosen], other) for other in others)
+
+
+def capped(specs: Sequence[FieldSpec], model: Model, vectors: Sequence[Vector], chosen: int, out: Iterable[int],
+           probability: float) -> tuple[float, Weight | None]:
+    """A link suggestion whose evidence is contradicted (and whose shape people have not decided enough of):
+    no more probable than the priors alone make it, and the weight that says so."""
+    if not contradicted(specs, vectors, chosen, out):
+        return probability, None
+    prior = Model.prior(specs).model_copy(update={"lam": model.lam}).posterior(vectors, out)[chosen]
+    if prior >= probability:
+        return probability, None
+    shift = math.log2(prior / (1 - prior)) - math.log2(probability / max(1 - probability, 1e-12))
+    return prior, Weight(field="fields disagree", level="unlabelled", weight=round(shift, 3))

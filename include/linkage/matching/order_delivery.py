@@ -105,11 +105,13 @@ def compare_order(delivery: Mapping[str, Any], order: Mapping[str, Any], tz: Zon
     return [equal_level("customer", *customers), equal_level("day", *days), equal_level("status", *statuses)]
 
 
+#: What each level says before the queue is seen: m among the matching candidate, u among the others of the
+#: same customer that day (the candidates the rules found: not random orders).
 ORDER_FIELDS = (
     FieldSpec("customer", m={Level.EQUAL: 0.97, Level.DIFFERENT: 0.02, Level.MISSING: 0.01},
-              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.989, Level.MISSING: 0.01}),
-    FieldSpec("day", m={Level.EQUAL: 0.95, Level.DIFFERENT: 0.04, Level.MISSING: 0.01},
-              u={Level.EQUAL: 0.01, Level.DIFFERENT: 0.98, Level.MISSING: 0.01}),
-    FieldSpec("status", m={Level.EQUAL: 0.8, Level.DIFFERENT: 0.15, Level.MISSING: 0.05},
-              u={Level.EQUAL: 0.5, Level.DIFFERENT: 0.45, Level.MISSING: 0.05}),
+              u={Level.EQUAL: 0.95, Level.DIFFERENT: 0.04, Level.MISSING: 0.01}),
+    FieldSpec("day", m={Level.EQUAL: 0.97, Level.DIFFERENT: 0.02, Level.MISSING: 0.01},
+              u={Level.EQUAL: 0.95, Level.DIFFERENT: 0.04, Level.MISSING: 0.01}),
+    FieldSpec("status", m={Level.EQUAL: 0.9, Level.DIFFERENT: 0.05, Level.MISSING: 0.05},
+              u={Level.EQUAL: 0.3, Level.DIFFERENT: 0.65, Level.MISSING: 0.05}),
 )

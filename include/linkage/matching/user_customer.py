@@ -215,11 +215,13 @@ def compare_customer(user: Mapping[str, Any], customer: Mapping[str, Any], tz: Z
             name_level("name", user.get("name"), customer.get("name"))]
 
 
+#: What each level says before the queue is seen: m among the matching candidate, u among the other profiles the
+#: rules found for the user (sharing its phone or its email: not random profiles).
 CUSTOMER_FIELDS = (
     FieldSpec("phone", m={Level.EQUAL: 0.9, Level.DIFFERENT: 0.05, Level.MISSING: 0.05},
-              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.949, Level.MISSING: 0.05}),
-    FieldSpec("email", m={Level.EQUAL: 0.6, Level.DIFFERENT: 0.05, Level.MISSING: 0.35},
-              u={Level.EQUAL: 0.001, Level.DIFFERENT: 0.6, Level.MISSING: 0.399}),
+              u={Level.EQUAL: 0.7, Level.DIFFERENT: 0.25, Level.MISSING: 0.05}),
+    FieldSpec("email", m={Level.EQUAL: 0.5, Level.DIFFERENT: 0.05, Level.MISSING: 0.45},
+              u={Level.EQUAL: 0.05, Level.DIFFERENT: 0.3, Level.MISSING: 0.65}),
     FieldSpec("name", m={Level.EQUAL: 0.6, Level.SIMILAR: 0.15, Level.DIFFERENT: 0.2, Level.MISSING: 0.05},
-              u={Level.EQUAL: 0.01, Level.SIMILAR: 0.1, Level.DIFFERENT: 0.84, Level.MISSING: 0.05}),
+              u={Level.EQUAL: 0.1, Level.SIMILAR: 0.1, Level.DIFFERENT: 0.75, Level.MISSING: 0.05}),
 )
