@@ -1,7 +1,8 @@
 """
 ### linkage_reconcile: keep the links linked, every night
 
-The nightly job, at 02:30 Asia/Kolkata. It first repairs every one-sided
+The nightly job, at 02:30 Asia/Kolkata. It first writes the review decisions a
+second person approved (never one nobody approved), then repairs every one-sided
 user ⇄ customer pair in the data, whatever wrote it, in both directions (the
 missing side is set when nobody else claims it; otherwise a review item says
 why), then links what is still unlinked (delivery statuses and customer accounts

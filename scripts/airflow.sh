@@ -4,7 +4,9 @@
 # 127.0.0.1: the api-server on AIRFLOW_HOST (127.0.0.1 unless set), and no log servers (8793,
 # 8794): on one machine the api-server reads the task logs from disk. With this project's dags/
 # and plugins/, and `mongo_default` pointing at the embedded MongoDB (seeded on its first start).
-# A port already taken is refused before anything starts. Ctrl-C stops everything it started.
+# A port already taken is refused before anything starts. Ctrl-C stops everything it started, saying so.
+# The banner says what to export for the `linkage` CLI to work on this Airflow's database and home (its
+# backups and Data Docs are under var/, not the CLI's default ~/.local/share/linkage).
 set -euo pipefail
 set -m  # each component in a process group of its own
 ROOT=$(pwd)
@@ -21,8 +23,9 @@ export AIRFLOW__CORE__EXECUTOR=LocalExecutor
 export AIRFLOW__CORE__AUTH_MANAGER=airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager
 export AIRFLOW__API__HOST=$AIRFLOW_HOST AIRFLOW__API__PORT=$AIRFLOW_PORT AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=20
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW_PORT}/execution/"
-# Two people: `admin`, and `reviewer` who approves what `admin` decided (linkage_apply_decisions' four eyes).
-export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW_USERS:-admin:admin,reviewer:admin}
+# Three people: `admin`, `reviewer` who approves what `admin` decided (linkage_apply_decisions' four eyes:
+# nobody approves their own decisions), and `viewer` (role viewer) who reads the review queue but may not decide.
+export AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS=${AIRFLOW_USERS:-admin:admin,reviewer:admin,viewer:viewer}
 export AIRFLOW_CONN_MONGO_DEFAULT=${AIRFLOW_CONN_MONGO_DEFAULT:-"mongo://127.0.0.1:${MONGO_PORT}/app?serverSelectionTimeoutMS=5000&connectTimeoutMS=5000"}
 export LINKAGE_HOME=${LINKAGE_HOME:-$VAR}  # this Airflow's own database: its backups and Data Docs under var/
 export GX_ANALYTICS_ENABLED=false PATH="$BIN:$PATH"
@@ -36,10 +39,15 @@ done
 mkdir -p "$AIRFLOW_HOME" "$VAR" "$LOGS"
 
 pids=()
+COMPONENTS="the embedded MongoDB"
 stop() {
   trap - INT TERM EXIT
   trap '' PIPE  # Ctrl-C in `make airflow | tee` closes the pipe: writing to it must not end the stop
-  set +e
+  set +e +m
+  disown -a 2>/dev/null  # no "[2] Terminated ..." per component: one line says what stopped
+  [ "${#pids[@]}" -gt 0 ] || return 0
+  echo "" 2>/dev/null
+  echo "airflow: stopping $COMPONENTS..." 2>/dev/null
   # every process started here, taken before any exits (task processes may leave the group)
   local tree pid
   tree=$(for pid in "${pids[@]}"; do echo "$pid"; descendants "$pid"; done)
@@ -48,7 +56,7 @@ stop() {
   for pid in $tree; do kill -TERM "$pid" 2>/dev/null || true; done
   sleep 1
   for pid in $tree; do kill -KILL "$pid" 2>/dev/null || true; done
-  echo "stopped" 2>/dev/null
+  echo "airflow: stopped $COMPONENTS (${#pids[@]} processes and theirs); the data stays in $VAR" 2>/dev/null
 }
 trap stop EXIT
 trap 'stop; exit 130' INT
@@ -68,6 +76,7 @@ if [ -n "$fresh" ]; then
 fi
 
 airflow db migrate > "$LOGS/db-migrate.log" 2>&1 || { tail -20 "$LOGS/db-migrate.log"; die "airflow db migrate failed"; }
+COMPONENTS="Airflow (api-server, scheduler, dag-processor, triggerer) and the embedded MongoDB on :$MONGO_PORT"
 start api-server airflow api-server --host "$AIRFLOW_HOST" --port "$AIRFLOW_PORT"
 start scheduler airflow scheduler --skip-serve-logs
 start dag-processor airflow dag-processor
@@ -92,6 +101,8 @@ $USERS
 DAGs: linkage_migration (Trigger -> form), linkage_reconcile (nightly), linkage_rollback,
 linkage_apply_decisions (people's review decisions; a second user approves in Browse -> Required Actions).
 MongoDB: mongodb://127.0.0.1:$MONGO_PORT/ (database app). Logs: $LOGS
+The linkage CLI on this Airflow's database, backups and Data Docs (not ~/.local/share/linkage):
+  export LINKAGE_MONGO_URI=mongodb://127.0.0.1:$MONGO_PORT/ LINKAGE_DB=app LINKAGE_HOME=$LINKAGE_HOME
 Ctrl-C stops Airflow and the embedded database.
 MSG
 while true; do

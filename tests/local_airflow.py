@@ -72,6 +72,8 @@ class LocalAirflow:
     banner: str = ""
     started_in: float = 0.0
     survivors: list[int] = field(default_factory=list)
+    #: What the script printed after the banner, up to its end (what Ctrl-C showed).
+    said: str = ""
     process: subprocess.Popen[str] | None = None
     _token: str | None = None
 
@@ -97,7 +99,7 @@ class LocalAirflow:
         return self.password_of("admin")
 
     def password_of(self, user: str) -> str:
-        """A user's generated password (scripts/airflow.sh's users: `admin`, and `reviewer` who approves)."""
+        """A user's generated password (scripts/airflow.sh's users: `admin`, `reviewer` who approves, `viewer`)."""
         generated = self.home / "airflow" / "simple_auth_manager_passwords.json.generated"
         return str(json.loads(generated.read_text())[user])
 
@@ -106,7 +108,7 @@ class LocalAirflow:
         self.process = subprocess.Popen(["bash", "scripts/airflow.sh"], cwd=ROOT, env=self.env, start_new_session=True,
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         assert self.process.stdout is not None
-        while "Airflow is up" not in self.banner:
+        while "Ctrl-C stops" not in self.banner:  # the whole banner (it is printed at once)
             line = self.process.stdout.readline()
             assert line or self.process.poll() is None, f"airflow.sh exited: {self.banner}"
             self.banner += line
@@ -114,11 +116,15 @@ class LocalAirflow:
         self.started_in = time.monotonic() - started
         return self
 
-    def stop(self) -> None:
-        """SIGTERM, as Ctrl-C in the terminal would; then whatever outlived it is recorded and killed."""
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """SIGTERM (or SIGINT to its process group: Ctrl-C in its terminal); then whatever outlived it is recorded
+        and killed, and what it printed until it ended is kept (`said`)."""
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
+        if sig == signal.SIGINT:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -127,6 +133,8 @@ class LocalAirflow:
         self.survivors = session_processes(self.process.pid)
         for pid in self.survivors:
             os.kill(pid, signal.SIGKILL)
+        if self.process.stdout is not None and self.process.returncode is not None:
+            self.said = self.process.stdout.read()
 
     def token(self) -> str:
         if self._token is None:

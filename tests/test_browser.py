@@ -435,6 +435,7 @@ def answer_in_required_actions(driver: Any, airflow: LocalAirflow, run_id: str, 
     return href, text
 
 
+@pytest.mark.timeout(900)  # two decisions runs (admin's own approval, then reviewer's)
 def test_a_decision_is_applied_once_a_second_user_approves_it_in_required_actions(
         page: Any, reviewer: Any, airflow: LocalAirflow, runs: dict[str, dict[str, Any]]) -> None:
     from selenium.webdriver.common.by import By

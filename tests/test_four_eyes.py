@@ -137,3 +137,15 @@ def test_a_reconcile_carries_out_what_a_second_person_approved_and_nothing_else(
     assert first["order_id"] == items[0]["candidates"][0]["id"] and second.get("order_id") != \
         items[1]["candidates"][0]["id"]
     assert [d.status for d in lk.decisions.history(items[1]["_id"])] == [DecisionStatus.PENDING]
+
+
+def test_the_approval_request_says_who_may_approve_each_persons_decisions() -> None:
+    from linkage.airflow.approval import approval_text
+    from linkage.records import DecisionsPreview
+
+    shown = DecisionsPreview(total=3, links=2, none=1, deciders={"airflow:admin": 2, "cli:alice@vm": 1}, approved=1)
+    text = approval_text(shown, "linkage_apply_decisions:manual__1", "app")
+    assert "- airflow:admin: 2 decisions, may be approved by anyone but **admin**\n" in text
+    assert "- cli:alice@vm: 1 decision, may be approved by anyone but **alice**\n" in text
+    assert "- of these, 1 approved already by a second person" in text
+    assert "your own stay pending" in text

@@ -1,4 +1,5 @@
-"""`make airflow` comes up healthy, runs a REST-triggered migration, and stops everything it started.
+"""`make airflow` comes up healthy, runs a REST-triggered migration, says what the CLI must export to work on
+its database and home, has a read-only user, and stops everything it started on Ctrl-C, saying so.
 
 Bounded: it starts the script in a session of its own, on free ports, with its own
 state directory, and ends every process of that session, whatever happens.
@@ -6,13 +7,15 @@ state directory, and ends every process of that session, whatever happens.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
-from helpers import ROOT
+from helpers import ROOT, last_json
 from local_airflow import LocalAirflow, listening, session_processes
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow]
@@ -30,10 +33,29 @@ def test_local_airflow_is_healthy_within_two_minutes_and_a_rest_triggered_run_su
         run = airflow.run("linkage_migration", {"partitions": 2})
         assert run["state"] == "success", run
         assert run["note"].startswith("linked order_delivery ")
+        # the CLI with what the banner says to export works on this Airflow's database and home (issue 28)
+        exported = next(line for line in airflow.banner.splitlines() if line.strip().startswith("export "))
+        env = dict(pair.split("=", 1) for pair in exported.split()[1:])
+        assert env == {"LINKAGE_MONGO_URI": airflow.mongo_uri, "LINKAGE_DB": "app", "LINKAGE_HOME": str(tmp_path)}
+        status = subprocess.run([str(ROOT / ".venv/bin/linkage"), "status", "--json"], capture_output=True,
+                                text=True, timeout=120, env={**airflow.env, **env})
+        assert status.returncode == 0, status.stderr
+        shown = last_json(status.stdout)
+        assert shown["backups"]["path"] == str(tmp_path / "backups")
+        assert shown["recent_runs"][0]["_id"].startswith("linkage_migration:")
+        # a read-only user: signs in, may not decide (issue 28; the 403 itself: test_view_decisions)
+        signed = httpx.post(f"{airflow.base}/auth/token",
+                            json={"username": "viewer", "password": airflow.password_of("viewer")})
+        assert signed.status_code == 201, signed.text
     finally:
-        airflow.stop()
+        airflow.stop(signal.SIGINT)  # Ctrl-C in its terminal
     assert airflow.process is not None and airflow.process.returncode is not None, "airflow.sh did not stop"
     assert airflow.survivors == [], f"{len(airflow.survivors)} processes outlived airflow.sh"
+    said = [line for line in airflow.said.splitlines() if line.strip()]
+    components = ("Airflow (api-server, scheduler, dag-processor, triggerer) and the embedded MongoDB on "
+                  f":{airflow.mongo_port}")
+    assert said[-2:] == [f"airflow: stopping {components}...",
+                         f"airflow: stopped {components} (5 processes and theirs); the data stays in {tmp_path}"], said
 
 
 @pytest.mark.timeout(60)

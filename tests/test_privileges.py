@@ -74,8 +74,9 @@ def season(lk: Linkage, db: Database) -> None:
     assert migrate(lk, MigrationParams(), "test", kind=RunKind.RECONCILE, new=True).state == RunState.SUCCEEDED
     item = lk.reviews.coll.find_one({"status": "open", "category": "unmatched"})
     assert item is not None
-    record_decisions(lk, [DecisionInput(line=1, item_id=item["_id"], decision="none")], by="test", via="cli")
-    assert migrate(lk, MigrationParams(), "test", kind=RunKind.DECISIONS, new=True).state == RunState.SUCCEEDED
+    record_decisions(lk, [DecisionInput(line=1, item_id=item["_id"], decision="none")], by="airflow:alice", via="api")
+    applied = migrate(lk, MigrationParams(), "test", kind=RunKind.DECISIONS, new=True)  # "test" approves alice's
+    assert applied.state == RunState.SUCCEEDED and applied.decisions and applied.decisions.outcome == {"applied": 1}
     undo_run(lk, first.run_id)
     measure(lk.db)
 
