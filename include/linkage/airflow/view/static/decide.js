@@ -169,18 +169,29 @@ if (acceptAll) {
     const {ok, data} = await post("/api/suggestions/accept", JSON.stringify({step: step || null,
       category: category || null, min_probability: Number(minProbability), expected: Number(expected)}),
       "application/json");
+    const list = document.getElementById("accept-refused");
+    list.replaceChildren();
     if (!ok) {
       acceptAll.disabled = false;
       outcome.classList.add("warn");
-      outcome.textContent = data.refused ? `refused, nothing recorded: ${data.refused.map((r) => r.reason).join("; ")}`
+      const bad = data.refused ? data.refused.length : 0;
+      outcome.textContent = bad ? `refused, nothing recorded: ${bad} suggestion${bad === 1 ? "" : "s"} cannot be taken now`
         : `nothing recorded: ${data.detail}${data.held !== undefined ? " (press Show to see the filter again)" : ""}`;
+      if (bad) {
+        list.replaceChildren(...data.refused.slice(0, 20).map((r) => {
+          const li = document.createElement("li");
+          li.textContent = r.item_id ? `item ${r.item_id}: ${r.reason}` : r.reason;
+          return li;
+        }));
+        if (bad > 20) list.append(Object.assign(document.createElement("li"), {textContent: `and ${bad - 20} more`}));
+      }
       return;
     }
     const kinds = Object.entries(data.by_kind).map(([k, n]) => `${k} ${n.toLocaleString("en-US")}`).join(", ");
     outcome.textContent = `recorded ${data.decided.toLocaleString("en-US")} decision${data.decided === 1 ? "" : "s"} `
       + `(${kinds}) as yours; they wait for another person's approval`
       + (data.left ? `; ${data.left.toLocaleString("en-US")} more hold this filter: accept again` : "");
-    acceptAll.textContent = `Accepted ${data.decided.toLocaleString("en-US")} suggestions`;
+    acceptAll.textContent = `Accepted ${data.decided.toLocaleString("en-US")} suggestion${data.decided === 1 ? "" : "s"}`;
     document.querySelectorAll("tr.item.status-open form.decide[data-suggested]").forEach((f) => markDecided(f.closest("tr")));
     refreshCounts();
   });
