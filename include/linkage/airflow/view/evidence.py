@@ -19,6 +19,9 @@ from linkage.review_pages import ReviewRow
 
 #: The waterfall's geometry, in SVG user units: the label column, the bars' width, a row's height.
 LABEL, BARS, VALUE, ROW = 150, 240, 56, 18
+#: A compared field whose candidate's value the step shows under another name (a delivery's `day` is an
+#: order's `delivery_date`).
+ALIASES = {"day": "delivery_date"}
 
 
 class Mark(NamedTuple):
@@ -49,15 +52,16 @@ def evidence_table(row: ReviewRow) -> EvidenceTable | None:
     values = {c.id: c.facts for c in row.candidates}
     ids = [c.id for c in row.candidates] + [i for i in evidence.candidates if i not in values]
     compared = {i: {c.field: c for c in evidence.candidates.get(i, [])} for i in ids}
-    fields = list(evidence.facts)
-    fields += [f for i in ids for f in compared[i] if f not in fields]
-    fields = list(dict.fromkeys(fields))
+    aliased = set(ALIASES.values())
+    fields = [*evidence.facts, *(f for i in ids for f in compared[i]),
+              *(f for i in ids for f in values.get(i, {}) if f not in aliased)]
     rows = []
-    for field in fields:
+    for field in dict.fromkeys(fields):
         marks: list[Mark | None] = []
         for i in ids:
             c = compared[i].get(field)
-            value = values.get(i, {}).get(field, "")
+            shown = values.get(i, {})
+            value = shown.get(field) or shown.get(ALIASES.get(field, ""), "")
             marks.append(Mark(value, c.level.value, c.shown.removeprefix(f"{c.field} ")) if c else
                          Mark(value, "", "") if value else None)
         rows.append(EvidenceRow(field, evidence.facts.get(field, ""), marks))
