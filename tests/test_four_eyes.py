@@ -86,12 +86,17 @@ def test_alices_decisions_are_written_only_once_bob_approves_them_and_the_run_na
     assert refused.stderr.splitlines() == [
         "linkage apply-decisions: bob may not approve decisions: LINKAGE_APPROVERS names carol"]
 
+    dry = last_json(run_cli(settings, "apply-decisions", "--dry-run", "--json", "--quiet", env=BOB).stdout)
+    assert dry["state"] == "succeeded" and dry["dry_run"] and dry["decisions"]["preview"]["total"] == 5
+    assert (dry["steps"]["order_delivery"]["linked"], dry["steps"]["user_customer"]["linked"]) == (2, 1)
+    assert decided_documents(db, lk, picks) == untouched, "a dry run wrote"
+
     bobs = lk.reviews.coll.find_one({"status": "open", "step": "order_delivery", "category": "unmatched"})
     record_decisions(lk, [DecisionInput(line=1, item_id=bobs["_id"], decision="none")], by="cli:bob@elsewhere",
                      via="cli")
     applied = run_cli(settings, "apply-decisions", "--quiet", env={**BOB, "LINKAGE_APPROVERS": "Carol, BOB"})
     assert applied.returncode == 0, applied.stderr
-    run = lk.record(lk.runs.coll.find_one({"kind": RunKind.DECISIONS.value})["_id"])
+    run = lk.record(lk.runs.coll.find_one({"kind": RunKind.DECISIONS.value, "dry_run": False})["_id"])
     assert run.state == RunState.SUCCEEDED and run.decisions and run.decisions.approval
     assert person(run.decisions.approval.by or "") == "bob"
     assert (run.decisions.approval.decisions, run.decisions.approval.own) == (5, 1)
@@ -149,3 +154,18 @@ def test_the_approval_request_says_who_may_approve_each_persons_decisions() -> N
     assert "- cli:alice@vm: 1 decision, may be approved by anyone but **alice**\n" in text
     assert "- of these, 1 approved already by a second person" in text
     assert "your own stay pending" in text
+
+
+def test_a_rejection_rejects_the_others_decisions_and_leaves_the_rejecters_own_pending(
+        lk: Linkage, migrated: dict[str, Any]) -> None:
+    items = list(lk.reviews.coll.find({"status": "open", "step": "order_delivery", "category": "unmatched"}).limit(2))
+    for item, by in zip(items, ("airflow:alice", "cli:Bob@vm"), strict=True):
+        record_decisions(lk, [DecisionInput(line=1, item_id=item["_id"], decision="none")], by=by, via="api")
+    run_id, _ = start_run(lk, MigrationParams(), "airflow", kind=RunKind.DECISIONS, new=True)
+    approval = approve(lk, run_id, approved=False, by="bob", via="airflow")
+    assert (approval.decisions, approval.own) == (1, 1) and lk.record(run_id).state == RunState.REJECTED
+    alices, bobs = (lk.decisions.history(i["_id"])[0] for i in items)
+    assert (alices.status, alices.status_reason) == (DecisionStatus.REJECTED, "rejected by bob")
+    assert bobs.status == DecisionStatus.PENDING and (bobs.status_reason or "").startswith("bob cannot approve")
+    assert [i["status"] for i in lk.reviews.coll.find({"_id": {"$in": [i["_id"] for i in items]}}).sort("_id", 1)] \
+        == [("open" if i["_id"] == items[0]["_id"] else "decided") for i in sorted(items, key=lambda i: i["_id"])]

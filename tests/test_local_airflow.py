@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pymongo import MongoClient
 
 from helpers import ROOT, last_json
 from local_airflow import LocalAirflow, listening, session_processes
@@ -43,10 +44,23 @@ def test_local_airflow_is_healthy_within_two_minutes_and_a_rest_triggered_run_su
         shown = last_json(status.stdout)
         assert shown["backups"]["path"] == str(tmp_path / "backups")
         assert shown["recent_runs"][0]["_id"].startswith("linkage_migration:")
-        # a read-only user: signs in, may not decide (issue 28; the 403 itself: test_view_decisions)
+        # a read-only user reads the queue but may not decide: every way to decide is 403, nothing recorded
         signed = httpx.post(f"{airflow.base}/auth/token",
                             json={"username": "viewer", "password": airflow.password_of("viewer")})
         assert signed.status_code == 201, signed.text
+        viewer = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+        queue = httpx.get(f"{airflow.base}/linkage/api/review", headers=viewer, timeout=60)
+        assert queue.status_code == 200 and queue.json()["items"]
+        item = queue.json()["items"][0]["item_id"]
+        export = httpx.get(f"{airflow.base}/linkage/review.csv", headers=viewer, timeout=60).text
+        tries = [httpx.post(f"{airflow.base}/linkage/api/decisions", headers=viewer, timeout=60,
+                            json={"via": via, "decisions": [{"item_id": item, "decision": "none"}]})
+                 for via in ("view", "api")]
+        tries.append(httpx.post(f"{airflow.base}/linkage/api/decisions.csv", content=export.encode(), timeout=60,
+                                headers={**viewer, "Content-Type": "text/csv"}))
+        assert [t.status_code for t in tries] == [403, 403, 403], [t.text for t in tries]
+        with MongoClient(airflow.mongo_uri) as client:
+            assert client.app.linkage_decisions.count_documents({}) == 0
     finally:
         airflow.stop(signal.SIGINT)  # Ctrl-C in its terminal
     assert airflow.process is not None and airflow.process.returncode is not None, "airflow.sh did not stop"

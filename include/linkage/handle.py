@@ -150,7 +150,7 @@ class Linkage:
         assert started is not None, f"run {run.id} has no start time"
         return StepContext(db=self.db, run_id=run.id, kind=run.kind, tz=self.settings.tz,
                            bookkeeping=self.bookkeeping, write_chunk=self.settings.write_chunk,
-                           started=started, states=self.states)
+                           started=started, states=self.states, dry_run=run.dry_run)
 
     def run_context(self, run: RunRecord, *, show_progress: bool = False) -> RunContext:
         return RunContext(run_id=run.id, journal=self.journal, writer=self.writer(run),

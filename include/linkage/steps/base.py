@@ -48,6 +48,8 @@ class StepContext:
     #: document's state is read.
     started: datetime
     states: StateReader
+    #: A dry run writes nothing: a decisions run's then plans the decisions awaiting approval too.
+    dry_run: bool = False
 
 
 #: (a document, the id a person decided to link it to) -> per pair, the CONTRACT rule the link would break.

@@ -28,7 +28,7 @@ from linkage.engine import BatchPlan, Pass
 from linkage.journal import FieldWrite
 from linkage.journal_codec import id_key
 from linkage.lookups import by_keys
-from linkage.models import Category
+from linkage.models import Category, RunKind
 from linkage.normalize import is_unset
 
 if TYPE_CHECKING:  # the steps' vocabulary (`linkage.steps.base`) builds this phase into every step that decides
@@ -100,8 +100,12 @@ def plan_decided(db: Database, subjects: Mapping[str, Subject], states: StateRea
 
 
 def decided_pass(step: str, subjects: Sequence[Subject], ctx: StepContext) -> Pass:
-    """The pass over the step's approved decisions made before the run started, in id order."""
-    query = {"status": DecisionStatus.APPROVED.value, "step": step, **made_before(ctx.started)}
+    """The pass over the step's approved decisions made before the run started, in id order (a decisions
+    run's dry run: those awaiting approval too, to show what an approval would write)."""
+    statuses = [DecisionStatus.APPROVED.value]
+    if ctx.dry_run and ctx.kind == RunKind.DECISIONS:
+        statuses.append(DecisionStatus.PENDING.value)
+    query = {"status": {"$in": statuses}, "step": step, **made_before(ctx.started)}
     return Pass(step=step, phase=DECIDED, source=ctx.bookkeeping("decisions"), query=query, projection=None,
                 plan=partial(plan_decided, ctx.db, {s.collection: s for s in subjects}, ctx.states),
                 subject=subjects[0].collection, unlanded=Category.CONFLICT)
