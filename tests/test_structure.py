@@ -39,8 +39,8 @@ LAYERS: list[tuple[str, list[str]]] = [
                     "validation.metrics", "validation.gate"]),
     ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
               "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying",
-              "evidencing", "suggesting", "quality"]),
-    ("entry points", ["runner", "commands", "review_commands", "cli"]),
+              "evidencing", "suggesting", "quality", "accepting"]),
+    ("entry points", ["runner", "commands", "accept_commands", "review_commands", "cli"]),
     ("airflow", ["airflow", "airflow.*"]),
 ]
 

@@ -29,7 +29,7 @@ from linkage.lookups import by_keys
 from linkage.masking import redact
 from linkage.models import Category
 from linkage.normalize import is_unset
-from linkage.reviews import RESOLVED
+from linkage.reviews import DECIDED, RESOLVED
 from linkage.steps import REGISTRY, Subject
 
 if TYPE_CHECKING:
@@ -78,6 +78,8 @@ class Recorded(BaseModel):
     decided: int
     by_kind: dict[str, int]
     decisions: list[str]
+    #: Rows of an import that repeat their decided item's decision: nothing new, left out.
+    unchanged: int = 0
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,29 @@ def csv_inputs(text: str) -> Iterable[DecisionInput | Refusal]:
         yield Refusal(line=exc.line, reason=exc.reason)
 
 
+def _as_decided(item: dict[str, Any] | None) -> str | None:
+    """A decided item's decision as the export's `decision` column says it (`ReviewRow.decided_as`)."""
+    d = (item or {}).get("decision") if (item or {}).get("status") == DECIDED else None
+    return None if not d else (d.get("target") or "") if d["kind"] == DecisionKind.LINK.value else d["kind"]
+
+
+def _changed(lk: Linkage, given: list[DecisionInput]) -> tuple[list[DecisionInput], int]:
+    """The decisions that say something new, and how many repeat their decided item's decision (an exported
+    decided row read back as it was: nothing to record)."""
+    items: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(given), CHUNK):
+        items.update(lk.reviews.find([g.item_id for g in given[start:start + CHUNK]]))
+    new = [g for g in given if _as_decided(items.get(g.item_id)) != g.decision.strip()]
+    return new, len(given) - len(new)
+
+
 def import_csv(lk: Linkage, text: str, *, by: str, via: str) -> Recorded:
-    """Record the decisions of a filled-in export, all of them or none (a malformed row refuses the import)."""
+    """Record the decisions of a filled-in export, all of them or none (a malformed row refuses the import). A
+    row that says what its decided item was decided already (an export of decided items) is left out."""
     read = list(csv_inputs(text))
-    return record_decisions(lk, [g for g in read if isinstance(g, DecisionInput)], by=by, via=via,
-                            refused=[r for r in read if isinstance(r, Refusal)])
+    refused = [r for r in read if isinstance(r, Refusal)]
+    given, unchanged = _changed(lk, [g for g in read if isinstance(g, DecisionInput)])
+    if unchanged and not given and not refused:
+        return Recorded(batch="", decided=0, by_kind={}, decisions=[], unchanged=unchanged)
+    recorded = record_decisions(lk, given, by=by, via=via, refused=refused)
+    return recorded.model_copy(update={"unchanged": unchanged})

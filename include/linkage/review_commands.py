@@ -2,7 +2,8 @@
 
 `review --csv` prints the export the Linkage view downloads, the same bytes for the same filter;
 a person fills in `decision` (a candidate's id, another id, `none` or `clear`) and `note`, and
-`decide --file F` records them all, or, naming each bad line, none. The person running it is the
+`decide --file F` records them all, or, naming each bad line, none (`decide --accept-suggestions`
+records a filter's suggestions instead: `linkage.accept_commands`). The person running it is the
 decider (`cli:<user>@<host>`, as the run records name whoever triggered a run).
 """
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from linkage.accept_commands import accept_options, accepting, cmd_accept
 from linkage.commands import settings_of
 from linkage.csvsafe import decoded
 from linkage.deciding import DecisionsRefused, import_csv
@@ -37,6 +39,8 @@ def review_options() -> tuple[Option, ...]:
         (("--category",), {"choices": CATEGORIES, "help": "only items of this category"}),
         (("--status",), {"choices": [*STATUSES, "any"], "default": OPEN, "help": f"items in this state (default: "
                                                                                    f"{OPEN})"}),
+        (("--min-probability",), {"type": float, "metavar": "P", "help": "only items whose suggestion is at least "
+                                                                          "this probable (0 to 1)"}),
         (("--csv",), {"action": "store_true", "help": "print the items as the view's CSV export (to fill in and "
                                                        "import with `linkage decide --file`)"}),
         (("--quality",), {"action": "store_true", "help": "how often people accepted the suggestions, by match "
@@ -46,13 +50,17 @@ def review_options() -> tuple[Option, ...]:
 
 
 def decide_options() -> tuple[Option, ...]:
-    return ((("--file",), {"required": True, "help": "a review export with its decision (and note) column filled "
-                                                     f"in (at most {MAX_FILE_BYTES // 1024 // 1024} MB)"}),)
+    return ((("--file",), {"help": "a review export with its decision (and note) column filled "
+                                   f"in (at most {MAX_FILE_BYTES // 1024 // 1024} MB)"}),
+            *accept_options())
 
 
 def _filter(args: argparse.Namespace) -> ReviewFilter:
     category = next((c for c in REVIEW_CATEGORIES if c.value == args.category), None)
-    return ReviewFilter(step=args.step, category=category, status=None if args.status == "any" else args.status)
+    if args.min_probability is not None and not 0 <= args.min_probability <= 1:
+        raise LinkageError(f"--min-probability is a probability, 0 to 1, not {args.min_probability:g}")
+    return ReviewFilter(step=args.step, category=category, status=None if args.status == "any" else args.status,
+                        min_probability=args.min_probability)
 
 
 def cmd_review(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -105,7 +113,10 @@ def read_export(path: Path) -> str:
 
 
 def cmd_decide(args: argparse.Namespace) -> dict[str, Any]:
-    """Record a filled-in export's decisions, all or none; each refused line goes to stderr."""
+    """Record a filled-in export's decisions, all or none; each refused line goes to stderr (or, with
+    `--accept-suggestions`, the suggestions of a filter: `linkage.accept_commands`)."""
+    if accepting(args):
+        return cmd_accept(args)
     path = Path(args.file)
     text = read_export(path)
     lk = Linkage(settings_of(args))

@@ -5,7 +5,8 @@ ask for (a status, a step, a category, each or any) is a few prefix ranges of th
 a count is an index range count (`linkage.counting`) and a page is the next `size` keys after
 the last one shown (keyset paging: never a `skip` over what came before). The embedded server
 answers a range on an indexed field from its index too, but not a compound index, nor a range
-on `_id`; one single-field key works on both.
+on `_id`; one single-field key works on both. A filter on another field (the suggestion's
+probability, `suggested_p`) is a condition beside the ranges: it narrows what the ranges hold.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ SEP = "|"
 FIELD = "queue"
 #: Items read from the database at a time when a whole selection is walked (the CSV export).
 WALK_BATCH = 1000
+#: A condition on other fields beside the key's ranges (a minimum suggested probability): the server walks the
+#: ranges' index entries and tests it on each.
+Where = dict[str, Any] | None
 
 
 def queue_key(status: str, step: str, category: str, item_id: str) -> str:
@@ -56,40 +60,45 @@ def selection(levels: Sequence[tuple[str | None, Sequence[str]]]) -> list[Bounds
     return sorted(prefix_bounds(prefix) for prefix in prefixes)
 
 
-def within(bounds: Bounds, *, after: str | None = None, before: str | None = None) -> dict[str, Any]:
+def within(bounds: Bounds, *, after: str | None = None, before: str | None = None,
+           where: Where = None) -> dict[str, Any]:
+    """The query for a range of keys (after `after`, before `before`), and `where` besides."""
     low = {"$gt": after} if after is not None and after >= bounds.low else {"$gte": bounds.low}
     highs = [h for h in (bounds.high, before) if h is not None]
-    return {FIELD: {**low, **({"$lt": min(highs)} if highs else {})}}
+    return {FIELD: {**low, **({"$lt": min(highs)} if highs else {})}, **(where or {})}
 
 
-def counted(coll: Collection, ranges: Sequence[Bounds], *, before: str | None = None) -> int:
-    """Items in the ranges (those whose key is before `before`, when given)."""
-    return sum(count(coll, within(b, before=before)) for b in ranges if before is None or b.low < before)
+def counted(coll: Collection, ranges: Sequence[Bounds], *, before: str | None = None, where: Where = None) -> int:
+    """Items in the ranges (those whose key is before `before`, when given; those `where` selects)."""
+    return sum(count(coll, within(b, before=before, where=where)) for b in ranges if before is None or b.low < before)
 
 
-def page_after(coll: Collection, ranges: Sequence[Bounds], after: str | None, limit: int) -> list[dict[str, Any]]:
+def page_after(coll: Collection, ranges: Sequence[Bounds], after: str | None, limit: int,
+               where: Where = None) -> list[dict[str, Any]]:
     """The first `limit` items whose key is after `after` (from the start when None)."""
     found: list[dict[str, Any]] = []
     for bounds in ranges:
         if len(found) >= limit or (after is not None and bounds.high is not None and bounds.high <= after):
             continue
-        found += coll.find(within(bounds, after=after)).sort(FIELD, ASCENDING).limit(limit - len(found))
+        found += coll.find(within(bounds, after=after, where=where)).sort(FIELD, ASCENDING).limit(limit - len(found))
     return found
 
 
-def page_before(coll: Collection, ranges: Sequence[Bounds], before: str, limit: int) -> list[dict[str, Any]]:
+def page_before(coll: Collection, ranges: Sequence[Bounds], before: str, limit: int,
+                where: Where = None) -> list[dict[str, Any]]:
     """The last `limit` items whose key is before `before`, in key order."""
     found: list[dict[str, Any]] = []
     for bounds in reversed(ranges):
         if len(found) >= limit or bounds.low >= before:
             continue
-        found += coll.find(within(bounds, before=before)).sort(FIELD, DESCENDING).limit(limit - len(found))
+        found += coll.find(within(bounds, before=before, where=where)).sort(FIELD, DESCENDING).limit(
+            limit - len(found))
     return found[::-1]
 
 
-def walk(coll: Collection, ranges: Sequence[Bounds]) -> Iterator[dict[str, Any]]:
-    """Every item in the ranges, in key order, a page at a time (memory holds one page)."""
+def walk(coll: Collection, ranges: Sequence[Bounds], where: Where = None) -> Iterator[dict[str, Any]]:
+    """Every item in the ranges (that `where` selects), in key order, a page at a time (memory holds one page)."""
     after: str | None = None
-    while page := page_after(coll, ranges, after, WALK_BATCH):
+    while page := page_after(coll, ranges, after, WALK_BATCH, where):
         yield from page
         after = page[-1][FIELD]

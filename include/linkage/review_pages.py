@@ -7,7 +7,9 @@ candidates' non-PII attributes: never a phone or an email, nor a decided documen
 
 The export (the view's download and `linkage review --csv`, the same bytes) has a row per item:
 its `item_id`, its `candidates` (ids separated by `|`) and what a person needs to choose between
-them, and empty `decision` and `note` columns to fill in and import (`linkage.deciding`).
+them, the model's suggestion (`suggested`, `match_probability`, `evidence`: the import ignores
+them; a person copies `suggested` into `decision`), and `decision` and `note`: empty on an open
+item, to fill in and import (`linkage.deciding`), as decided on a decided one.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 from linkage.csvsafe import write_rows
 from linkage.evidence import Evidence, Suggestion
 from linkage.models import Candidate, Category, Ref
-from linkage.review_index import FIELD, Bounds, counted, page_after, page_before, selection
+from linkage.review_index import FIELD, Bounds, Where, counted, page_after, page_before, selection
 from linkage.reviews import CATEGORIES, OPEN, STATUSES, ShownDecision
 from linkage.steps import REGISTRY
 
@@ -29,20 +31,29 @@ if TYPE_CHECKING:
 
 PAGE_SIZES = (25, 50, 100, 500)
 CANDIDATE_SEP = "|"
+#: The item's field holding its suggestion's probability (`linkage.evidence`), for filtering.
+PROBABILITY = "suggested_p"
 EXPORT_COLUMNS = ["item_id", "step", "collection", "document_oid", "document_id", "category", "reason", "reopened",
                   "candidates", "more_candidates", "candidate_details", "other_side", "missing", "status", "decided",
-                  "found_by", "run_id", "decision", "note"]
+                  "found_by", "run_id", "suggested", "match_probability", "evidence", "decision", "note"]
 
 
 class ReviewFilter(BaseModel):
     step: str | None = None
     category: Category | None = None
     status: str | None = OPEN
+    #: Only items whose suggestion is at least this probable (items without a suggestion are left out).
+    min_probability: float | None = Field(default=None, ge=0, le=1)
 
     def ranges(self, status: str | None = None) -> list[Bounds]:
         """The ranges of the queue's key this filter selects (with another `status`, when given)."""
         return selection([(status or self.status, STATUSES), (self.step, list(REGISTRY)),
                           (self.category.value if self.category else None, CATEGORIES)])
+
+    @property
+    def where(self) -> Where:
+        """What the filter asks of an item beside its key's ranges: a suggestion at least `min_probability`."""
+        return {PROBABILITY: {"$gte": self.min_probability}} if self.min_probability is not None else None
 
 
 class ReviewRow(BaseModel):
@@ -83,10 +94,17 @@ class ReviewRow(BaseModel):
                    suggestion=Suggestion.model_validate(item["suggestion"]) if item.get("suggestion") else None,
                    decision=ShownDecision.model_validate(item["decision"]) if item.get("decision") else None)
 
-    def exported(self) -> dict[str, str]:
-        """As a row of the export: text cells, `decision` and `note` left for a person to fill in."""
-        details = [" ".join([c.id, *(f"{k}={v}" for k, v in c.facts.items())]) for c in self.candidates]
+    @property
+    def decided_as(self) -> str:
+        """The item's decision as the `decision` column says it (a link's target, `none` or `clear`), or empty."""
         d = self.decision
+        return "" if d is None else (d.target or "") if d.kind == "link" else d.kind
+
+    def exported(self) -> dict[str, str]:
+        """As a row of the export: text cells; the suggestion (`suggested`, `match_probability`, `evidence`) for a
+        person to copy into `decision`; `decision` and `note` as decided (empty on an open item, to fill in)."""
+        details = [" ".join([c.id, *(f"{k}={v}" for k, v in c.facts.items())]) for c in self.candidates]
+        d, s = self.decision, self.suggestion
         return {"item_id": self.item_id, "step": self.step, "collection": self.collection,
                 "document_oid": self.document_oid, "document_id": self.document_id or "", "category": self.category,
                 "reason": self.reason or "", "reopened": self.reopened or "",
@@ -94,7 +112,9 @@ class ReviewRow(BaseModel):
                 "more_candidates": str(self.more_candidates or ""), "candidate_details": "; ".join(details),
                 "other_side": " ".join(f"{h.collection}:{h.id}" for h in self.holders), "missing": self.missing or "",
                 "status": self.status, "decided": " ".join(filter(None, (d.kind, d.target, "by", d.by))) if d else "",
-                "found_by": self.found_by or "", "run_id": self.run_id or "", "decision": "", "note": ""}
+                "found_by": self.found_by or "", "run_id": self.run_id or "", "suggested": s.target if s else "",
+                "match_probability": f"{s.probability:.3f}" if s else "", "evidence": s.evidence_text if s else "",
+                "decision": self.decided_as, "note": (d.note or "") if d else ""}
 
 
 class ReviewPage(BaseModel):
@@ -120,16 +140,17 @@ class ReviewPage(BaseModel):
 def review_page(lk: Linkage, selected: ReviewFilter, *, size: int = 50, after: str | None = None,
                 before: str | None = None) -> ReviewPage:
     """The page after `after` (or before `before`; the first page without either), with the counts by status."""
-    ranges, size = selected.ranges(), size if size in PAGE_SIZES else 50
-    found = page_before(lk.reviews.coll, ranges, before, size) if before else \
-        page_after(lk.reviews.coll, ranges, after, size)
+    ranges, size, where = selected.ranges(), size if size in PAGE_SIZES else 50, selected.where
+    found = page_before(lk.reviews.coll, ranges, before, size, where) if before else \
+        page_after(lk.reviews.coll, ranges, after, size, where)
     items = [ReviewRow.of(item) for item in found]
-    first = counted(lk.reviews.coll, ranges, before=items[0].key) + 1 if items else 1
-    counts = {status: counted(lk.reviews.coll, selected.ranges(status)) for status in STATUSES}
+    first = counted(lk.reviews.coll, ranges, before=items[0].key, where=where) + 1 if items else 1
+    counts = {status: counted(lk.reviews.coll, selected.ranges(status), where=where) for status in STATUSES}
     total = counts[selected.status] if selected.status else sum(counts.values())
     return ReviewPage(items=items, total=total, first=first, size=size, counts=counts)
 
 
 def review_csv(lk: Linkage, selected: ReviewFilter) -> Iterator[str]:
     """The selected review items as CSV, a line at a time (the whole queue never sits in memory)."""
-    return write_rows(EXPORT_COLUMNS, (ReviewRow.of(item).exported() for item in lk.reviews.items(selected.ranges())))
+    return write_rows(EXPORT_COLUMNS, (ReviewRow.of(item).exported()
+                                       for item in lk.reviews.items(selected.ranges(), selected.where)))

@@ -29,7 +29,7 @@ from linkage.concerns import refuse_unconfirmed
 from linkage.decisions import DecisionRecord, StateReader
 from linkage.journal_codec import id_key
 from linkage.models import COUNT_KEYS, REVIEW_CATEGORIES, Decision
-from linkage.review_index import FIELD, Bounds, counted, prefix_bounds, queue_key, walk, within
+from linkage.review_index import FIELD, Bounds, Where, counted, prefix_bounds, queue_key, walk, within
 from linkage.settings import DEFAULT_WRITE_CHUNK
 
 OPEN, DECIDED, RESOLVED = "open", "decided", "resolved"
@@ -270,6 +270,7 @@ class ReviewQueue:
     def find(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {i["_id"]: i for i in self.coll.find({"_id": {"$in": item_ids}})} if item_ids else {}
 
-    def items(self, ranges: list[Bounds]) -> Iterator[dict[str, Any]]:
-        """Every item in these ranges of the queue's key, in its order (one page in memory at a time)."""
-        return walk(self.coll, ranges)
+    def items(self, ranges: list[Bounds], where: Where = None) -> Iterator[dict[str, Any]]:
+        """Every item in these ranges of the queue's key (that `where` selects), in its order (one page in memory
+        at a time)."""
+        return walk(self.coll, ranges, where)

@@ -27,8 +27,10 @@ from linkage import reports
 from linkage.airflow.urls import DOCS_ROUTE, PREFIX
 from linkage.airflow.view.decisions import router
 from linkage.airflow.view.deps import DECIDING_DAG, FilterDep, LinkageDep, UserDep, get_user, may_decide
+from linkage.airflow.view.evidence import evidence_table, waterfall
+from linkage.airflow.view.suggestions import router as suggestions
 from linkage.masking import redact
-from linkage.review_pages import PAGE_SIZES, review_csv, review_page
+from linkage.review_pages import PAGE_SIZES, ReviewRow, review_csv, review_page
 from linkage.reviews import CATEGORIES, STATUSES
 from linkage.status import status
 from linkage.steps import REGISTRY
@@ -41,9 +43,11 @@ CHART = {"width": 640, "height": 160, "pad": 24}
 app = FastAPI(title="Linkage", dependencies=[Depends(get_user)], docs_url=None, redoc_url=None, openapi_url=None)
 app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 app.include_router(router)
+app.include_router(suggestions)
 pages = Environment(loader=PackageLoader("linkage.airflow.view", "templates"), autoescape=select_autoescape())
 pages.filters["redact"] = lambda text: redact(str(text)) if text is not None else ""
 pages.filters["size"] = size
+pages.globals.update(evidence_table=evidence_table, waterfall=waterfall)
 
 
 SizeParam = Annotated[int, Query(ge=1, le=max(PAGE_SIZES))]
@@ -87,6 +91,16 @@ def page(lk: LinkageDep, selected: FilterDep, user: UserDep, size: SizeParam = 5
                    steps=list(REGISTRY), categories=CATEGORIES, statuses=STATUSES, sizes=PAGE_SIZES,
                    alerts=reports.alerts(lk), channels=delivery_channels(), can_decide=may_decide(user),
                    deciding_dag=DECIDING_DAG)
+
+
+@app.get("/item", response_class=HTMLResponse)
+def item_page(lk: LinkageDep, user: UserDep, item_id: Annotated[str, Query(max_length=1000)]) -> HTMLResponse:
+    """One review item as the queue shows it (where a conflict's rivals link to), to decide it there."""
+    found = lk.reviews.find([item_id]).get(item_id)
+    shown = _render("item.html", item_id=item_id, item=ReviewRow.of(found) if found else None,
+                    can_decide=may_decide(user), deciding_dag=DECIDING_DAG)
+    shown.status_code = 200 if found else 404
+    return shown
 
 
 @app.get("/findings", response_class=HTMLResponse)

@@ -51,18 +51,34 @@ def _refused(detail: str) -> HTTPException:
     return HTTPException(status_code=422, detail=detail)
 
 
+def probability(text: str | None) -> float | None:
+    """A minimum probability as a form sends it: empty for none, else a number from 0 to 1."""
+    if not text or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _refused(f"min_probability {text!r} is not a number") from None
+    if not 0 <= value <= 1:
+        raise _refused(f"min_probability is a probability, 0 to 1, not {value:g}")
+    return value
+
+
 def review_filter(step: Annotated[str | None, Query(max_length=100)] = None,
                   category: Annotated[str | None, Query(max_length=100)] = None,
-                  status_: Annotated[str | None, Query(alias="status", max_length=20)] = OPEN) -> ReviewFilter:
+                  status_: Annotated[str | None, Query(alias="status", max_length=20)] = OPEN,
+                  min_probability: Annotated[str | None, Query(max_length=20)] = None) -> ReviewFilter:
     """The review queue's filter: a registered step, a review category, a status (each empty: any, as the
-    form sends "any"); anything else is refused, not matched against nothing."""
+    form sends "any"), a minimum probability of the suggestion (empty: any item, suggested or not); anything
+    else is refused, not matched against nothing."""
     if step and step not in REGISTRY:
         raise _refused(f"unknown step {step!r}: choose from {', '.join(REGISTRY)}")
     if category and category not in REVIEW_CATEGORIES:
         raise _refused(f"{category!r} is not a review category: choose from {', '.join(CATEGORIES)}")
     if status_ and status_ not in STATUSES:
         raise _refused(f"unknown status {status_!r}: choose from {', '.join(STATUSES)}")
-    return ReviewFilter(step=step or None, category=Category(category) if category else None, status=status_ or None)
+    return ReviewFilter(step=step or None, category=Category(category) if category else None, status=status_ or None,
+                        min_probability=probability(min_probability))
 
 
 def may_decide(user: Any) -> bool:
