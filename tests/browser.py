@@ -66,3 +66,24 @@ def load(driver: Any, url: str) -> dict[str, dict[str, Any]]:
     driver.execute_async_script("const done = arguments[0]; document.fonts.ready.then(() => done(true));")
     time.sleep(0.5)  # late requests (icons drawn after layout)
     return requests_seen(driver)
+
+
+def wait_for(condition: Any, timeout: float = 30) -> Any:
+    """What `condition()` returns once it is truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.25)
+    return found
+
+
+def sign_in(driver: Any, base: str, user: str, password: str) -> None:
+    """Sign in to Airflow at `base` as a person does: the login form, then the session cookie."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base}/")
+    wait_for(lambda: driver.find_elements(By.NAME, "username"))
+    driver.find_element(By.NAME, "username").send_keys(user)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
+    wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))

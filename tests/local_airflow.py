@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,3 +168,14 @@ class LocalAirflow:
 
     def run(self, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
         return self.wait(dag_id, self.trigger(dag_id, conf))
+
+
+@contextmanager
+def running(home: Path, customers: int = 400) -> Iterator[LocalAirflow]:
+    """`make airflow` started in `home` for a module's tests, stopped with Ctrl-C at the end, leaving no process."""
+    local = LocalAirflow(home, customers=customers)
+    try:
+        yield local.start()
+    finally:
+        local.stop()
+    assert local.survivors == [], f"{len(local.survivors)} processes outlived airflow.sh"

@@ -24,9 +24,9 @@ from pymongo import MongoClient
 
 from linkage.csvsafe import read_rows, write_rows
 
-from browser import chromium, load
+from browser import chromium, load, sign_in, wait_for
 from helpers import ROOT, last_json
-from local_airflow import LocalAirflow
+from local_airflow import LocalAirflow, running
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
 #: What the browser saw, for a person to look at; tests never write into the repository's tracked files
@@ -36,12 +36,8 @@ SCREENSHOTS = Path(os.environ.get("LINKAGE_SCREENSHOTS", ROOT / "var" / "screens
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
-    local = LocalAirflow(tmp_path_factory.mktemp("browser-airflow"), customers=400)
-    try:
-        yield local.start()
-    finally:
-        local.stop()
-    assert local.survivors == [], f"{len(local.survivors)} processes outlived airflow.sh"
+    with running(tmp_path_factory.mktemp("browser-airflow")) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")
@@ -56,25 +52,10 @@ def runs(airflow: LocalAirflow) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A browser signed in to the local Airflow, as a person signs in."""
-    from selenium.webdriver.common.by import By
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with chromium(tmp_path_factory.mktemp("profile")) as driver:
-        driver.get(f"{airflow.base}/")
-        wait_for(lambda: driver.find_elements(By.NAME, "username"))
-        driver.find_element(By.NAME, "username").send_keys("admin")
-        driver.find_element(By.NAME, "password").send_keys(airflow.password)
-        driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
-        wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))
+        sign_in(driver, airflow.base, "admin", airflow.password)
         yield driver
-
-
-def wait_for(condition: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.25)
-    return found
 
 
 def linkage_db(airflow: LocalAirflow) -> Any:
@@ -252,8 +233,10 @@ def test_no_page_the_view_serves_shows_a_phone_or_an_email(
     assert json.loads(fetch(page, "/linkage/api/status")["text"])["db"] == "app"
 
 
-def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str, status: str = "open") -> None:
-    """The view's review queue filtered as a person filters it (the form), waiting for the new page."""
+def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str, status: str = "open",
+               probability: str | None = None) -> None:
+    """The view's review queue filtered as a person filters it (the form: step, category, status, and the
+    minimum probability when given), waiting for the new page."""
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -262,14 +245,19 @@ def show_queue(driver: Any, airflow: LocalAirflow, step: str, category: str, sta
     Select(driver.find_element(By.NAME, "step")).select_by_value(step)
     Select(driver.find_element(By.NAME, "category")).select_by_value(category)
     Select(driver.find_element(By.NAME, "status")).select_by_value(status)
+    if probability is not None:
+        field = driver.find_element(By.NAME, "min_probability")
+        field.clear()
+        field.send_keys(probability)
     driver.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
+    wanted = [f"category={category}", f"status={status}", *([f"min_probability={probability}"] if probability else [])]
 
     def filtered() -> bool:
         try:
             href = driver.find_element(By.ID, "export-csv").get_attribute("href") or ""
         except StaleElementReferenceException:
             return False
-        return f"category={category}" in href and f"status={status}" in href
+        return all(part in href for part in wanted)
     wait_for(filtered)
 
 

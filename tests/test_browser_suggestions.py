@@ -13,9 +13,9 @@ from urllib.parse import unquote
 
 import pytest
 
-from browser import chromium
-from local_airflow import LocalAirflow
-from test_browser import SCREENSHOTS, linkage_db, open_view, wait_for
+from browser import chromium, sign_in, wait_for
+from local_airflow import LocalAirflow, running
+from test_browser import SCREENSHOTS, linkage_db, show_queue
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
 STEP, CATEGORY = "order_delivery", "ambiguous"
@@ -23,12 +23,8 @@ STEP, CATEGORY = "order_delivery", "ambiguous"
 
 @pytest.fixture(scope="module")
 def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAirflow]:
-    local = LocalAirflow(tmp_path_factory.mktemp("suggestions-airflow"), customers=400)
-    try:
-        yield local.start()
-    finally:
-        local.stop()
-    assert local.survivors == [], f"{len(local.survivors)} processes outlived airflow.sh"
+    with running(tmp_path_factory.mktemp("suggestions-airflow")) as local:
+        yield local
 
 
 @pytest.fixture(scope="module")
@@ -52,40 +48,15 @@ def bar(airflow: LocalAirflow, queue: dict[str, dict[str, Any]]) -> str:
 @pytest.fixture(scope="module")
 def page(airflow: LocalAirflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A browser signed in as `admin`, as a person signs in."""
-    from selenium.webdriver.common.by import By
-
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with chromium(tmp_path_factory.mktemp("profile")) as driver:
-        driver.get(f"{airflow.base}/")
-        wait_for(lambda: driver.find_elements(By.NAME, "username"))
-        driver.find_element(By.NAME, "username").send_keys("admin")
-        driver.find_element(By.NAME, "password").send_keys(airflow.password)
-        driver.find_element(By.XPATH, "//button[normalize-space()='Sign in']").click()
-        wait_for(lambda: "/auth/login" not in driver.current_url and driver.get_cookie("_token"))
+        sign_in(driver, airflow.base, "admin", airflow.password)
         yield driver
 
 
 def filtered(driver: Any, airflow: LocalAirflow, probability: str, step: str = STEP, category: str = CATEGORY) -> None:
-    """The queue filtered as a person filters it: step, category, minimum probability, Show."""
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    open_view(driver, airflow)
-    Select(driver.find_element(By.NAME, "step")).select_by_value(step)
-    Select(driver.find_element(By.NAME, "category")).select_by_value(category)
-    field = driver.find_element(By.NAME, "min_probability")
-    field.clear()
-    field.send_keys(probability)
-    driver.find_element(By.XPATH, "//button[normalize-space()='Show']").click()
-
-    def shown() -> bool:
-        try:
-            href = driver.find_element(By.ID, "export-csv").get_attribute("href") or ""
-        except StaleElementReferenceException:
-            return False
-        return f"min_probability={probability}" in href and f"category={category}" in href
-    wait_for(shown)
+    """The open queue filtered as a person filters it: step, category, minimum probability, Show."""
+    show_queue(driver, airflow, step, category, probability=probability)
 
 
 def counter(driver: Any, status: str) -> int:

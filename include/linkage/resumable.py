@@ -23,15 +23,9 @@ T = TypeVar("T")
 #: server errors after which the same read, reopened, is correct: the cursor or the primary went away
 RESUMABLE_CODES = frozenset({
     43,  # CursorNotFound
-    91,  # ShutdownInProgress
     175,  # QueryPlanKilled
-    189,  # PrimarySteppedDown
     237,  # CursorKilled
-    10107,  # NotWritablePrimary
-    11600,  # InterruptedAtShutdown
-    11602,  # InterruptedDueToReplStateChange
-    13435,  # NotPrimaryNoSecondaryOk
-}) | TRANSIENT_CODES
+}) | TRANSIENT_CODES  # and whatever a failover or a chunk migration raises (`linkage.transient`)
 #: reopenings in a row without a batch handed out in between, before the error is raised
 RETRIES = 5
 
