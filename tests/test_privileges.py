@@ -92,7 +92,7 @@ def test_the_role_grants_every_action_a_season_of_runs_takes(wire_server: Any, s
         client.close()
     granted = {(coll, action) for coll, actions in privileges(RUNBOOK_ROLE) for action in actions}
     assert commands.unknown == set(), "commands this test cannot map to an action"
-    assert sorted(commands.needed - granted) == []
+    assert sorted(commands.needed - granted) == [], sorted(commands.needed - granted)
     # and the season did reach the bookkeeping a role is easy to forget
     assert {("linkage_update_probe", "update"), ("linkage_wanted_keys", "insert"),
             ("linkage_paging", "update")} <= commands.needed
