@@ -26,7 +26,6 @@ admin.createRole({role: "linkage", privileges: [
   {resource: {db: "app", collection: "linkage_ttl_probe"},     actions: ["createIndex", "listIndexes", "dropCollection"]},
   {resource: {db: "app", collection: "linkage_update_probe"},  actions: ["find", "insert", "update", "remove"]},
   {resource: {db: "app", collection: "linkage_model"},         actions: ["find", "insert", "update"]},
-  {resource: {db: "app", collection: "linkage_read_concern_probe"}, actions: ["find"]},
   {resource: {db: "config", collection: "collections"},        actions: ["find"]},
 ], roles: []});
 admin.createUser({user: "linkage", pwd: process.env.LINKAGE_MONGO_PASSWORD, roles: ["linkage"]});

@@ -22,7 +22,6 @@ from typing import Any
 
 from pymongo import MongoClient, ReadPreference, WriteConcern
 from pymongo.collection import Collection
-from pymongo.database import Database
 from pymongo.errors import BulkWriteError, OperationFailure
 from pymongo.read_concern import ReadConcern
 
@@ -37,14 +36,22 @@ class WriteNotDurable(LinkageError):
     """A write the server applied but could not acknowledge as durable (a write-concern error)."""
 
 
-def read_concern_for(db: Database) -> ReadConcern:
-    """Majority reads where the server offers them (MongoDB on WiredTiger, every replica set); the server's
-    default where it refuses the level (it is then a single node, where the two are the same)."""
+#: The errors a server answers when it does not offer the majority read concern itself (as a MongoDB 4.x PSA set
+#: with `enableMajorityReadConcern: false` does): ReadConcernMajorityNotEnabled, InvalidOptions, FailedToParse.
+NO_MAJORITY_READS = frozenset({148, 72, 9})
+
+
+def read_concern_for(client: MongoClient) -> ReadConcern:
+    """Majority reads where the server offers them (MongoDB on WiredTiger, every replica set, nx and FerretDB);
+    the server's default where it refuses the level itself. Asked of the `admin` database, never of the app's:
+    a typo'd database must not be created by the question (nx creates a database a command names). Any other
+    refusal (a role without privileges on `admin`) says nothing against majority reads."""
     try:
-        db.command("find", "linkage_read_concern_probe", filter={"_id": None}, limit=1,
-                   readConcern={"level": "majority"})
-    except OperationFailure:
-        return ReadConcern()
+        client.admin.command("find", "linkage_read_concern_probe", filter={"_id": None}, limit=1,
+                             readConcern={"level": "majority"})
+    except OperationFailure as exc:
+        if exc.code in NO_MAJORITY_READS:
+            return ReadConcern()
     return ReadConcern("majority")
 
 

@@ -58,7 +58,7 @@ class Linkage:
         self.client = client or connect(settings)
         self.db = self.client[settings.db]
         #: Majority reads where the server offers them (`linkage.concerns`): what every bookkeeping read uses.
-        self.read_concern = read_concern_for(self.db)
+        self.read_concern = read_concern_for(self.client)
         self.runs = RunStore(self.bookkeeping("runs"), clock)
         self.journal = Journal(self.bookkeeping("journal"))
         #: Reads the state of the documents review items are about (what a decision holds on).
