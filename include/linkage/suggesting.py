@@ -44,6 +44,7 @@ from linkage.suggestions import (
     fit,
     none_weights,
 )
+from linkage.words import tally
 
 if TYPE_CHECKING:
     from linkage.handle import Linkage
@@ -136,7 +137,9 @@ def fit_step(lk: Linkage, step: str, run_id: str) -> dict[str, StepFit]:
         for (vectors, label), n in shapes.items():
             one_fit.labelled[vectors] += n if label is not None and label != RULED_OUT else 0
         summary = one_fit.record(lk, run_id, time.monotonic() - started, iterations)
-        log.info("suggestion model %s: %s", one_fit.id, summary)
+        log.info("suggestion model %s: fitted on %s items (%s pairs, %s decided by people) in %s iterations, "
+                 "%.3f s", one_fit.id, f"{summary['items']:,}", f"{summary['pairs']:,}", f"{summary['labels']:,}",
+                 iterations, summary["seconds"])
     return fits
 
 
@@ -230,5 +233,8 @@ def suggest(lk: Linkage, run_id: str) -> dict[str, Any]:
     """The `suggest` stage of a run: over the run's steps; what it did goes in the run's record."""
     outcome = suggest_queue(lk, lk.record(run_id).params.steps, run_id)
     lk.runs.update(run_id, suggestions=outcome)
-    log.info("suggestions of %s: %s", run_id, outcome)
+    for step, done in outcome.items():
+        log.info("suggestions of %s, %s: %s", run_id, step,
+                 tally({k: n for k, n in done.items() if isinstance(n, int) and k != "evidence"}) or "none")
+
     return outcome
