@@ -206,7 +206,7 @@ def test_the_page_at_100000_review_items_is_measured(
             timings.setdefault(name, []).append(time.perf_counter() - started)
             assert answer.status_code == 200
     page = airflow_api.get("/linkage/").text
-    assert f"Review queue <small>{open_items:,} items</small>" in page
+    assert f"Review queue <small id=\"review-total\">{open_items:,} items</small>" in page
     after = page.split('class="next" href="')[1].split('"')[0].replace("&amp;", "&")
     started = time.perf_counter()
     assert airflow_api.get(after).status_code == 200
