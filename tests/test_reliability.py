@@ -140,7 +140,7 @@ def test_losing_the_database_mid_backfill_fails_clearly_and_resumes_after_restar
     client: MongoClient = MongoClient(server.uri)
     planted = seed(client.app, customers=800, seed_value=3)["planted"]
     env = cli_env(Settings(mongo_uri=server.uri, db="app", home=tmp_path / "linkage"),
-                  LINKAGE_SERVER_TIMEOUT_MS="1500")
+                  LINKAGE_SERVER_TIMEOUT_MS="1500", LINKAGE_RETRY_SECONDS="2")  # gone, not an election
     proc = subprocess.Popen([sys.executable, "-m", "linkage.cli", "migrate", "--batch-size", "20", "--quiet"],
                             env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

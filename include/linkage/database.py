@@ -69,8 +69,9 @@ def connect(settings: Settings) -> MongoClient:
     try:
         client: MongoClient = MongoClient(
             settings.mongo_uri,
-            # a run's requests wait out an election (10-30 s) for a primary; the first answer is `_first_verdict`'s
-            serverSelectionTimeoutMS=max(timeout, ELECTION_MS),
+            # a run's requests wait out an election (10-30 s) for a primary, within the retry budget
+            # (LINKAGE_RETRY_SECONDS); the first answer is `_first_verdict`'s
+            serverSelectionTimeoutMS=max(timeout, min(ELECTION_MS, int(settings.retry_seconds * 1000))),
             connectTimeoutMS=timeout,
             socketTimeoutMS=max(timeout * 60, 300_000),
             appname="linkage",

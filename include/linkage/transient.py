@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from pymongo.collection import Collection
-from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError
+from pymongo.errors import AutoReconnect, OperationFailure, PyMongoError, ServerSelectionTimeoutError
 
 log = logging.getLogger("linkage.transient")
 T = TypeVar("T")
@@ -52,6 +52,8 @@ SINGLE = frozenset({"bulk_write", "insert_one", "insert_many", "update_one", "up
 
 def is_transient(error: BaseException) -> bool:
     """An error a failover or a chunk migration raises (a refused write or a lost connection): worth a retry."""
+    if isinstance(error, ServerSelectionTimeoutError):
+        return False  # it already waited out an election for a primary (`linkage.database`): the server is gone
     if isinstance(error, AutoReconnect):
         return True
     if isinstance(error, OperationFailure):
