@@ -15,7 +15,7 @@ from typing import Any, cast
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from linkage.transient import BUDGET, retried
+from linkage.transient import BUDGET, retried, unretried
 
 Guard = Callable[[], None]
 
@@ -62,7 +62,7 @@ class _GuardedDatabase:
 def guarded_collection(coll: Collection, guard: Guard, budget: float = BUDGET) -> Collection:
     """`coll`, with `guard()` run before every write, and a write that a failover refused sent again
     (`linkage.transient`) within `budget` seconds (it quacks as a Collection)."""
-    return cast(Collection, _GuardedCollection(coll, guard, budget))
+    return cast(Collection, _GuardedCollection(unretried(coll), guard, budget))  # one retry layer, guard each try
 
 
 def guarded_database(db: Database, guard: Guard, budget: float = BUDGET) -> Database:

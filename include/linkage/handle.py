@@ -118,11 +118,14 @@ class Linkage:
         """The app database for writing: every write asks the guard first."""
         return guarded_database(self.db, self.guard, self.settings.retry_seconds)
 
+    def guarded(self, coll: Collection) -> Collection:
+        """`coll` for a run's writes: each asks the guard first, and is retried through a failover."""
+        return guarded_collection(coll, self.guard, self.settings.retry_seconds)
+
     def write_path(self) -> WritePath:
-        budget = self.settings.retry_seconds
-        return WritePath(self.app, Journal(guarded_collection(self.journal.coll, self.guard, budget)),
-                         ReviewQueue(guarded_collection(self.reviews.coll, self.guard, budget), self.states,
-                                     self.clock, self.settings.write_chunk))
+        return WritePath(self.app, Journal(self.guarded(self.journal.coll)),
+                         ReviewQueue(self.guarded(self.reviews.coll), self.states, self.clock,
+                                     self.settings.write_chunk))
 
     def writer(self, run: RunRecord) -> BatchWriter:
         """Where the run's planned batches go: their counts only in a dry run; otherwise their review items and

@@ -26,7 +26,6 @@ from linkage import bulk
 from linkage.comparing import Comparator
 from linkage.evidence import NONE, Suggestion, Weight
 from linkage.evidencing import DECIDABLE, Compared, batches, compared
-from linkage.guard import guarded_collection
 from linkage.models import Category
 from linkage.review_index import selection
 from linkage.reviews import CATEGORIES, DECIDED, OPEN, STATUSES
@@ -112,7 +111,7 @@ class StepFit:
                "labels": sum(n for s, n in shapes.items() if s[1] is not None and s[1] != RULED_OUT),
                "ruled_out": shapes_ruled_out(shapes),
                "seconds": round(seconds, 3)}
-        bulk.write(guarded_collection(lk.bookkeeping(MODEL), lk.guard), [ReplaceOne({"_id": self.id}, doc,
+        bulk.write(lk.guarded(lk.bookkeeping(MODEL)), [ReplaceOne({"_id": self.id}, doc,
                                                                                      upsert=True)], 1)
         return {k: v for k, v in doc.items() if k not in ("parameters", "at", "_id")} | {"model": self.id}
 
@@ -208,7 +207,7 @@ def _written(lk: Linkage, step: str, fits: dict[str, StepFit], batch: list[dict[
             update["$unset"] = {"suggestion": "", "suggested_p": ""}
         ops.append(UpdateOne({"_id": one.id, "status": OPEN}, update))
     if ops:
-        bulk.write(guarded_collection(lk.reviews.coll, lk.guard), ops, lk.settings.write_chunk)
+        bulk.write(lk.guarded(lk.reviews.coll), ops, lk.settings.write_chunk)
     counts["evidence"] += len(ops)
     return counts
 

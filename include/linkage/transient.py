@@ -90,6 +90,12 @@ class _Retrying:
         return again
 
 
+def unretried(coll: Collection) -> Collection:
+    """The collection under `retrying`'s (itself otherwise): for a wrapper that retries on its own terms, so that
+    no request is retried by two layers at once."""
+    return coll._coll if isinstance(coll, _Retrying) else coll
+
+
 def retrying(coll: Collection, budget: float = BUDGET) -> Collection:
     """`coll`, each of its one-request methods retried through a failover (it quacks as a Collection)."""
     return cast(Collection, _Retrying(coll, budget))
