@@ -13,6 +13,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from linkage.ferretdb import FerretDBServer
 from linkage.handle import Linkage
 from linkage.models import RunKind
 from linkage.params import MigrationParams
@@ -21,11 +22,13 @@ from linkage.seed import seed
 from linkage.settings import Settings
 
 from faults import Command, FaultProxy
-from helpers import raw_bytes
+from helpers import app_quiet, raw_bytes
 
 CUSTOMERS, SEED = 300, 5
 APP = ("delivery_statuses", "users", "customers_v2")
 Kind = Callable[[Command, Settings], bool]
+#: The kinds also lost on the second server: the writes whose loss would leave a link no journal describes.
+ON_FERRETDB = ("app link write", "journal insert")
 KINDS: dict[str, Kind] = {
     "app link write": lambda c, s: c.name == "update" and c.collection in APP,
     "journal insert": lambda c, s: c.name == "insert" and c.collection == s.collection("journal"),
@@ -45,7 +48,8 @@ def _links(db: Database) -> dict[str, dict[Any, Any]]:
 @pytest.fixture(scope="module")
 def truth(client: MongoClient, tmp_path_factory: pytest.TempPathFactory, wire_server: Any) -> Iterator[dict]:
     """The links an uninterrupted migration, then reconcile, of the seeded data ends with."""
-    settings = Settings(mongo_uri=wire_server.uri, db="lost_replies_truth", home=tmp_path_factory.mktemp("truth"))
+    settings = Settings(mongo_uri=wire_server.uri, db="lost_replies_truth", home=tmp_path_factory.mktemp("truth"),
+                        app_quiet=app_quiet(wire_server))
     seed(client[settings.db], customers=CUSTOMERS, seed_value=SEED, replace=True)
     lk = Linkage(settings, client)
     migrate(lk, MigrationParams(), "truth")
@@ -70,9 +74,13 @@ def _run_losing(settings: Settings, proxy: FaultProxy, kind: RunKind) -> None:
         lk.close()
 
 
+@pytest.mark.both_servers
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_a_lost_reply_during_a_migration_ends_at_the_truth_and_rolls_back_byte_exact(
         kind: str, settings: Settings, db: Database, client: MongoClient, wire_server: Any, truth: dict) -> None:
+    if isinstance(wire_server, FerretDBServer) and kind not in ON_FERRETDB:
+        pytest.skip("on FerretDB the correctness core loses the app's and the journal's replies only (each run "
+                    "there takes a minute: it scans its table for each update by _id)")
     seed(db, customers=CUSTOMERS, seed_value=SEED)
     before = raw_bytes(db)
     with FaultProxy(wire_server.uri) as proxy:
