@@ -98,7 +98,7 @@ lock: install
 # The documentation site (mkdocs.yml, pages under docs/) into site/; --strict fails on a dead link or anchor.
 # tests/test_docs.py runs the same build, so `make test` does too.
 docs: install
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache
