@@ -7,7 +7,7 @@ DEMO_PORT ?= 27017
 # make airflow's embedded MongoDB: DEMO_PORT unless given (the refusal of a busy port names MONGO_PORT)
 MONGO_PORT ?= $(DEMO_PORT)
 
-.PHONY: install system-deps tools lint demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile bench-review lock clean
+.PHONY: install system-deps tools lint docs demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile bench-review lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
 # Chromium and its driver for the browser tests, faketime for the lease's clock-skew tests); `make system-deps`
 # installs what is missing.
@@ -61,7 +61,7 @@ test: lint system-deps
 # Benchmarks print ratios measured side by side in one run; results in bench/results/latest.json.
 # bench-quick takes ~5 minutes, bench ~90 on the embedded server (BENCH_ARGS="--mongo-uri ..." for a real one).
 # BENCH_SERVER=ferretdb starts FerretDB (`make tools`) instead of the embedded server; there bench-quick
-# runs at 100 / 1,000 (~2 minutes): FerretDB 1.24 scans its table for each update by _id (README,
+# runs at 100 / 1,000 (~2 minutes): FerretDB 1.24 scans its table for each update by _id (docs/servers.md,
 # "Tested on two servers"), so 50,000 would take hours. BENCH_QUICK_SIZES overrides either.
 BENCH_SERVER ?= nx
 comma := ,
@@ -90,8 +90,15 @@ test-chaos: install
 test-fast: install
 	$(BIN)/pytest -m "not slow" -x -q
 
+# Freezes the venv into requirements.txt, keeping its header (the direct dependencies and why a pin is held).
 lock: install
-	uv pip freeze --python $(BIN)/python | grep -v -E '^(linkage|-e )' > requirements.txt
+	{ grep '^#' requirements.txt; uv pip freeze --python $(BIN)/python | grep -v -E '^(linkage|-e )'; } > requirements.lock
+	mv requirements.lock requirements.txt
+
+# The documentation site (mkdocs.yml, pages under docs/) into site/; --strict fails on a dead link or anchor.
+# tests/test_docs.py runs the same build, so `make test` does too.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var site .pytest_cache .mypy_cache .ruff_cache

@@ -30,7 +30,7 @@ from local_airflow import LocalAirflow, running
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
 #: What the browser saw, for a person to look at; tests never write into the repository's tracked files
-#: (`LINKAGE_SCREENSHOTS=docs/images make test` refreshes the README's pictures on purpose).
+#: (`LINKAGE_SCREENSHOTS=docs/images make test` refreshes the docs pages' pictures on purpose).
 SCREENSHOTS = Path(os.environ.get("LINKAGE_SCREENSHOTS", ROOT / "var" / "screenshots"))
 
 

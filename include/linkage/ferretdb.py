@@ -3,7 +3,7 @@
 `make tools` builds it once, pinned, into `var/tools/ferretdb-<version>/` (scripts/build-ferretdb.sh).
 It runs on its SQLite backend, one file per database under its own data directory,
 with telemetry and its debug HTTP listener off. Why SQLite and not its PostgreSQL
-backend: README, "Tested on two servers".
+backend: docs/servers.md, "Tested on two servers".
 """
 
 from __future__ import annotations
