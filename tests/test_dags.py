@@ -20,9 +20,20 @@ from oracle import expected_order_links, expected_user_links
 
 pytestmark = pytest.mark.airflow
 DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback", "linkage_apply_decisions"}
-PIPELINE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link_partitions",
-                  "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "suggest",
-                  "housekeeping", "report", "release_lock"]
+#: The design's order: the whole backup first, then each relation planned AND written by its own group.
+MIGRATION_ORDER = ["preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery.link_partitions",
+                   "backfill_order_delivery.link", "backfill_order_delivery.write_link",
+                   "backfill_order_delivery.record_counts", "backfill_user_customer.keys_partitions",
+                   "backfill_user_customer.apply", "backfill_user_customer.write_keys",
+                   "backfill_user_customer.write_apply", "backfill_user_customer.record_counts", "validate", "decide",
+                   "suggest", "housekeeping", "report", "release_lock"]
+#: A reconcile backs up, within each relation's group, what that relation planned, before writing it.
+RECONCILE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link",
+                   "backfill_order_delivery.backup", "backfill_order_delivery.write_link",
+                   "backfill_user_customer.apply", "backfill_user_customer.backup",
+                   "backfill_user_customer.write_decided", "backfill_user_customer.write_apply",
+                   "backfill_user_customer.record_counts", "validate", "decide", "suggest", "housekeeping", "report",
+                   "release_lock"]
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -75,10 +86,10 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
 
 
 def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
-    for dag_id in ("linkage_migration", "linkage_reconcile"):
+    for dag_id, order in (("linkage_migration", MIGRATION_ORDER), ("linkage_reconcile", RECONCILE_ORDER)):
         dag = dagbag.get_dag(dag_id)
         down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-        for earlier, later in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
+        for earlier, later in zip(order, order[1:], strict=False):
             assert later in down[earlier] or dag.get_task(later).upstream_task_ids & _reachable(down, earlier), \
                 (dag_id, earlier, later)
         assert down["preflight"] == {"acquire_lock"}  # no fan of XCom edges from preflight
@@ -87,6 +98,12 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
         assert down["housekeeping"] == {"report"}
         assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
         assert dag.get_task("backfill_order_delivery.link").is_mapped
+        assert dag.get_task("backfill_order_delivery.write_link").is_mapped
+    migration = {t.task_id for t in dagbag.get_dag("linkage_migration").tasks}
+    assert "apply" not in migration and not {"backfill_order_delivery.backup", "backfill_user_customer.backup"} & \
+        migration  # the migration backed up whole, first: its groups write without a backup of their own
+    migration_down = {t.task_id: set(t.downstream_task_ids) for t in dagbag.get_dag("linkage_migration").tasks}
+    assert migration_down["acquire_lock"] >= {"backup"} and migration_down["backup"] == {"create_indexes"}
     reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}
     assert {"backfill_user_customer.repair_from_users", "backfill_user_customer.repair_from_customers"} <= reconcile
     # people's decisions: asked of a second person before the lease, then the decided phase alone
@@ -98,9 +115,8 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
     assert type(approve).__mro__[1].__name__ == "ApprovalOperator" and approve.defaults == ["Reject"]
     assert approve.response_timeout.total_seconds() == 24 * 3600
     assert {t.task_id for t in decisions.tasks if t.task_id.startswith("backfill_")} == {
-        "backfill_order_delivery.decided_partitions", "backfill_order_delivery.decided",
-        "backfill_order_delivery.record_counts", "backfill_user_customer.decided_partitions",
-        "backfill_user_customer.decided", "backfill_user_customer.record_counts"}
+        f"backfill_{step}.{task}" for step in ("order_delivery", "user_customer")
+        for task in ("decided_partitions", "decided", "backup", "write_decided", "record_counts")}
 
 
 def _reachable(down: dict[str, set[str]], start: str) -> set[str]:
@@ -169,6 +185,7 @@ def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
     run = dagbag.get_dag("linkage_migration").test(run_conf={"dry_run": True})
     got = states(run)
     assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert got["backfill_order_delivery.write_link"] == got["backfill_user_customer.write_apply"] == "skipped"
     assert {got[t] for t in ("validate", "finalize", "report", "backfill_order_delivery.link")} == {"success"}
     assert str(run.state) == "success"
     assert snapshot(db) == before and review_state(db, airflow_env) == queue
@@ -198,7 +215,8 @@ def test_reconcile_dry_then_real_on_drifted_data(
     dag = dagbag.get_dag("linkage_reconcile")
     dry = dag.test(run_conf={"dry_run": True})
     got = states(dry)
-    assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert (got["backfill_user_customer.backup"], got["create_indexes"], got["rollback"]) == ("skipped",) * 3
+    assert got["backfill_user_customer.write_repair_from_customers"] == "skipped"
     assert got["backfill_user_customer.repair_from_customers"] == "success" and str(dry.state) == "success"
     assert snapshot(db) == before and review_state(db, airflow_env) == queue
     dry_record = lk.record(linkage_run("linkage_reconcile", dry))
