@@ -3,6 +3,8 @@ and notes, the data they leave (checked by the oracle), and the run record."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -327,3 +329,119 @@ def test_a_server_that_loses_concurrent_updates_fails_preflight_once_and_nothing
         assert snapshot(db) == before
     else:
         assert probe["kept"] == probe["sent"] == 100 and str(run.state) == "success"
+
+
+#: What the journal says about who wrote a batch: the task (a write task of the batch's own group), its map
+#: index (the batch's own partition), its try and host.
+APPLIED_BY = re.compile(r"^backfill_(?P<step>\w+)\.write_(?P<phase>\w+)\[(?P<partition>\d+)\] try (?P<try>\d+) on \S+$")
+
+
+def fields_changed(before: dict[str, Any], after: dict[str, Any]) -> set[tuple[str, Any, str]]:
+    """Every (collection, _id, field) whose value differs between two snapshots (no document comes or goes)."""
+    assert {coll: set(docs) for coll, docs in after.items()} == {coll: set(docs) for coll, docs in before.items()}
+    return {(coll, oid, field) for coll, docs in after.items() for oid, doc in docs.items()
+            for field in {*doc, *before[coll][oid]} if doc.get(field) != before[coll][oid].get(field)}
+
+
+def journaled_writers(lk: Linkage, run_id: str) -> dict[tuple[str, Any, str], re.Match[str]]:
+    """Each link field the run wrote, with the task that wrote it (every written batch must name one)."""
+    found = {}
+    for record in lk.journal.records(run_id):
+        if not record.writes:
+            continue
+        by = APPLIED_BY.match(record.applied_by or "")
+        assert record.state == "applied" and by, (record.id, record.state, record.applied_by)
+        assert (by["step"], by["phase"], int(by["partition"])) == (record.step, record.phase, record.partition)
+        found.update({(w.coll, w.oid, w.field): by for w in record.writes})
+    return found
+
+
+@pytest.mark.slow
+def test_the_migration_backs_up_first_and_only_its_backfill_groups_write_links(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
+    before = snapshot(db)
+    run = dagbag.get_dag("linkage_migration").test(run_conf={"partitions": 2, "batch_size": 100})
+    assert str(run.state) == "success"
+    tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
+    backup = tis[("backup", -1)]
+    reads = [ti for (task, _), ti in tis.items() if task.startswith("backfill_") or task == "create_indexes"]
+    assert reads and all(backup.end_date <= ti.start_date for ti in reads), "a task read the app before the backup"
+    record = lk.record(linkage_run("linkage_migration", run))
+    assert record.backup and record.backup.scope == "full"
+    # every field that changed is a link a batch of the journal wrote, applied by a write task of its relation's
+    # group (its own partition's instance): no other task changed the app's documents
+    changed, writers = fields_changed(before, snapshot(db)), journaled_writers(lk, record.id)
+    assert changed and changed <= set(writers)
+    assert {by["step"] for by in writers.values()} == set(REGISTRY)
+    for (task, index), ti in tis.items():
+        if ".write_" in task:
+            assert str(ti.state) == "success" and index >= 0, (task, index)
+
+
+@pytest.mark.slow
+def test_a_cleared_backfill_user_customer_resumes_its_relation_from_the_journal(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third user-customer batch fails its write task (no retry); a person clears the group (Airflow clears
+    its downstream and its setup and teardown with it); the relation goes on from its journal: the batches
+    already written are not written again, the failed one (pending) and the rest are, and the run ends as an
+    uninterrupted one does: every link the oracle's, every count the seed's, validation passed."""
+    from airflow.exceptions import AirflowFailException
+    from airflow.models.dagrun import DagRun
+    from airflow.serialization.definitions.dag import SerializedDAG
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    from linkage import apply
+
+    real, written = apply.apply_batch, []
+
+    def third_fails(app: Database, record: Any, chunk: int) -> Any:
+        if record.step == "user_customer" and len(written) == 2:
+            raise AirflowFailException("injected: the worker lost its database mid-relation")
+        written.append(record.id) if record.step == "user_customer" else None
+        return real(app, record, chunk)
+
+    monkeypatch.setattr(apply, "apply_batch", third_fails)
+    before, when = snapshot(db), datetime.now(timezone.utc)
+    dag = dagbag.get_dag("linkage_migration")
+    failed = dag.test(logical_date=when, run_after=when, run_conf={"partitions": 1, "batch_size": 20})
+    got = states(failed)
+    assert str(failed.state) == "failed" and got["backfill_user_customer.write_apply"] == "failed", got
+    run_id = linkage_run("linkage_migration", failed)
+    assert lk.record(run_id).state == "failed" and lk.lock.find_one() is None
+    journal = lk.journal.coll
+    assert journal.count_documents({"run_id": run_id, "step": "user_customer", "state": "pending"}) == 1
+    first_try = {d["_id"]: d["applied_by"] for d in journal.find({"_id": {"$in": written}})}
+
+    monkeypatch.setattr(apply, "apply_batch", real)
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    group = [t.task_id for t in scheduler_dag.tasks if t.task_id.startswith("backfill_user_customer.")]
+    cleared = scheduler_dag.partial_subset(task_ids=group, include_downstream=True, include_upstream=False)
+    assert {"acquire_lock", "release_lock", "validate"} <= set(cleared.task_dict)  # its setup, teardown, downstream
+    assert "backfill_order_delivery.write_link" not in cleared.task_dict
+    cleared.clear(run_id=failed.run_id, dag_run_state=DagRunState.RUNNING)
+    with monkeypatch.context() as patch:  # dag.test would clear every task of the run: only the group's go again
+        patch.setattr(SerializedDAG, "clear_dags", classmethod(lambda cls, *args, **kwargs: 0))
+        resumed = dag.test(logical_date=when, run_after=when)
+    assert resumed.run_id == failed.run_id and str(resumed.state) == "success", states(resumed)
+    with create_session() as session:
+        tries = {ti.task_id: ti.try_number for ti in session.query(DagRun).filter(
+            DagRun.run_id == failed.run_id).one().get_task_instances(session=session)}
+    assert tries["backfill_order_delivery.write_link"] == 1 and tries["backfill_user_customer.write_apply"] == 2
+
+    record = lk.record(run_id)
+    assert record.state == "succeeded" and record.validation and record.validation.success
+    for step, planted in seeded["planted"].items():
+        assert {k: v for k, v in record.counts()[step].items() if v} == planted
+    after = snapshot(db)
+    user_links = expected_user_links(list(before["users"].values()), list(before["customers_v2"].values()))
+    for oid, doc in after["users"].items():
+        assert doc.get("customer_v2_id") == user_links.get(oid, before["users"][oid].get("customer_v2_id"))
+    # the two batches written before the failure were not written again; every other one by the cleared try
+    assert {d["_id"]: d["applied_by"] for d in journal.find({"_id": {"$in": written}})} == first_try
+    assert all(" try 1 on " in by for by in first_try.values())
+    again = [by for by in journaled_writers(lk, run_id).values() if by["step"] == "user_customer"]
+    assert {by["try"] for by in again} == {"1", "2"}
+    assert journal.count_documents({"run_id": run_id, "state": {"$ne": "applied"}}) == 0

@@ -165,7 +165,8 @@ def partitions(step: str, phase: str) -> list[int]:
 
 def _this_try() -> str:  # who this task instance is, as a journal records it
     ti = get_current_context()["ti"]
-    return f"{ti.task_id}[{ti.map_index}] try {ti.try_number} on {socket.gethostname()}:{os.getpid()}"
+    host = getattr(ti, "hostname", None) or socket.gethostname()  # Airflow's name for the worker, as the Grid's
+    return f"{ti.task_id}[{ti.map_index}] try {ti.try_number} on {host}:{os.getpid()}"
 
 
 @task(max_active_tis_per_dagrun=8)
@@ -173,9 +174,8 @@ def run_partition(step: str, phase: str, index: int) -> dict[str, int]:
     """One phase over one partition, planned into the journal: batched, resumable (a retry continues, and an
     older try still running, say on a worker cut off from Airflow, stops at its next write)."""
     with _run() as (lk, run_id):
-        partition = backfill.partition_at(lk, run_id, step, phase, index)
         with backfill.claimed(lk, run_id, step, phase, index, _this_try()):
-            return backfill.run_phase(lk, run_id, step, phase, partition)
+            return backfill.run_phase(lk, run_id, step, phase, backfill.partition_at(lk, run_id, step, phase, index))
 
 
 @task(doc_md="Backs up exactly the documents this relation's plan will write (its collections whole when the run "
