@@ -386,8 +386,8 @@ def test_a_cleared_backfill_user_customer_resumes_its_relation_from_the_journal(
     its downstream and its setup and teardown with it); the relation goes on from its journal: the batches
     already written are not written again, the failed one (pending) and the rest are, and the run ends as an
     uninterrupted one does: every link the oracle's, every count the seed's, validation passed."""
-    from airflow.sdk.exceptions import AirflowFailException
     from airflow.models.dagrun import DagRun
+    from airflow.sdk.exceptions import AirflowFailException
     from airflow.serialization.definitions.dag import SerializedDAG
     from airflow.serialization.serialized_objects import DagSerialization
     from airflow.utils.session import create_session
