@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -33,7 +34,7 @@ from linkage.seed import seed
 from linkage.server import free_port
 
 from conftest import ROOT
-from helpers import snapshot
+from helpers import raw_bytes, snapshot
 from local_airflow import listening, session_processes
 from oracle import expected_order_links, expected_user_links
 
@@ -128,21 +129,21 @@ class Cluster:
         password = (self.home / "secrets" / "admin_password").read_text()
         self.token = self.request("POST", "/auth/token", {"username": "admin", "password": password})["access_token"]
 
-    def trigger(self, conf: dict[str, Any]) -> str:
-        self.request("PATCH", f"/api/v2/dags/{DAG}", {"is_paused": False})
-        return self.request("POST", f"/api/v2/dags/{DAG}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
+    def trigger(self, conf: dict[str, Any], dag: str = DAG) -> str:
+        self.request("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False})
+        return self.request("POST", f"/api/v2/dags/{dag}/dagRuns", {"logical_date": None, "conf": conf})["dag_run_id"]
 
-    def state(self, run_id: str) -> str:
-        return self.request("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}")["state"]
+    def state(self, run_id: str, dag: str = DAG) -> str:
+        return self.request("GET", f"/api/v2/dags/{dag}/dagRuns/{run_id}")["state"]
 
-    def wait(self, run_id: str, timeout: float) -> str:
+    def wait(self, run_id: str, timeout: float, dag: str = DAG) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self.state(run_id)
+            state = self.state(run_id, dag)
             if state in ("success", "failed"):
                 return state
             time.sleep(2)
-        return self.state(run_id)
+        return self.state(run_id, dag)
 
     def task_instances(self, run_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances?limit=500")["task_instances"]
@@ -296,11 +297,12 @@ def test_cluster_comes_up_with_two_workers_and_tells_how_to_log_in(cluster: Clus
         assert secret.stat().st_mode & 0o077 == 0, secret
 
 
-@pytest.mark.timeout(360)
+@pytest.mark.timeout(480)
 def test_partitions_of_one_run_work_on_both_workers_and_link_like_the_oracle(cluster: Cluster,
                                                                               app_db: Database) -> None:
     planted, before = fresh(app_db, customers=600, seed_value=11)
-    run_id = cluster.trigger({"partitions": 4})
+    exact = raw_bytes(app_db)
+    run_id = cluster.trigger({"partitions": 4, "batch_size": 50})
     assert cluster.wait(run_id, timeout=300) == "success", cluster.task_instances(run_id)
 
     tis = cluster.task_instances(run_id)
@@ -321,6 +323,18 @@ def test_partitions_of_one_run_work_on_both_workers_and_link_like_the_oracle(clu
     alerts = list(app_db.linkage_alerts.find({"run_id": f"{DAG}:{run_id}"}))
     assert alerts and all(a["delivered"] == ["log", "email"] and not a["undelivered"] for a in alerts), [
         (a["delivered"], a["undelivered"]) for a in alerts]
+    # the links were written by the backfill groups' mapped write tasks, on both workers (the journal records
+    # which task try on which worker wrote each batch)
+    writers = Counter(re.sub(r"^(backfill_\w+\.write_\w+)\[\d+\] try \d+ on ([\w-]+):\d+$", r"\1 \2", b["applied_by"])
+                      for b in app_db.linkage_journal.find({"run_id": f"{DAG}:{run_id}"},
+                                                           {"applied_by": 1, "touched": 1}) if b["touched"])
+    assert {w.split()[1] for w in writers} == WORKERS, writers
+    assert {w.split()[0] for w in writers} == {"backfill_order_delivery.write_link",
+                                               "backfill_user_customer.write_apply"}, writers
+    # and the run rolls back to the very bytes it started from
+    undo = cluster.trigger({"run_id": run_id}, dag="linkage_rollback")
+    assert cluster.wait(undo, timeout=120, dag="linkage_rollback") == "success"
+    assert raw_bytes(app_db) == exact
 
 
 @pytest.mark.timeout(480)

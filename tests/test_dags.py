@@ -3,6 +3,8 @@ and notes, the data they leave (checked by the oracle), and the run record."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -20,9 +22,20 @@ from oracle import expected_order_links, expected_user_links
 
 pytestmark = pytest.mark.airflow
 DAG_IDS = {"linkage_migration", "linkage_reconcile", "linkage_rollback", "linkage_apply_decisions"}
-PIPELINE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link_partitions",
-                  "backfill_user_customer.record_counts", "backup", "apply", "validate", "decide", "suggest",
-                  "housekeeping", "report", "release_lock"]
+#: The design's order: the whole backup first, then each relation planned AND written by its own group.
+MIGRATION_ORDER = ["preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery.link_partitions",
+                   "backfill_order_delivery.link", "backfill_order_delivery.write_link",
+                   "backfill_order_delivery.record_counts", "backfill_user_customer.keys_partitions",
+                   "backfill_user_customer.apply", "backfill_user_customer.write_keys",
+                   "backfill_user_customer.write_apply", "backfill_user_customer.record_counts", "validate", "decide",
+                   "suggest", "housekeeping", "report", "release_lock"]
+#: A reconcile backs up, within each relation's group, what that relation planned, before writing it.
+RECONCILE_ORDER = ["preflight", "acquire_lock", "create_indexes", "backfill_order_delivery.link",
+                   "backfill_order_delivery.backup", "backfill_order_delivery.write_link",
+                   "backfill_user_customer.apply", "backfill_user_customer.backup",
+                   "backfill_user_customer.write_decided", "backfill_user_customer.write_apply",
+                   "backfill_user_customer.record_counts", "validate", "decide", "suggest", "housekeeping", "report",
+                   "release_lock"]
 
 
 def states(dag_run: Any) -> dict[str, str]:
@@ -75,10 +88,10 @@ def test_every_dag_imports_with_docs_retries_titled_params_and_no_catchup(dagbag
 
 
 def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
-    for dag_id in ("linkage_migration", "linkage_reconcile"):
+    for dag_id, order in (("linkage_migration", MIGRATION_ORDER), ("linkage_reconcile", RECONCILE_ORDER)):
         dag = dagbag.get_dag(dag_id)
         down = {t.task_id: set(t.downstream_task_ids) for t in dag.tasks}
-        for earlier, later in zip(PIPELINE_ORDER, PIPELINE_ORDER[1:], strict=False):
+        for earlier, later in zip(order, order[1:], strict=False):
             assert later in down[earlier] or dag.get_task(later).upstream_task_ids & _reachable(down, earlier), \
                 (dag_id, earlier, later)
         assert down["preflight"] == {"acquire_lock"}  # no fan of XCom edges from preflight
@@ -87,6 +100,12 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
         assert down["housekeeping"] == {"report"}
         assert dag.get_task("acquire_lock").is_setup and dag.get_task("release_lock").is_teardown
         assert dag.get_task("backfill_order_delivery.link").is_mapped
+        assert dag.get_task("backfill_order_delivery.write_link").is_mapped
+    migration = {t.task_id for t in dagbag.get_dag("linkage_migration").tasks}
+    assert "apply" not in migration and not {"backfill_order_delivery.backup", "backfill_user_customer.backup"} & \
+        migration  # the migration backed up whole, first: its groups write without a backup of their own
+    migration_down = {t.task_id: set(t.downstream_task_ids) for t in dagbag.get_dag("linkage_migration").tasks}
+    assert migration_down["acquire_lock"] >= {"backup"} and migration_down["backup"] == {"create_indexes"}
     reconcile = {t.task_id for t in dagbag.get_dag("linkage_reconcile").tasks}
     assert {"backfill_user_customer.repair_from_users", "backfill_user_customer.repair_from_customers"} <= reconcile
     # people's decisions: asked of a second person before the lease, then the decided phase alone
@@ -98,9 +117,8 @@ def test_the_graph_reads_as_the_pipeline(dagbag: Any) -> None:
     assert type(approve).__mro__[1].__name__ == "ApprovalOperator" and approve.defaults == ["Reject"]
     assert approve.response_timeout.total_seconds() == 24 * 3600
     assert {t.task_id for t in decisions.tasks if t.task_id.startswith("backfill_")} == {
-        "backfill_order_delivery.decided_partitions", "backfill_order_delivery.decided",
-        "backfill_order_delivery.record_counts", "backfill_user_customer.decided_partitions",
-        "backfill_user_customer.decided", "backfill_user_customer.record_counts"}
+        f"backfill_{step}.{task}" for step in ("order_delivery", "user_customer")
+        for task in ("decided_partitions", "decided", "backup", "write_decided", "record_counts")}
 
 
 def _reachable(down: dict[str, set[str]], start: str) -> set[str]:
@@ -169,6 +187,7 @@ def test_a_dry_run_skips_the_write_tasks_and_changes_nothing_but_its_own_record(
     run = dagbag.get_dag("linkage_migration").test(run_conf={"dry_run": True})
     got = states(run)
     assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert got["backfill_order_delivery.write_link"] == got["backfill_user_customer.write_apply"] == "skipped"
     assert {got[t] for t in ("validate", "finalize", "report", "backfill_order_delivery.link")} == {"success"}
     assert str(run.state) == "success"
     assert snapshot(db) == before and review_state(db, airflow_env) == queue
@@ -198,7 +217,8 @@ def test_reconcile_dry_then_real_on_drifted_data(
     dag = dagbag.get_dag("linkage_reconcile")
     dry = dag.test(run_conf={"dry_run": True})
     got = states(dry)
-    assert (got["backup"], got["create_indexes"], got["rollback"]) == ("skipped", "skipped", "skipped")
+    assert (got["backfill_user_customer.backup"], got["create_indexes"], got["rollback"]) == ("skipped",) * 3
+    assert got["backfill_user_customer.write_repair_from_customers"] == "skipped"
     assert got["backfill_user_customer.repair_from_customers"] == "success" and str(dry.state) == "success"
     assert snapshot(db) == before and review_state(db, airflow_env) == queue
     dry_record = lk.record(linkage_run("linkage_reconcile", dry))
@@ -309,3 +329,120 @@ def test_a_server_that_loses_concurrent_updates_fails_preflight_once_and_nothing
         assert snapshot(db) == before
     else:
         assert probe["kept"] == probe["sent"] == 100 and str(run.state) == "success"
+
+
+#: What the journal says about who wrote a batch: the task (a write task of the batch's own group), its map
+#: index (the batch's own partition), its try and host.
+APPLIED_BY = re.compile(r"^backfill_(?P<step>\w+)\.write_(?P<phase>\w+)\[(?P<partition>\d+)\] try (?P<try>\d+) on \S+$")
+
+
+def fields_changed(before: dict[str, Any], after: dict[str, Any]) -> set[tuple[str, Any, str]]:
+    """Every (collection, _id, field) whose value differs between two snapshots (no document comes or goes)."""
+    assert {coll: set(docs) for coll, docs in after.items()} == {coll: set(docs) for coll, docs in before.items()}
+    return {(coll, oid, field) for coll, docs in after.items() for oid, doc in docs.items()
+            for field in {*doc, *before[coll][oid]} if doc.get(field) != before[coll][oid].get(field)}
+
+
+def journaled_writers(lk: Linkage, run_id: str) -> dict[tuple[str, Any, str], re.Match[str]]:
+    """Each link field the run wrote, with the task that wrote it (every written batch must name one)."""
+    found = {}
+    for record in lk.journal.records(run_id):
+        if not record.writes:
+            continue
+        by = APPLIED_BY.match(record.applied_by or "")
+        assert record.state == "applied" and by, (record.id, record.state, record.applied_by)
+        assert (by["step"], by["phase"], int(by["partition"])) == (record.step, record.phase, record.partition)
+        found.update({(w.coll, w.oid, w.field): by for w in record.writes})
+    return found
+
+
+@pytest.mark.slow
+def test_the_migration_backs_up_first_and_only_its_backfill_groups_write_links(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage) -> None:
+    before = snapshot(db)
+    run = dagbag.get_dag("linkage_migration").test(run_conf={"partitions": 2, "batch_size": 100})
+    assert str(run.state) == "success"
+    tis = {(ti.task_id, ti.map_index): ti for ti in run.get_task_instances()}
+    backup = tis[("backup", -1)]
+    reads = [ti for (task, _), ti in tis.items() if task.startswith("backfill_") or task == "create_indexes"]
+    assert reads and all(backup.end_date <= ti.start_date for ti in reads), "a task read the app before the backup"
+    record = lk.record(linkage_run("linkage_migration", run))
+    assert record.backup and record.backup.scope == "full"
+    # every field that changed is a link a batch of the journal wrote, applied by a write task of its relation's
+    # group (its own partition's instance): no other task changed the app's documents
+    changed, writers = fields_changed(before, snapshot(db)), journaled_writers(lk, record.id)
+    assert changed and changed <= set(writers)
+    assert {by["step"] for by in writers.values()} == set(REGISTRY)
+    for (task, index), ti in tis.items():
+        if ".write_" in task:
+            assert str(ti.state) == "success" and index >= 0, (task, index)
+
+
+@pytest.mark.slow
+def test_a_cleared_backfill_user_customer_resumes_its_relation_from_the_journal(
+        dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The third user-customer batch fails its write task (no retry); a person clears the group (Airflow clears
+    its downstream and its setup and teardown with it); the relation goes on from its journal: the batches
+    already written are not written again, the failed one (pending) and the rest are, and the run ends as an
+    uninterrupted one does: every link the oracle's, every count the seed's, validation passed."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.utils.state import DagRunState
+
+    from linkage import apply
+
+    real, written = apply.apply_batch, []
+
+    def third_fails(app: Database, record: Any, chunk: int) -> Any:
+        if record.step == "user_customer" and len(written) == 2:
+            raise AirflowFailException("injected: the worker lost its database mid-relation")
+        written.append(record.id) if record.step == "user_customer" else None
+        return real(app, record, chunk)
+
+    monkeypatch.setattr(apply, "apply_batch", third_fails)
+    before, when = snapshot(db), datetime.now(timezone.utc)
+    dag = dagbag.get_dag("linkage_migration")
+    failed = dag.test(logical_date=when, run_after=when, run_conf={"partitions": 1, "batch_size": 20})
+    got = states(failed)
+    assert str(failed.state) == "failed" and got["backfill_user_customer.write_apply"] == "failed", got
+    run_id = linkage_run("linkage_migration", failed)
+    assert lk.record(run_id).state == "failed" and lk.lock.find_one() is None
+    journal = lk.journal.coll
+    assert journal.count_documents({"run_id": run_id, "step": "user_customer", "state": "pending"}) == 1
+    first_try = {d["_id"]: d["applied_by"] for d in journal.find({"_id": {"$in": written}})}
+
+    pending = journal.find_one({"run_id": run_id, "step": "user_customer", "state": "pending"})["_id"]
+    rewritten: list[str] = []
+
+    def recorded(app: Database, record: Any, chunk: int) -> Any:
+        rewritten.append(record.id)
+        return real(app, record, chunk)
+
+    monkeypatch.setattr(apply, "apply_batch", recorded)
+    scheduler_dag = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    group = [t.task_id for t in scheduler_dag.tasks if t.task_id.startswith("backfill_user_customer.")]
+    cleared = scheduler_dag.partial_subset(task_ids=group, include_downstream=True, include_upstream=False)
+    assert {"acquire_lock", "release_lock", "validate"} <= set(cleared.task_dict)  # its setup, teardown, downstream
+    assert "backfill_order_delivery.write_link" not in cleared.task_dict
+    cleared.clear(list(cleared.task_dict), run_id=failed.run_id, dag_run_state=DagRunState.RUNNING)
+    resumed = dag.test(logical_date=when, run_after=when)
+    assert resumed.run_id == failed.run_id and str(resumed.state) == "success", states(resumed)
+    # (dag.test runs the tasks it finds done again too; they find their relation written and write nothing)
+    # the clear wrote the failed (pending) batch and those after it, each once, and none written before it
+    assert pending in rewritten and len(rewritten) == len(set(rewritten)) and not set(rewritten) & set(written)
+    assert {record.step for record in lk.journal.records(run_id) if record.id in rewritten} == {"user_customer"}
+
+    record = lk.record(run_id)
+    assert record.state == "succeeded" and record.validation and record.validation.success
+    for step, planted in seeded["planted"].items():
+        assert {k: v for k, v in record.counts()[step].items() if v} == planted
+    after = snapshot(db)
+    user_links = expected_user_links(list(before["users"].values()), list(before["customers_v2"].values()))
+    for oid, doc in after["users"].items():
+        assert doc.get("customer_v2_id") == user_links.get(oid, before["users"][oid].get("customer_v2_id"))
+    # the two batches written before the failure were not written again; every other one by the cleared try
+    assert {d["_id"]: d["applied_by"] for d in journal.find({"_id": {"$in": written}})} == first_try
+    assert len(first_try) == 2 and all(APPLIED_BY.match(by) for by in first_try.values())
+    assert {by["step"] for by in journaled_writers(lk, run_id).values()} == set(REGISTRY)
+    assert journal.count_documents({"run_id": run_id, "state": {"$ne": "applied"}}) == 0

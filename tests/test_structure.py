@@ -141,16 +141,22 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
             assert len(mentioned) == len(set(mentioned)), f"{path} names a stage twice"
         assert set(mentioned) <= names
     plan = run_plan(RunKind.MIGRATE)
+    # the design's order: the whole backup first, then each relation planned and written by its own backfill
     assert [stage.id for stage in plan.stages] == [
-        "preflight", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer", "backup",
-        "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
+        "preflight", "acquire_lock", "backup", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
+        "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
+    assert not any(stage.backs_up for stage in plan.stages)
     # people's decisions first, then the nightly repair
     assert run_plan(RunKind.RECONCILE, ["user_customer"]).backfills[0].phases[:3] == (
         "decided", "repair_from_users", "repair_from_customers")
     # a decisions run is approved before it takes its lease, and runs the decided phase alone
-    assert [stage.id for stage in run_plan(RunKind.DECISIONS).stages] == [
-        "preflight", "approve", "acquire_lock", "create_indexes", "backfill_order_delivery", "backfill_user_customer",
-        "backup", "apply", "validate", "conclude", "suggest", "housekeeping", "report", "release_lock"]
+    # and, as a reconcile, backs up each relation's own writes between planning and writing them
+    for kind in (RunKind.DECISIONS, RunKind.RECONCILE):
+        assert [stage.id for stage in run_plan(kind).stages] == [
+            "preflight", *(["approve"] if kind == RunKind.DECISIONS else []), "acquire_lock", "create_indexes",
+            "backfill_order_delivery", "backfill_user_customer", "validate", "conclude", "suggest", "housekeeping",
+            "report", "release_lock"]
+        assert all(stage.backs_up for stage in run_plan(kind).backfills)
     assert {stage.phases for stage in run_plan(RunKind.DECISIONS).backfills} == {("decided",)}
 
 
@@ -164,6 +170,16 @@ def test_a_plan_is_checked_when_it_is_made() -> None:
         Plan(kind=RunKind.MIGRATE, stages=(lock, work))
     with pytest.raises(ValueError, match="names a stage twice"):
         Plan(kind=RunKind.MIGRATE, stages=(lock, work, work, release))
+    backfill = Stage(name=StageName.BACKFILL, step="order_delivery", phases=("link",))
+    with pytest.raises(ValueError, match="backfill_order_delivery writes before a backup of what it writes"):
+        Plan(kind=RunKind.MIGRATE, stages=(lock, backfill, work, release))
+    with pytest.raises(ValueError, match="takes its lease once, before anything that writes"):
+        Plan(kind=RunKind.RECONCILE, stages=(backfill.model_copy(update={"backs_up": True}), lock, release))
+    with pytest.raises(ValueError, match="backs up again what the run backed up whole"):
+        Plan(kind=RunKind.MIGRATE, stages=(lock, work, backfill.model_copy(update={"backs_up": True}), release))
+    with pytest.raises(ValueError, match="only a backfill, names a step and its phases, and backs up on its own"):
+        Plan(kind=RunKind.MIGRATE, stages=(lock, work.model_copy(update={"backs_up": True}), release))
+    assert Plan(kind=RunKind.MIGRATE, stages=(lock, work, backfill, release))  # backed up whole, then written
 
 
 def toy_spec(name: str, **overrides: object) -> StepSpec:

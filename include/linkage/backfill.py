@@ -3,16 +3,18 @@
 The CLI's runner works a phase's partitions in threads of this process; the
 DAG factory maps each onto a task instance of its own (`run_phase`), which
 claims its partition first so that an older try still running stops at its
-next write. The passes plan into the journal; the step's counts are the sum of
-its batches' (`record_step`), again once the apply stage has written them.
+next write. The passes plan into the journal; the same stage then writes each
+partition's plan (`linkage.apply.apply_partition`), again one task (or thread)
+a partition. The step's counts are the sum of its batches' (`record_step`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 
 from linkage.engine import Pass, run_pass
 from linkage.errors import LinkageError, LockLostError
@@ -85,15 +87,26 @@ def record_step(lk: Linkage, run_id: str, step: str, seconds: float | None = Non
     return counts
 
 
+def partitions_of(lk: Linkage, run_id: str, step: str,
+                  phases: Sequence[str]) -> Iterator[tuple[str, list[Partition]]]:
+    """Each phase with its partitions (cut on first asking, as the phase is planned)."""
+    for phase in phases:
+        yield phase, partitions(lk, run_id, step, phase)
+
+
+def in_parallel(work: Sequence[Callable[[], object]]) -> None:
+    """Each call in a thread of its own, at once (as Airflow's mapped tasks); the first failure is raised."""
+    with ThreadPoolExecutor(max_workers=max(1, len(work))) as pool:
+        for done in [pool.submit(call) for call in work]:
+            done.result()
+
+
 def run_step(lk: Linkage, run_id: str, step: str, phases: Sequence[str] | None = None, *,
              show_progress: bool = False) -> dict[str, int]:
-    """Every phase of a step (the plan's, or the registry's for the run's kind) in this process, the partitions
-    of a phase at once (as Airflow's mapped tasks)."""
+    """Plan every phase of a step (the plan's, or the registry's for the run's kind) into the journal in this
+    process, the partitions of a phase at once; the step's counts so far."""
     started = time.monotonic()
-    for phase in REGISTRY[step].phase_names(lk.record(run_id).kind) if phases is None else phases:
-        cut = partitions(lk, run_id, step, phase)
-        with ThreadPoolExecutor(max_workers=len(cut)) as pool:
-            for done in [pool.submit(run_phase, lk, run_id, step, phase, p, show_progress=show_progress)
-                         for p in cut]:
-                done.result()
+    chosen = REGISTRY[step].phase_names(lk.record(run_id).kind) if phases is None else phases
+    for phase, cut in partitions_of(lk, run_id, step, chosen):
+        in_parallel([partial(run_phase, lk, run_id, step, phase, p, show_progress=show_progress) for p in cut])
     return record_step(lk, run_id, step, time.monotonic() - started)

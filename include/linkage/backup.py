@@ -135,7 +135,8 @@ def _raw_documents(db: Database, name: str, ids: list[Any] | None) -> Iterator[R
 def dump(db: Database, collections: list[str], root: Path, run_id: str, *, compressed: bool = True,
          ids: dict[str, list[Any]] | None = None, created_at: datetime | None = None) -> Manifest:
     """Write each collection (or, with `ids`, exactly those documents of each: a targeted backup) and the
-    manifest; returns the manifest.
+    manifest; returns the manifest. A backup already at `root` keeps its other collections: a run backs up
+    each relation before it writes it, into the run's one backup.
 
     A write that fails (the disk filled up meanwhile) ends with a one-line reason naming the path.
     """
@@ -149,7 +150,7 @@ def _dump(db: Database, collections: list[str], root: Path, run_id: str, compres
           ids: dict[str, list[Any]] | None, created_at: datetime | None) -> Manifest:
     folder = root / db.name
     folder.mkdir(parents=True, exist_ok=True)
-    entries: dict[str, CollectionDump] = {}
+    entries = load_manifest(root).collections if (root / MANIFEST).exists() else {}
     for name in collections:
         target = folder / f"{name}.bson{_suffix(compressed)}"
         digest, count = hashlib.sha256(), 0

@@ -130,6 +130,8 @@ class BatchRecord(BaseModel):
     #: run carried out, settled and undone by id, never by a status that may have moved since.
     carried: list[str] = Field(default_factory=list)
     state: BatchState = BatchState.PLANNED
+    #: Who wrote the batch to the app: the task (its try) and the host it ran on, or the CLI's process.
+    applied_by: str | None = None
 
     model_config = {"populate_by_name": True, "arbitrary_types_allowed": True}
 
@@ -174,7 +176,8 @@ class Journal:
         had acknowledged it, before the bookkeeping was majority-written) stops the run: its writes would be
         ones no journal describes."""
         record.state = state
-        if self.coll.update_one({"_id": record.id}, {"$set": {"state": state.value}}).matched_count != 1:
+        change = {"state": state.value, **({"applied_by": record.applied_by} if record.applied_by else {})}
+        if self.coll.update_one({"_id": record.id}, {"$set": change}).matched_count != 1:
             raise JournalLostError(f"journal document {record.id} is missing: the batch is not written; resume the "
                                    "run to plan it again")
 
@@ -187,8 +190,10 @@ class Journal:
             self.mark(record, BatchState.APPLIED)
 
     def records(self, run_id: str, *, newest_first: bool = False, states: Iterable[BatchState] | None = None,
-                phase: str | None = None) -> Iterator[BatchRecord]:
-        """The run's batches (in these states, of this phase) in the order they were journaled, or the reverse.
+                step: str | None = None, phase: str | None = None,
+                partition: int | None = None) -> Iterator[BatchRecord]:
+        """The run's batches (in these states, of this step, phase, partition) in the order they were journaled,
+        or the reverse.
 
         A read the server ends (a rollback can outlive an idle cursor) goes on from the `at` of the
         last batch handed out (`linkage.resumable`), less the batches at that `at` already handed
@@ -197,8 +202,8 @@ class Journal:
         query: dict[str, Any] = {"run_id": run_id}
         if states is not None:
             query["state"] = {"$in": [state.value for state in states]}
-        if phase is not None:
-            query["phase"] = phase
+        narrowed = {"step": step, "phase": phase, "partition": partition}
+        query.update({key: value for key, value in narrowed.items() if value is not None})
         order, from_there = (DESCENDING, "$lte") if newest_first else (ASCENDING, "$gte")
         tied: tuple[Any, set[str]] = (None, set())  # the last `at` handed out, and the batches handed out at it
 

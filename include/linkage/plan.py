@@ -2,8 +2,10 @@
 
 As Django's `migration_plan()` returns data that `migrate(plan)` then runs, a
 `Plan` says what a run of a kind does: be approved by a person (a decisions
-run), take the lease, make the indexes, plan every step's writes into the
-journal, back up what will be written, apply the plan, judge it, conclude,
+run), take the lease, back up (a migration: whole, before anything else reads
+the app), make the indexes, link each relation in turn (its backfill plans its
+writes into the journal, backs up what it will write when the run did not back
+up whole, then writes them, partition by partition), judge the run, conclude,
 suggest decisions on the review items it left (`suggest`), clean up after
 itself (`housekeeping`); two executors carry it out: the CLI's
 runner in this process (`linkage.runner`) and the DAG factory, which maps each
@@ -31,7 +33,6 @@ class StageName(StrEnum):
     BACKUP = "backup"
     CREATE_INDEXES = "create_indexes"
     BACKFILL = "backfill"
-    APPLY = "apply"
     VALIDATE = "validate"
     CONCLUDE = "conclude"
     SUGGEST = "suggest"
@@ -58,6 +59,13 @@ class Stage(BaseModel):
     #: A backfill's step and its phases, in the order they run.
     step: str | None = None
     phases: tuple[str, ...] = ()
+    #: A backfill that backs up what it planned before it writes it (a run that took no whole backup first).
+    backs_up: bool = False
+
+    @property
+    def writes(self) -> bool:
+        """Writes the app's documents: a backfill (its partitions write what they planned)."""
+        return self.name == StageName.BACKFILL
 
     @property
     def id(self) -> str:
@@ -77,8 +85,7 @@ class Plan(BaseModel):
         if len(ids) != len(set(ids)):
             raise ValueError(f"a plan names a stage twice: {ids}")
         setup = [i for i, stage in enumerate(self.stages) if stage.role == Role.SETUP]
-        writes = [i for i, stage in enumerate(self.stages)
-                  if stage.skipped_by_dry_run or stage.name == StageName.BACKFILL]
+        writes = [i for i, stage in enumerate(self.stages) if stage.skipped_by_dry_run or stage.writes]
         if len(setup) != 1 or (writes and min(writes) < setup[0]):
             raise ValueError("a plan takes its lease once, before anything that writes")
         if self.stages[-1].role != Role.TEARDOWN:
@@ -88,12 +95,15 @@ class Plan(BaseModel):
                 StageName.APPROVE in names and names.index(StageName.APPROVE) > setup[0]):
             raise ValueError("a decisions run, and only one, is approved, before it takes its lease (an approval "
                              "may wait for hours: the nightly run must not wait behind it)")
-        if StageName.APPLY in names and (StageName.BACKUP not in names
-                                         or names.index(StageName.BACKUP) > names.index(StageName.APPLY)):
-            raise ValueError("a plan backs up what it will write before it applies")
-        for stage in self.stages:
-            if (stage.name == StageName.BACKFILL) != bool(stage.step and stage.phases):
-                raise ValueError(f"stage {stage.id}: a backfill, and only a backfill, names a step and its phases")
+        backed_up = names.index(StageName.BACKUP) if StageName.BACKUP in names else len(names)
+        for i, stage in enumerate(self.stages):
+            if stage.writes and not stage.backs_up and i < backed_up:
+                raise ValueError(f"stage {stage.id} writes before a backup of what it writes")
+            if stage.writes != bool(stage.step and stage.phases) or (stage.backs_up and not stage.writes):
+                raise ValueError(f"stage {stage.id}: a backfill, and only a backfill, names a step and its phases, "
+                                 "and backs up on its own")
+            if stage.backs_up and backed_up < len(names):
+                raise ValueError(f"stage {stage.id} backs up again what the run backed up whole")
         return self
 
     @property
@@ -107,15 +117,15 @@ def run_plan(kind: RunKind, steps: Sequence[str] | None = None) -> Plan:
     chosen = list(REGISTRY) if steps is None else list(steps)
     if kind == RunKind.DECISIONS:
         chosen = [step for step in chosen if REGISTRY[step].subjects]
+    whole = kind == RunKind.MIGRATE  # a migration backs up whole, first; the others each relation's own writes
     return Plan(kind=kind, stages=(
         Stage(name=StageName.PREFLIGHT),
         *([Stage(name=StageName.APPROVE)] if kind == RunKind.DECISIONS else []),
         Stage(name=StageName.ACQUIRE_LOCK, role=Role.SETUP),
+        *([Stage(name=StageName.BACKUP, skipped_by_dry_run=True)] if whole else []),
         Stage(name=StageName.CREATE_INDEXES, skipped_by_dry_run=True),
-        *(Stage(name=StageName.BACKFILL, step=step, phases=tuple(REGISTRY[step].phase_names(kind)))
-          for step in chosen),
-        Stage(name=StageName.BACKUP, skipped_by_dry_run=True),
-        Stage(name=StageName.APPLY, skipped_by_dry_run=True),
+        *(Stage(name=StageName.BACKFILL, step=step, phases=tuple(REGISTRY[step].phase_names(kind)),
+                backs_up=not whole) for step in chosen),
         Stage(name=StageName.VALIDATE),
         Stage(name=StageName.CONCLUDE),
         Stage(name=StageName.SUGGEST, skipped_by_dry_run=True),

@@ -3,18 +3,22 @@
 It runs exactly the stages of `linkage.plan.run_plan`, in their order, calling
 the same stage functions the Airflow tasks call; only how a stage is carried
 out is its own (the lease is a context held for the run, a backfill's
-partitions are threads). Each stage's seconds go in the run record.
+partitions are threads: planned, then backed up when the stage says so, then
+written phase by phase). Each stage's seconds go in the run record.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from functools import partial
 
-from linkage.apply import apply_planned
+from linkage.apply import apply_partition
 from linkage.applying import approve, preview
-from linkage.backfill import run_step
+from linkage.backfill import in_parallel, partitions_of, record_step, run_step
 from linkage.backup_stage import take_backup
 from linkage.handle import Linkage
 from linkage.housekeeping import housekeeping
@@ -43,9 +47,7 @@ class _Execution:
             StageName.ACQUIRE_LOCK: self.acquire,
             StageName.BACKUP: lambda stage: take_backup(lk, run_id),
             StageName.CREATE_INDEXES: lambda stage: create_indexes(lk, run_id),
-            StageName.BACKFILL: lambda stage: run_step(lk, run_id, str(stage.step), stage.phases,
-                                                       show_progress=show_progress),
-            StageName.APPLY: lambda stage: apply_planned(lk, run_id),
+            StageName.BACKFILL: self.backfill,
             StageName.VALIDATE: lambda stage: validate_run(lk, run_id),
             StageName.CONCLUDE: lambda stage: conclude(lk, run_id),
             StageName.SUGGEST: lambda stage: suggest(lk, run_id),
@@ -61,6 +63,19 @@ class _Execution:
         preview(self.lk, self.run_id, approver)
         if not self.dry_run:
             approve(self.lk, self.run_id, approved=True, by=approver, via="cli")
+
+    def backfill(self, stage: Stage) -> None:
+        """Plan the relation, back up what it will write (when the stage says so), write it; its counts."""
+        step = str(stage.step)
+        started = time.monotonic()
+        run_step(self.lk, self.run_id, step, stage.phases, show_progress=self.show_progress)
+        if not self.dry_run:
+            if stage.backs_up:
+                take_backup(self.lk, self.run_id, step)
+            by = f"{socket.gethostname()}:{os.getpid()}:cli"
+            for phase, cut in partitions_of(self.lk, self.run_id, step, stage.phases):
+                in_parallel([partial(apply_partition, self.lk, self.run_id, step, phase, p.index, by) for p in cut])
+        record_step(self.lk, self.run_id, step, time.monotonic() - started)
 
     def acquire(self, stage: Stage) -> None:
         if not self.dry_run:  # a dry run writes nothing, so it takes no lease

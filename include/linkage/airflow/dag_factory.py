@@ -5,9 +5,12 @@ The plan (`linkage.plan.run_plan`) says which stages run in which order; this
 module only says which Airflow task carries out each stage, and wires them in
 the plan's order:
 
-    preflight [>> request_approval >> approve: a decisions run] >> acquire_lock (setup) >> create_indexes
-      >> backfill_<step> (one group per registered step, one mapped task per phase: planning into the journal)
-      >> backup >> apply >> validate >> decide -> finalize | rollback >> suggest >> housekeeping >> report
+    preflight [>> request_approval >> approve: a decisions run] >> acquire_lock (setup)
+      [>> backup: a migration, whole] >> create_indexes
+      >> backfill_<step> (one group per registered step: per phase, a mapped task per partition planning into
+         the journal; [a reconcile's backup of what the relation will write]; per phase, a mapped task per
+         partition writing what it planned)
+      >> validate >> decide -> finalize | rollback >> suggest >> housekeeping >> report
       >> release_lock (teardown, always)
 
 A stage without an Airflow task is an error when the DAG is parsed. The DAG
@@ -37,17 +40,23 @@ def teardown_of(task: Any) -> Any:
 
 
 def backfill(stage: Stage) -> TaskGroup:
-    """One task group per step: per phase, a task cutting partitions and one mapped instance per partition."""
+    """One task group per step: per phase, a task cutting partitions and one mapped instance per partition
+    planning it; the relation's own backup when the stage takes one; then per phase, one mapped instance per
+    partition writing what it planned (phase after phase, as the run's writes always went)."""
     step = str(stage.step)
-    with TaskGroup(group_id=stage.id, tooltip=f"{step}: one mapped task per phase") as group:
-        previous: Any = None
+    with TaskGroup(group_id=stage.id, tooltip=f"{step}: plan, back up, write; one mapped task per partition") \
+            as group:
+        cut: dict[str, Any] = {}
+        work: list[Any] = []
         for phase in stage.phases:
-            parts = tasks.partitions.override(task_id=f"{phase}_partitions")(step, phase)
-            mapped = tasks.run_partition.override(task_id=phase).partial(step=step, phase=phase).expand(index=parts)
-            if previous is not None:
-                previous >> parts
-            previous = mapped
-        previous >> tasks.record_counts.override(task_id="record_counts")(step)
+            cut[phase] = tasks.partitions.override(task_id=f"{phase}_partitions")(step, phase)
+            work += [cut[phase], tasks.run_partition.override(task_id=phase).partial(step=step, phase=phase)
+                     .expand(index=cut[phase])]
+        if stage.backs_up:
+            work.append(tasks.backup_relation.override(task_id="backup")(step))
+        work += [tasks.write_partition.override(task_id=f"write_{phase}").partial(step=step, phase=phase)
+                 .expand(index=cut[phase]) for phase in stage.phases]
+        chain(*work, tasks.record_counts.override(task_id="record_counts")(step))
     return group
 
 
@@ -60,7 +69,6 @@ def _tasks(kind: RunKind, lock: Any, outlets: list[Any]) -> dict[StageName, Call
         StageName.BACKUP: lambda stage: [tasks.backup()],
         StageName.CREATE_INDEXES: lambda stage: [tasks.create_indexes()],
         StageName.BACKFILL: lambda stage: [backfill(stage)],
-        StageName.APPLY: lambda stage: [tasks.apply()],
         StageName.VALIDATE: lambda stage: [tasks.validate()],
         StageName.CONCLUDE: lambda stage: [tasks.decide(), [tasks.finalize.override(outlets=outlets)(),
                                                             tasks.rollback()]],

@@ -27,7 +27,7 @@ from linkage.airflow.connection import app_session, session
 from linkage.airflow.context import fail, linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
-from linkage.apply import apply_planned
+from linkage.apply import apply_partition
 from linkage.backup_stage import take_backup
 from linkage.errors import NotTheAppError, UnshardableError, UpdatesLostError
 from linkage.events import Event, Events
@@ -127,7 +127,7 @@ def preflight(kind: str) -> dict[str, Any]:
 
 @setup
 @task(doc_md="Takes the per-database migration lease and parks it for the tasks that follow; fails fast naming "
-             "the holder. A dry run writes nothing and takes no lease.")
+             "the holder; resumes a failed run whose task was cleared. A dry run takes no lease.")
 def acquire_lock() -> None:
     run_id = linkage_run_id(get_current_context())
     with session() as lk:
@@ -136,11 +136,13 @@ def acquire_lock() -> None:
             log.info("dry run: writes nothing, so it takes no lock")
             return
         take_lease(lk, run_id, run.triggered_by)
+        if run.state == RunState.FAILED:  # a person cleared a failed task (its setup runs again): the run goes on
+            lk.runs.resumed(run_id)
 
 
-@task(doc_md="Backs up what the run is about to write, in mongodump's layout, and verifies the manifest; a "
-             "missing, read-only, full or wrong backup directory fails the run here, before any app write. "
-             "Skipped in a dry run.", trigger_rule="none_failed")
+@task(doc_md="Backs up, whole, the collections the migration writes (mongodump's layout, manifest verified), the "
+             "first task to read the app's documents; a bad backup directory fails the run here, before any write. "
+             "Skipped in a dry run.")
 def backup() -> dict[str, Any]:
     with _run(writes=True) as (lk, run_id):
         return take_backup(lk, run_id).model_dump()
@@ -152,13 +154,6 @@ def create_indexes() -> dict[str, Any]:
         return stages.create_indexes(lk, run_id)
 
 
-@task(doc_md="Carries out the run's planned batches after its backup: each one's conditional writes, then the "
-             "batch settled with exactly the writes that landed. Skipped in a dry run.", trigger_rule="none_failed")
-def apply() -> dict[str, dict[str, int]]:
-    with _run(writes=True) as (lk, run_id):
-        return apply_planned(lk, run_id)
-
-
 @task(trigger_rule="none_failed")
 def partitions(step: str, phase: str) -> list[int]:
     """Cuts the phase's source into ranges of its walk key (stored with the run); one mapped instance each."""
@@ -168,16 +163,35 @@ def partitions(step: str, phase: str) -> list[int]:
         return [p.index for p in backfill.partitions(lk, run_id, step, phase)]
 
 
+def _this_try() -> str:  # who this task instance is, as a journal records it
+    ti = get_current_context()["ti"]
+    host = getattr(ti, "hostname", None) or socket.gethostname()  # Airflow's name for the worker, as the Grid's
+    return f"{ti.task_id}[{ti.map_index}] try {ti.try_number} on {host}:{os.getpid()}"
+
+
 @task(max_active_tis_per_dagrun=8)
 def run_partition(step: str, phase: str, index: int) -> dict[str, int]:
-    """One phase over one partition: batched, journaled, resumable (a retry continues, and an older try
-    still running, say on a worker cut off from Airflow, stops at its next write)."""
-    ti = get_current_context()["ti"]
+    """One phase over one partition, planned into the journal: batched, resumable (a retry continues, and an
+    older try still running, say on a worker cut off from Airflow, stops at its next write)."""
     with _run() as (lk, run_id):
-        partition = backfill.partition_at(lk, run_id, step, phase, index)
-        owner = f"{socket.gethostname()}:{os.getpid()}:try {ti.try_number}"
-        with backfill.claimed(lk, run_id, step, phase, index, owner):
-            return backfill.run_phase(lk, run_id, step, phase, partition)
+        with backfill.claimed(lk, run_id, step, phase, index, _this_try()):
+            return backfill.run_phase(lk, run_id, step, phase, backfill.partition_at(lk, run_id, step, phase, index))
+
+
+@task(doc_md="Backs up exactly the documents this relation's plan will write (its collections whole when the run "
+             "backs up whole) into the run's backup, verified, before its first write. Skipped in a dry run.")
+def backup_relation(step: str) -> dict[str, Any]:
+    with _run(writes=True) as (lk, run_id):
+        return take_backup(lk, run_id, step).model_dump()
+
+
+@task(max_active_tis_per_dagrun=8, doc_md="Writes one partition of one phase as planned (journaled, conditional; "
+      "a retry or a clear goes on from the journal); each batch records this try and host. Skipped in a dry run.")
+def write_partition(step: str, phase: str, index: int) -> int:
+    with _run(writes=True) as (lk, run_id):
+        owner = _this_try()
+        with backfill.claimed(lk, run_id, step, f"write_{phase}", index, owner):
+            return apply_partition(lk, run_id, step, phase, index, owner)
 
 
 @task(trigger_rule="none_failed")
