@@ -15,7 +15,7 @@ from bench.run import main
 from linkage.server import EmbeddedServer
 
 KEYS = {"backfill_vs_raw", "backfill_vs_raw_small", "backfill_vs_naive", "user_customer_vs_raw", "rollback_vs_raw",
-        "validation_vs_read", "rss_growth", "parallel_2_vs_1", "read_write_floor_vs_raw",
+        "validation_vs_read", "rss_growth", "partitions", "read_write_floor_vs_raw",
         "backfill_vs_read_write_floor",
         "reconcile_vs_link_field_read", "reconcile_vs_migrate", "reconcile_drift_scaling", "reconcile_size_growth",
         "reconcile", "latency",
@@ -73,15 +73,20 @@ def test_bench_runs_and_writes_every_result(given_server: bool, wire_server: Emb
     # every other ratio is the one its inputs give (rounded inputs at this size: 15%)
     floor_s = large / rates["raw_ceiling_docs_s"] + seconds["input_read"]
     assert {key: result[key] for key in ("rollback_vs_raw", "user_customer_vs_raw", "validation_vs_read",
-                                         "parallel_2_vs_1", "read_write_floor_vs_raw",
+                                         "read_write_floor_vs_raw",
                                          "backfill_vs_read_write_floor", "rss_growth")} == pytest.approx({
         "rollback_vs_raw": rates["rollback_docs_s"] / rates["raw_ceiling_docs_s"],
         "user_customer_vs_raw": rates["user_customer_pairs_s"] / rates["raw_pairs_s"],
         "validation_vs_read": seconds["validation"] / seconds["bare_read"],
-        "parallel_2_vs_1": seconds["small_backfill_1_partition"] / seconds["small_backfill_2_partitions"],
         "read_write_floor_vs_raw": (large / rates["raw_ceiling_docs_s"]) / floor_s,
         "backfill_vs_read_write_floor": floor_s / seconds["backfill"],
         "rss_growth": result["peak_rss_mb"]["large"] / result["peak_rss_mb"]["small"]}, rel=0.15)
+    # 1 partition and 4, through the network and straight to the server: each linked every delivery, and the
+    # speed-up is the seconds' ratio
+    for route in (result["partitions"], result["partitions"]["without_latency"]):
+        assert route["linked"] == {"1_partition": 2 * small, "4_partitions": 2 * small}
+        assert route["partitions_4_vs_1"] == pytest.approx(
+            route["seconds"]["1_partition"] / route["seconds"]["4_partitions"], rel=0.05)
     assert seconds["validation"] >= seconds["validation_gate"] > 0  # GX's judging is part of validation
     assert result["backfill_vs_naive"] > 1  # batched beats one round trip per document, even at this size
     printed = capsys.readouterr().out
