@@ -11,7 +11,7 @@ walk order, not the query, carries the join.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from pymongo.collection import Collection
@@ -21,13 +21,16 @@ DENSE_PER_KEY = 4
 
 
 def by_keys(coll: Collection, field: str, keys: Iterable[Any], projection: dict[str, int] | None, *,
-            range_limit: int | None) -> list[dict[str, Any]]:
+            range_limit: int | None, narrowed: dict[str, Any] | None = None,
+            keep: Callable[[dict[str, Any]], bool] | None = None) -> list[dict[str, Any]]:
     """The documents of `coll` whose `field` is one of `keys` (the strings among them).
 
     With a `range_limit` (the keys are contiguous in the caller's walk), one index
     range from the least key to the greatest is read first, and kept if it holds
-    at most that many documents; otherwise, or without a limit, one `$in`.
-    Memory holds at most `range_limit` documents, or the matches, either way.
+    at most that many documents; otherwise, or without a limit, one `$in`, within
+    `narrowed` when given (a key holding more documents than a batch wants: a hot
+    customer's orders), streamed through `keep`. Memory holds at most
+    `range_limit` documents, or the matches (those `keep` keeps), either way.
     """
     wanted = {k for k in keys if isinstance(k, str)}
     if not wanted:
@@ -38,4 +41,6 @@ def by_keys(coll: Collection, field: str, keys: Iterable[Any], projection: dict[
                       .limit(range_limit + 1))
         if len(ranged) <= range_limit:  # a server may put other types in a string range: keep the keys only
             return [doc for doc in ranged if isinstance(doc.get(field), str) and doc[field] in wanted]
-    return [doc for doc in coll.find({field: {"$in": list(wanted)}}, projection) if isinstance(doc.get(field), str)]
+    query = {field: {"$in": list(wanted)}}
+    cursor = coll.find({"$and": [query, narrowed]} if narrowed else query, projection)
+    return [doc for doc in cursor if isinstance(doc.get(field), str) and (keep is None or keep(doc))]
