@@ -1,5 +1,8 @@
 """Issue 29 point 3: a key shared by many documents is split across batches, in bounded memory, exactly.
 
+The user-customer `resolve` phase walks its proposals likewise: a profile many accounts claim is a
+conflict for each, decided batch by batch.
+
 One customer's deliveries (a shared guest account) are walked in (customer_id, _id) order, so a batch
 closes at `batch_size` inside the key and the checkpoint is the pair; each batch reads only the orders
 its days could match. The decisions must be exactly the oracle's whatever the batch size, with the
@@ -20,14 +23,14 @@ from pymongo.database import Database
 from linkage.engine import pages
 from linkage.handle import Linkage
 from linkage.lookups import DENSE_PER_KEY
-from linkage.models import RunState
+from linkage.models import CANDIDATE_CAP, RunState
 from linkage.params import MigrationParams
 from linkage.partitions import Partition
 from linkage.runner import migrate
 from linkage.steps import order_delivery
 
 from helpers import empty_app, snapshot
-from oracle import expected_order_links
+from oracle import expected_order_links, expected_user_links
 
 pytestmark = pytest.mark.both_servers
 HOT, DAYS, FIRST = "guest", 90, date(2026, 3, 1)
@@ -153,3 +156,31 @@ def test_a_run_stopped_inside_the_hot_key_resumes_to_exactly_the_uninterrupted_r
     linked = {d["_id"]: d["order_id"] for d in db.delivery_statuses.find({"order_id": {"$type": "string"}})}
     assert linked == truth
     assert sum(resumed.steps["order_delivery"].values()) == len(before["delivery_statuses"])
+
+
+def test_a_customer_proposed_to_a_crowd_is_split_across_batches_and_each_claimant_is_a_conflict(
+        lk: Linkage, db: Database) -> None:
+    """One phone shared by 60 accounts and one profile (a placeholder number), beside profiles claimed by one
+    account or two: the resolve phase walks (customer, user) in batches of 7, so the crowd and some of the
+    pairs are split across batches; every claimant of a shared profile is a conflict naming at most
+    CANDIDATE_CAP others, and the links are exactly the oracle's."""
+    customers = [{"id": f"k{i}", "phone": f"9{i:09d}", "status": "active"} for i in range(30)]
+    customers.append({"id": "k-shared", "phone": "9999999999", "status": "active"})
+    users = [{"id": f"u{i}", "role": "customer", "phone": f"+91 9{i:09d}"} for i in range(30)]
+    users += [{"id": f"u{i}b", "role": "customer", "phone": f"0{9:01d}{i:09d}"} for i in range(0, 30, 3)]
+    users += [{"id": f"crowd{i}", "role": "customer", "phone": "+91 99999 99999"} for i in range(60)]
+    db.customers_v2.insert_many(customers)
+    db.users.insert_many(users)
+    empty_app(db)
+    truth = expected_user_links(list(db.users.find()), list(db.customers_v2.find()))
+    assert len(truth) == 20  # the 20 profiles claimed by one account; the 10 pairs and the crowd conflict
+
+    report = migrate(lk, MigrationParams(steps=["user_customer"], batch_size=7, min_user_coverage=0), "test")
+    assert report.state == RunState.SUCCEEDED and report.steps["user_customer"]["conflict"] == 20 + 60
+    linked = {u["_id"]: u["customer_v2_id"] for u in db.users.find({"customer_v2_id": {"$type": "string"}})}
+    assert linked == truth
+    review = lk.settings.collection("review")
+    holders = {i["document_id"]: [h["id"] for h in i["holders"]] for i in db[review].find({"category": "conflict"})}
+    assert all(len(holders[f"crowd{i}"]) == CANDIDATE_CAP and f"crowd{i}" not in holders[f"crowd{i}"]
+               for i in range(60))
+    assert all(holders[f"u{i}"] == [f"u{i}b"] and holders[f"u{i}b"] == [f"u{i}"] for i in range(0, 30, 3))
