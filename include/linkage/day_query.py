@@ -5,7 +5,8 @@ missed candidate would be a wrong link (a delivery linked to one order when it h
 reads the orders whose `delivery_date` *could* normalise to one of its days, and keeps those that do:
 
 - a BSON datetime is a UTC instant whose day is taken in the business timezone: the instants from
-  the day's midnight there to the next day's;
+  the midnight there before the day before to the one after the day after (a day's margin each way,
+  so no daylight-saving transition at midnight can narrow it);
 - a string is read stripped, as `YYYY-MM-DD` or `YYYY-MM-DD[T ]HH:MM...` with an optional offset,
   which can move its day by one either way: the strings beginning with the day before, the day or
   the day after (`YYYY-MM-DD` strings sort as their days do), and every string beginning with
@@ -18,13 +19,12 @@ gaps: a wider read, never a narrower one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 #: Runs of consecutive days read as ranges of their own, at most (each is one range per type).
 MAX_RUNS = 16
-DAY = timedelta(days=1)
 #: The characters `str.strip` removes (none is above U+3000), as ranges of consecutive code points.
 _SPACES = [c for c in range(0x3001) if chr(c).isspace()]
 
@@ -68,7 +68,8 @@ def could_be_days(field: str, days: Iterable[date], tz: ZoneInfo) -> dict[str, A
     runs = _runs((day.toordinal() for day in days), MAX_RUNS)
     if not runs:
         return {field: {"$in": []}}
-    instants = [_range(field, _midnight(first, tz), _midnight(last + 1, tz)) for first, last in runs]
-    texts = [_range(field, _iso(max(first - 1, 1)), _iso(last + 2)) for first, last in runs]
+    widened = [(max(first - 1, 1), last + 1) for first, last in runs]  # the day before and the day after
+    instants = [_range(field, _midnight(first, tz), _midnight(last + 1, tz)) for first, last in widened]
+    texts = [_range(field, _iso(first), _iso(last + 1)) for first, last in widened]
     padded = [_range(field, chr(first), chr(last + 1)) for first, last in _SPACE_RUNS]
     return {"$or": instants + texts + padded}
