@@ -13,6 +13,7 @@ the key must resume to exactly the uninterrupted run's data.
 from __future__ import annotations
 
 import random
+import sys
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from bson import Int64, ObjectId
 from pymongo.database import Database
 
+from linkage.day_query import SPACE_LEADS
 from linkage.engine import pages
 from linkage.handle import Linkage
 from linkage.lookups import DENSE_PER_KEY
@@ -42,6 +44,12 @@ def test_a_walk_with_a_tiebreak_cuts_inside_a_key_and_still_leaves_non_strings_o
     assert cut == [[0, 1, 2], [3, 4, 5], [7, 8]]
     whole = [[d["_id"] for d in page] for page in pages(iter(docs), 3, "customer_id")]
     assert whole == [[0, 1, 2, 3, 4, 5, 7], [8]]  # without one, a key is never split
+
+
+def test_the_whitespace_led_reads_hold_every_character_strip_removes_and_no_digit() -> None:
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    assert all(any(low <= c < high for low, high in SPACE_LEADS) for c in spaces)
+    assert not any(low <= digit < high for low, high in SPACE_LEADS for digit in "0123456789")
 
 
 def test_a_resume_inside_a_key_whose_ids_are_of_every_type_skips_nothing_and_repeats_nothing(
