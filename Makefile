@@ -7,7 +7,7 @@ DEMO_PORT ?= 27017
 # make airflow's embedded MongoDB: DEMO_PORT unless given (the refusal of a busy port names MONGO_PORT)
 MONGO_PORT ?= $(DEMO_PORT)
 
-.PHONY: install system-deps tools lint docs demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile bench-review lock clean
+.PHONY: install system-deps tools lint docs demo test test-fast test-chaos airflow cluster bench bench-quick bench-reconcile bench-review bench-hotkey lock clean
 # Debian packages the tests and `make cluster` need (PostgreSQL and Redis for the cluster,
 # Chromium and its driver for the browser tests, faketime for the lease's clock-skew tests); `make system-deps`
 # installs what is missing.
@@ -73,6 +73,11 @@ bench-quick: install
 bench-reconcile: install
 	$(BIN)/python -m bench.run --reconcile-only 50000,1000000 --server $(BENCH_SERVER) \
 		--out bench/results/reconcile.json $(BENCH_ARGS)
+
+# Issue 29: the backfill's peak RSS on 100,000 deliveries of one customer against the same spread across
+# customers (goal: within 1.2x), each in a fresh process; bench/results/hotkey.json. ~5 minutes.
+bench-hotkey: install
+	$(BIN)/python -m bench.hotkey --server $(BENCH_SERVER) $(BENCH_ARGS)
 
 # Issue 28: a person clears the decidable part of make demo's review queue in the browser (bulk accept at
 # p >= 0.9 in the Linkage view, then an approved apply-decisions as a second person); ~10 minutes.

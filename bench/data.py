@@ -23,7 +23,7 @@ BASE = date(2026, 1, 1)
 DRIFT_DAY = (BASE + timedelta(days=2)).isoformat()
 
 
-def _insert(db: Database, name: str, docs: Any) -> None:
+def insert(db: Database, name: str, docs: Any) -> None:
     chunk = []
     for doc in docs:
         chunk.append(doc)
@@ -39,9 +39,9 @@ def deliveries(db: Database, n: int, *, linked: bool = False) -> None:
     `linked` writes each delivery's `order_id` up front (for validation-only runs)."""
     def day(i: int) -> str:
         return (BASE + timedelta(days=i % 2)).isoformat()
-    _insert(db, "orders", ({"id": f"o{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i), "status": "delivered"}
+    insert(db, "orders", ({"id": f"o{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i), "status": "delivered"}
                            for i in range(n)))
-    _insert(db, "delivery_statuses", ({"id": f"d{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i),
+    insert(db, "delivery_statuses", ({"id": f"d{i}", "customer_id": f"c{i // 2}", "delivery_date": day(i),
                                        "status": "delivered", **({"order_id": f"o{i}"} if linked else {})}
                                       for i in range(n)))
 
@@ -60,8 +60,8 @@ def accounts(db: Database, n: int, *, linked: bool = False, first: int = 0) -> N
     """n customer profiles and n customer accounts (numbered from `first`), paired by phone
     (the same number, another format); `linked` writes both link fields up front."""
     numbers = range(first, first + n)
-    _insert(db, "customers_v2", (_customer(i, user_id=f"u{i}" if linked else None) for i in numbers))
-    _insert(db, "users", (_user(i, customer_id=f"k{i}" if linked else None) for i in numbers))
+    insert(db, "customers_v2", (_customer(i, user_id=f"u{i}" if linked else None) for i in numbers))
+    insert(db, "users", (_user(i, customer_id=f"k{i}" if linked else None) for i in numbers))
 
 
 @dataclass(frozen=True)
@@ -96,18 +96,18 @@ def drift(db: Database, planted: Drift, n_deliveries: int, n_pairs: int) -> Drif
     """Write `planted` into a linked database of `n_deliveries` deliveries and `n_pairs` account pairs,
     the way the app would; returns it (the counts the reconcile must find)."""
     customers = _spread(planted.deliveries, n_deliveries // 2)  # existing customers (two deliveries each)
-    _insert(db, "orders", ({"id": f"o-new{c}", "customer_id": f"c{c}", "delivery_date": DRIFT_DAY,
+    insert(db, "orders", ({"id": f"o-new{c}", "customer_id": f"c{c}", "delivery_date": DRIFT_DAY,
                             "status": "delivered"} for c in customers))
-    _insert(db, "delivery_statuses", ({"id": f"d-new{c}", "customer_id": f"c{c}", "delivery_date": DRIFT_DAY,
+    insert(db, "delivery_statuses", ({"id": f"d-new{c}", "customer_id": f"c{c}", "delivery_date": DRIFT_DAY,
                                        "status": "delivered"} for c in customers))
     accounts(db, planted.pairs, first=n_pairs)
     # one-sided pairs get phones that match nobody, so only the repair can link them
     first = n_pairs + planted.pairs
     from_users = range(first, first + planted.one_sided_from_users)
     from_customers = range(from_users.stop, from_users.stop + planted.one_sided_from_customers)
-    _insert(db, "customers_v2", [_customer(i, phone=f"7{i:09d}") for i in from_users] +
+    insert(db, "customers_v2", [_customer(i, phone=f"7{i:09d}") for i in from_users] +
             [_customer(i, phone=f"7{i:09d}", user_id=f"u{i}") for i in from_customers])
-    _insert(db, "users", [_user(i, phone=f"+91 8{i:09d}", customer_id=f"k{i}") for i in from_users] +
+    insert(db, "users", [_user(i, phone=f"+91 8{i:09d}", customer_id=f"k{i}") for i in from_users] +
             [_user(i, phone=f"+91 8{i:09d}") for i in from_customers])
     # the app deletes orders that linked deliveries name (the seeded pairing: d{i} -> o{i})
     doomed = [f"o{i}" for i in _spread(planted.deleted_orders, n_deliveries, offset=1)]

@@ -62,7 +62,8 @@ SMALL_DB, LARGE_DB = "bench_small", "bench_large"
 #: the night planted on the large database, and the levels the small size is reconciled at (fractions)
 NIGHTLY_DRIFT, DRIFT_LEVELS = 0.01, (0.0, 0.001, 0.01, 0.05)
 DRIFT_DB = "bench_drift"  # one level at a time, dropped after each
-BENCH_DBS = (SMALL_DB, LARGE_DB, DRIFT_DB)
+HOT_DB, SPREAD_DB = "bench_hot", "bench_spread"  # bench.hotkey's
+BENCH_DBS = (SMALL_DB, LARGE_DB, DRIFT_DB, HOT_DB, SPREAD_DB)
 #: the servers a run can start itself (`ferretdb.by_name`), as the results name them
 SERVERS = {"nx": "nx-27017 0.8.1 (embedded, SQLite)", "ferretdb": f"{ferretdb.FerretDBServer.label} (SQLite)"}
 #: what the latency run's proxy adds to each request -> response round trip

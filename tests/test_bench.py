@@ -139,3 +139,23 @@ def test_proxied_uri_keeps_credentials_and_options() -> None:
     assert proxied_uri("mongodb://u:p@db.example:27017/app?authSource=admin", 5) == \
         "mongodb://u:p@127.0.0.1:5/app?authSource=admin&directConnection=true"
     assert proxied_uri("mongodb://a:1,b:2/", 7) == "mongodb://127.0.0.1:7/?directConnection=true"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_bench_hotkey_backfills_both_databases_and_its_ratio_is_what_it_measured(
+        wire_server: EmbeddedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`make bench-hotkey` at a tiny size: both databases linked whole and restored, the ratio their peak RSS."""
+    from bench import hotkey
+
+    out = tmp_path / "hotkey.json"
+    monkeypatch.setattr("sys.argv", ["bench", "--size", "3000", "--mongo-uri", wire_server.uri, "--out", str(out)])
+    hotkey.main()
+    result = json.loads(out.read_text())
+    for label in ("hot", "spread"):
+        assert result[label]["linked"] == 3000 and result[label]["restored"], label
+    assert result["rss_ratio"] == pytest.approx(result["hot"]["peak_rss_mb"] / result["spread"]["peak_rss_mb"],
+                                                abs=0.01)
+    assert result["met"] == (result["rss_ratio"] <= 1.2)
+    assert "3,000 deliveries: one customer" in capsys.readouterr().out

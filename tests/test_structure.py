@@ -25,7 +25,7 @@ PACKAGE = ROOT / "include" / "linkage"
 
 #: The package's layers, lowest first: a module imports from its own layer or lower ones only.
 LAYERS: list[tuple[str, list[str]]] = [
-    ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize",
+    ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize", "day_query",
                     "progress", "readahead", "journal_codec", "evidence", "comparing", "suggestions", "lookups",
                     "partitions", "guard", "database", "server", "ferretdb", "concurrency", "concerns", "transient",
                     "sharding", "people",

@@ -4,9 +4,9 @@ A pass walks its source collection in the order of one field (`_id`, or a join
 key such as `customer_id` so that each batch's look-ups are one index range),
 asks its planner what each batch decides and would write, and hands the batch
 to the run's writer (`linkage.writer`), which journals it: a pass plans, the
-run's apply stage writes (`linkage.apply`). The journal records the last key of each batch, so
-a resumed pass continues after it. Passes run per partition (a range of the
-walk key) so an orchestrator can fan them out.
+run's apply stage writes (`linkage.apply`). The journal records the last key of each batch (with a
+tiebreak, the pair it ended on, which may stand inside a key), so a resumed pass continues after
+it. Passes run per partition (a range of the walk key) so an orchestrator can fan them out.
 """
 
 from __future__ import annotations
@@ -77,9 +77,12 @@ class Pass:
     """One scan of one source collection for one step.
 
     `walk` is the field the scan goes in order of: `_id`, or a string field whose
-    `query` includes `by_string(walk)`. `subject` is the collection whose
-    documents the decisions are about (review items name it); `unlanded` is what
-    a link becomes when its write cannot land.
+    `query` includes `by_string(walk)`. With a `tiebreak` (`_id`) the scan goes in
+    (walk, tiebreak) order, so a batch may end inside a key (one key's documents
+    need not fit in memory at once) and the checkpoint is the pair; partitions
+    still cut on `walk` alone. `subject` is the collection whose documents the
+    decisions are about (review items name it); `unlanded` is what a link becomes
+    when its write cannot land.
     """
 
     step: str
@@ -91,6 +94,16 @@ class Pass:
     subject: str
     unlanded: Category = Category.CONFLICT
     walk: str = ID
+    tiebreak: str | None = None
+
+    @property
+    def order(self) -> list[tuple[str, int]]:
+        """The sort the scan reads in."""
+        return [(self.walk, 1)] + ([(self.tiebreak, 1)] if self.tiebreak else [])
+
+    def position(self, doc: dict[str, Any]) -> Any:
+        """Where the scan stands after `doc`: its walk key, or [key, tiebreak value] (a list: BSON has no pair)."""
+        return [doc[self.walk], doc[self.tiebreak]] if self.tiebreak else doc[self.walk]
 
 
 @dataclass
@@ -112,7 +125,8 @@ class RunContext:
     most_in_flight: int = 0
 
 
-def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) -> Iterator[list[dict[str, Any]]]:
+def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None, *,
+          within_keys: bool = False) -> Iterator[list[dict[str, Any]]]:
     """Cut one ordered cursor into batches of `size`.
 
     One cursor per pass, not one query per page: servers that cannot seek an
@@ -120,18 +134,19 @@ def pages(cursor: Iterable[dict[str, Any]], size: int, walk: str | None = None) 
     page-by-page reads quadratic. Resume still restarts after the journal's
     last key, so the checkpoint semantics are those of keyset pages.
 
-    With a `walk` key other than `_id`, a batch is closed only where the key
-    changes (so "after the last key" is an exact checkpoint and one customer's
-    documents are decided together), and documents whose key is not a string
-    are left out: MongoDB also returns arrays holding a string to `by_string`,
-    and those belong to the complementary `_id` pass.
+    With a `walk` key other than `_id`, documents whose key is not a string are
+    left out (MongoDB also returns arrays holding a string to `by_string`, and
+    those belong to the complementary `_id` pass), and a batch is closed only
+    where the key changes, so "after the last key" is an exact checkpoint and one
+    key's documents are decided together; `within_keys` (a walk with a tiebreak,
+    whose checkpoint can stand inside a key) closes it at `size` wherever it is.
     """
     key = walk if walk is not None and walk != ID else None
     page: list[dict[str, Any]] = []
     for doc in cursor:
         if key is not None and not isinstance(doc.get(key), str):
             continue
-        if len(page) >= size and (key is None or doc[key] != page[-1][key]):
+        if len(page) >= size and (key is None or within_keys or doc[key] != page[-1][key]):
             yield page
             page = []
         page.append(doc)
@@ -154,17 +169,18 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
     if last is not None:
         totals.update(last.totals)
         seq, after = last.seq + 1, last.last_key
-    total = job.source.count_documents(where(job.query, partition.bounds(job.walk, after))) \
+    total = job.source.count_documents(where(job.query, partition.bounds(job.walk, after, job.tiebreak))) \
         if ctx.show_progress else 0
     progress = Progress(f"{job.step}/{job.phase}[{partition.index}]", total, enabled=ctx.show_progress,
                         interval=ctx.progress_interval)
 
     def read_after(key: Any) -> Iterable[dict[str, Any]]:
-        query = where(job.query, partition.bounds(job.walk, key))
-        return job.source.find(query, job.projection).sort(job.walk, 1).batch_size(ctx.batch_size)
+        query = where(job.query, partition.bounds(job.walk, key, job.tiebreak))
+        return job.source.find(query, job.projection).sort(job.order).batch_size(ctx.batch_size)
 
-    batches = resumable(read_after, lambda cursor: pages(cursor, ctx.batch_size, job.walk),
-                        lambda batch: batch[-1][job.walk], after)
+    batches = resumable(read_after, lambda cursor: pages(cursor, ctx.batch_size, job.walk,
+                                                         within_keys=job.tiebreak is not None),
+                        lambda batch: job.position(batch[-1]), after)
     flight = InFlight(ctx.in_flight)
     planned = ((batch, job.plan(batch)) for batch in bounded(batches, flight))
     with read_ahead(planned, flight) as ahead:
@@ -176,7 +192,7 @@ def run_pass(ctx: RunContext, job: Pass, partition: Partition) -> dict[str, int]
                 record = BatchRecord(
                     _id=batch_id(ctx.run_id, job.step, job.phase, partition.index, seq),
                     run_id=ctx.run_id, step=job.step, phase=job.phase, partition=partition.index,
-                    seq=seq, last_key=batch[-1][job.walk], counts=dict(counts), totals=dict(totals),
+                    seq=seq, last_key=job.position(batch[-1]), counts=dict(counts), totals=dict(totals),
                     writes=plan.writes, declined=plan.declined, carried=plan.carried,
                 )
                 ctx.writer.write(job, record, plan.decisions)

@@ -23,11 +23,16 @@ Keys = list[tuple[str, int]]
 
 
 class IndexSpec(BaseModel):
-    """An index a step reads through; `unique_link` makes it unique among documents holding a link value."""
+    """An index a step reads through; `unique_link` makes it unique among documents holding a link value.
+
+    `order_only`: only a walk's sort reads through it, so a server that refuses it (nx keeps no `_id` in a
+    compound index) sorts without it, and the run reports that.
+    """
 
     collection: str
     keys: Keys
     unique_link: bool = False
+    order_only: bool = False
 
     @property
     def name(self) -> str:
@@ -38,7 +43,7 @@ class IndexSpec(BaseModel):
 class IndexOutcome(BaseModel):
     collection: str
     name: str
-    status: str  # created | exists | fallback_sparse | fallback_plain
+    status: str  # created | exists | fallback_sparse | fallback_plain | fallback_none
     note: str | None = None
 
 
@@ -90,9 +95,19 @@ def ensure_indexes(db: Database, specs: list[IndexSpec], scratch: str) -> list[I
                 partial_ok = supports_partial_indexes(db, scratch)
             outcomes.append(_create_unique_link(db, spec, partial_ok))
         else:
-            db[spec.collection].create_index(spec.keys, name=spec.name)
-            outcomes.append(IndexOutcome(collection=spec.collection, name=spec.name, status="created"))
+            outcomes.append(_create(db, spec))
     return outcomes
+
+
+def _create(db: Database, spec: IndexSpec) -> IndexOutcome:
+    try:
+        db[spec.collection].create_index(spec.keys, name=spec.name)
+    except OperationFailure as error:
+        if not spec.order_only:
+            raise
+        return IndexOutcome(collection=spec.collection, name=spec.name, status="fallback_none",
+                            note=f"server refused the index ({error.code}); the walk sorts without it")
+    return IndexOutcome(collection=spec.collection, name=spec.name, status="created")
 
 
 def describe_outcomes(outcomes: list[IndexOutcome]) -> dict[str, Any]:

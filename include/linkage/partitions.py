@@ -6,13 +6,40 @@ retried or resumed partition works the same range.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Any
 
+from bson import Decimal128, ObjectId, Regex, Timestamp
 from pydantic import BaseModel
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
 ID = "_id"
+
+
+#: The BSON types an `_id` can hold, in MongoDB's sort order, as `$type` aliases (no minKey, maxKey or
+#: symbol: FerretDB knows no such alias, and no app stores one as an id).
+_SORT_ORDER = (("null",), ("double", "int", "long", "decimal"), ("string",), ("object",), ("array",),
+               ("binData",), ("objectId",), ("bool",), ("date",), ("timestamp",), ("regex",))
+#: The Python types pymongo hands each as, and their place in that order (bool first: a bool is an int; Int64
+#: is an int and Binary a bytes).
+_PLACES: tuple[tuple[type | tuple[type, ...], int], ...] = (
+    (bool, 7), (type(None), 0), ((int, float, Decimal128), 1), (str, 2), (dict, 3), (list, 4), (bytes, 5),
+    (ObjectId, 6), (datetime, 8), (Timestamp, 9), ((Regex, re.Pattern), 10))
+
+
+def _types_after(value: Any) -> list[str]:
+    """The `$type` aliases of the BSON types MongoDB sorts after `value`'s type."""
+    place = next(place for kinds, place in _PLACES if isinstance(value, kinds))
+    return [alias for aliases in _SORT_ORDER[place + 1:] for alias in aliases]
+
+
+def sorts_after(field: str, value: Any) -> dict[str, Any]:
+    """The documents whose `field` sorts after `value`: greater within its type (`$gt` is type-bracketed), or
+    of a type sorted after it, so a keyset resumed on a field of mixed types skips no document (one `$type`
+    each: the embedded server refuses a list of them)."""
+    return {"$or": [{field: {"$gt": value}}, *({field: {"$type": alias}} for alias in _types_after(value))]}
 
 
 class Partition(BaseModel):
@@ -24,7 +51,16 @@ class Partition(BaseModel):
 
     model_config = {"arbitrary_types_allowed": True}
 
-    def bounds(self, walk: str = ID, after: Any = None) -> dict[str, Any]:
+    def bounds(self, walk: str = ID, after: Any = None, tiebreak: str | None = None) -> dict[str, Any]:
+        """The partition's range, from just after `after` when resuming.
+
+        With a `tiebreak` the walk is (walk, tiebreak) and `after` the pair [key, tiebreak value] a batch
+        ended on (inside a key, maybe): the rest of that key past it, then the keys after it. A plain
+        `after` is a whole key done (what a walk without a tiebreak checkpoints)."""
+        if tiebreak is not None and isinstance(after, list):
+            key, last = after
+            rest = {"$or": [{walk: {"$gt": key}}, {"$and": [{walk: key}, sorts_after(tiebreak, last)]}]}
+            return {"$and": [{walk: {"$lte": self.hi}}, rest]} if self.hi is not None else rest
         start = after if after is not None else self.lo
         bound: dict[str, Any] = {}
         if start is not None:

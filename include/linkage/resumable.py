@@ -3,8 +3,9 @@
 MongoDB kills a cursor left idle for ten minutes, and `killCursors` or a primary step-down can
 end one at any time: the next `getMore` raises `CursorNotFound` (or a not-primary or network
 error). `resumable` reopens the read after the last key of the last *complete* batch handed out
-(a batch closes only where the walk key changes, so every document of that key was in it),
-drops the batch it was filling, and goes on: no batch is skipped or handed out twice.
+(a batch closes where the walk key changes, or with a tiebreak at the pair it ends on: either way
+every document up to that position was in it), drops the batch it was filling, and goes on: no
+batch is skipped or handed out twice.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
 """Migration 002: set `delivery_statuses.order_id` where the rules justify it (CONTRACT §3).
 
-Two passes. `link` walks the delivery statuses in `customer_id` order, so a
+Two passes. `link` walks the delivery statuses in `(customer_id, _id)` order, so a
 batch covers a contiguous run of customers and their candidate orders are one
 index range (`orders {customer_id: 1, delivery_date: 1}`), read once per batch:
-the backfill stays linear in the collection on every server. `unkeyed` walks the
+the backfill stays linear in the collection on every server. A customer with more
+deliveries than a batch (a shared guest account) is split across batches, each
+reading only the orders its days could match (`candidate_orders`): a delivery's
+decision depends on its own (customer, day) candidates alone. `unkeyed` walks the
 rest in `_id` order (no string `customer_id`): nothing to link there, only to
 count as `invalid`, `already_linked` or `dangling`.
 
@@ -27,11 +30,20 @@ from pymongo.database import Database
 from linkage.app_schema import DELIVERIES, ORDER_LINK, ORDERS, UNSET_VALUES
 from linkage.comparing import Comparator
 from linkage.coverage import Relation
+from linkage.day_query import could_be_days
 from linkage.engine import ID, BatchPlan, Pass, by_string, not_by_string, pages
 from linkage.indexes import IndexSpec
 from linkage.journal import FieldWrite
 from linkage.lookups import DENSE_PER_KEY, by_keys
-from linkage.matching.order_delivery import ORDER_FIELDS, classify_delivery, compare_order, delivery_facts, index_orders
+from linkage.matching.order_delivery import (
+    ORDER_FIELDS,
+    DeliveryKey,
+    classify_delivery,
+    compare_order,
+    delivery_facts,
+    delivery_key,
+    index_orders,
+)
 from linkage.models import Category, RunKind
 from linkage.normalize import is_key
 from linkage.steps.base import Phase, StepContext, StepSpec, Subject
@@ -65,15 +77,30 @@ def existing_order_ids(orders: Collection, named: set[str], fetched: list[dict[s
     return found
 
 
+def candidate_orders(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]], *,
+                     contiguous: bool) -> list[dict[str, Any]]:
+    """The orders of a batch's customers that hold every candidate of its deliveries, in bounded memory.
+
+    Contiguous customers are one index range when it is small; a range too big for the batch (a hot
+    customer: a batch may hold a slice of its deliveries) reads only the orders whose date could be one of
+    the batch's days (`linkage.day_query`), and, like a reconcile's `$in`, keeps only those whose
+    (customer, day) a delivery of the batch has: a missed candidate would be a wrong link.
+    """
+    customer_ids = {d[CUSTOMER] for d in batch if is_key(d.get(CUSTOMER))}
+    wanted: set[DeliveryKey] = {key for d in batch if isinstance(key := delivery_key(d, tz), tuple)}
+    days = could_be_days("delivery_date", {day for _, day in wanted}, tz) if contiguous else None
+    return by_keys(db[ORDERS], CUSTOMER, customer_ids, _ORDER_FIELDS,
+                   range_limit=DENSE_PER_KEY * len(batch) if contiguous else None, narrowed=days,
+                   keep=lambda order: delivery_key(order, tz) in wanted)
+
+
 def plan_batch(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]], *, contiguous: bool = True) -> BatchPlan:
     """Decide a page of delivery statuses from one read of their customers' orders.
 
     `contiguous`: the batch's customers are contiguous in the walk, so their orders are one index range;
     otherwise (a reconcile's few unlinked deliveries, walked by `_id`) they are looked up by key.
     """
-    customer_ids = {d[CUSTOMER] for d in batch if is_key(d.get(CUSTOMER))}
-    fetched = by_keys(db[ORDERS], CUSTOMER, customer_ids, _ORDER_FIELDS,
-                      range_limit=DENSE_PER_KEY * len(batch) if contiguous else None)
+    fetched = candidate_orders(db, tz, batch, contiguous=contiguous)
     named = {d[ORDER_LINK] for d in batch if is_key(d.get(ORDER_LINK))}
     existing = existing_order_ids(db[ORDERS], named, fetched) if named else set()
     candidates = index_orders(fetched, tz)
@@ -93,7 +120,7 @@ def _pass(ctx: StepContext, phase: str) -> Pass:
     return Pass(step=STEP, phase=phase, source=ctx.db[DELIVERIES],
                 query=by_string(CUSTOMER) if keyed else not_by_string(CUSTOMER), projection=_DELIVERY_FIELDS,
                 plan=lambda batch: plan_batch(ctx.db, ctx.tz, batch), subject=DELIVERIES,
-                unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID)
+                unlanded=Category.ALREADY_LINKED, walk=CUSTOMER if keyed else ID, tiebreak=ID if keyed else None)
 
 
 def unlinked_pass(ctx: StepContext) -> Pass:
@@ -153,6 +180,7 @@ class OrderDelivery(StepSpec):
     indexes = (
         IndexSpec(collection=DELIVERIES, keys=[(ORDER_LINK, 1)]),
         IndexSpec(collection=DELIVERIES, keys=[(CUSTOMER, 1), ("delivery_date", 1)]),
+        IndexSpec(collection=DELIVERIES, keys=[(CUSTOMER, 1), (ID, 1)], order_only=True),  # beyond §4: `link`'s walk
         IndexSpec(collection=ORDERS, keys=[(CUSTOMER, 1), ("delivery_date", 1)]),
         IndexSpec(collection=ORDERS, keys=[("id", 1)]),  # beyond §4: existence checks of order_id
     )

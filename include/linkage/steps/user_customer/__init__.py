@@ -19,7 +19,7 @@ from linkage.matching.user_customer import CUSTOMER_FIELDS, compare_customer, us
 from linkage.models import RunKind
 from linkage.steps.base import Phase, StepSpec
 from linkage.steps.user_customer.checks import pair_findings
-from linkage.steps.user_customer.link import KEYS, LINK_PHASES, PLAN
+from linkage.steps.user_customer.link import KEYS, LINK_PHASES, PLAN, USER_OID
 from linkage.steps.user_customer.repair import REPAIR_PHASES
 from linkage.steps.user_customer.review import SUBJECTS
 from linkage.steps.user_customer.sides import (
@@ -51,7 +51,7 @@ class UserCustomer(StepSpec):
                IndexSpec(collection=CUSTOMERS, keys=[(CUSTOMER_LINK, 1)], unique_link=True),
                *_by_id_phone_email(CUSTOMERS))
     scratch = {KEYS: [[(field, 1)] for field in ("phone", "email", "id", "user_id", "run_id")],
-               PLAN: [[("run_id", 1), ("customer_id", 1)]], WANTED: [[("run_id", 1), ("value", 1)]]}
+               PLAN: [[("run_id", 1), ("customer_id", 1), (USER_OID, 1)]], WANTED: [[("run_id", 1), ("value", 1)]]}
     rules = RULES
     checks = (Check("user_customer_links", walk=pair_findings, counts=(USER_CUSTOMERS, CUSTOMER_USERS),
                     measures=(USER_REFS_DANGLING, CUSTOMER_REFS_DANGLING, USER_LINK_DUPLICATES,

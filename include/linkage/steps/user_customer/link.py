@@ -5,8 +5,9 @@
 2. `plan`: classify every customer account against those keys, page by page,
    and store each proposed link in the plan (scratch) collection;
 3. `resolve`: walk the proposals in customer order and mark those whose
-   customer is proposed for more than one user as conflicts (a rule that needs
-   every proposal: the walk keeps one customer's proposals in one batch);
+   customer is proposed for more than one user as conflicts (a batch counts the
+   customers wholly inside it, and looks up the two at its edges, which the walk
+   may split across batches);
 4. `apply`: write the surviving proposals, both sides, journaled.
 
 A reconcile first notes what its accounts could match (`wanted`), so its keys
@@ -16,7 +17,6 @@ touches the app's collections.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ from pymongo.collection import Collection
 
 from linkage import bulk
 from linkage.app_schema import CUSTOMER_LINK, CUSTOMERS, USER_LINK, USERS
-from linkage.engine import BatchPlan, Pass, by_string
+from linkage.engine import ID, BatchPlan, Pass, by_string
 from linkage.journal import FieldWrite
 from linkage.matching.user_customer import (
     CustomerKey,
@@ -34,7 +34,7 @@ from linkage.matching.user_customer import (
     classify_unlinked_user,
     is_considered,
 )
-from linkage.models import Candidate, Category, Decision, Ref, RunKind
+from linkage.models import CANDIDATE_CAP, Candidate, Category, Decision, Ref, RunKind
 from linkage.normalize import is_key, normalize_email, normalize_phone
 from linkage.steps.base import Phase, StepContext
 from linkage.steps.user_customer.sides import STEP
@@ -42,6 +42,7 @@ from linkage.steps.user_customer.wanted import UNLINKED_ACCOUNTS, Wanted, accoun
 
 KEYS, PLAN = "customer_keys", "link_plan"
 PROPOSED = "proposed"
+USER_OID = "user_oid"  # a proposal's user, by `_id`: once per run
 _USER_FIELDS = {"id": 1, "role": 1, "phone": 1, "email": 1, USER_LINK: 1}
 _CUSTOMER_FIELDS = {"id": 1, "phone": 1, "email": 1, CUSTOMER_LINK: 1, "status": 1, "created_at": 1}
 
@@ -173,28 +174,43 @@ def plan_pass(ctx: StepContext) -> Pass:
 
 # -- 3. resolve ------------------------------------------------------------------------------------------------
 
+def _contested(ws: Workspace, batch: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The batch's customers proposed to two or more users, each with its first proposals (`CANDIDATE_CAP` + 1,
+    the holders a conflict names). A customer wholly inside the batch is counted there; the first and the last
+    may go on in the batches beside it (the walk splits a key), so theirs are read from the plan."""
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for proposal in batch:
+        by_customer.setdefault(proposal["customer_id"], []).append(proposal)
+    for edge in {batch[0]["customer_id"], batch[-1]["customer_id"]}:
+        by_customer[edge] = list(ws.plan.find({"run_id": ws.run_id, "customer_id": edge}, {"user_id": 1})
+                                 .sort(USER_OID, 1).limit(CANDIDATE_CAP + 1))
+    return {customer: proposals for customer, proposals in by_customer.items() if len(proposals) > 1}
+
+
 def resolve_batch(ws: Workspace, batch: list[dict[str, Any]]) -> BatchPlan:
-    """Proposals of contiguous customers: a customer proposed to two or more users is a conflict for each."""
-    per_customer = Counter(p["customer_id"] for p in batch)
-    contested = [c for c, n in per_customer.items() if n > 1]
+    """Proposals of contiguous customers (one customer's perhaps split across batches): a customer proposed to
+    two or more users is a conflict for each, naming (at most `CANDIDATE_CAP` of) the others."""
+    contested = _contested(ws, batch)
     conflicts = [p for p in batch if p["customer_id"] in contested]
-    if contested:
-        ws.plan.update_many({"run_id": ws.run_id, "customer_id": {"$in": contested}}, {"$set": {"conflict": True}})
+    if conflicts:  # this batch's own: each of a contested customer's proposals is in some batch
+        ws.plan.update_many({ID: {"$in": [p[ID] for p in conflicts]}}, {"$set": {"conflict": True}})
     decisions = [Decision(oid=p["user_oid"], app_id=p["user_id"], category=Category.CONFLICT,
                           reason="customer: matched by more than one user",
                           candidates=tuple(Candidate.model_validate(c) for c in p.get("candidate", [])),
-                          holders=tuple(Ref(collection=USERS, id=q["user_id"]) for q in conflicts
-                                        if q["customer_id"] == p["customer_id"] and q is not p
-                                        and is_key(q["user_id"])))
+                          holders=tuple(Ref(collection=USERS, id=q["user_id"]) for q in contested[p["customer_id"]]
+                                        if q[ID] != p[ID] and is_key(q["user_id"]))[:CANDIDATE_CAP])
                  for p in conflicts]
     return BatchPlan(decisions=decisions, extra={PROPOSED: -len(conflicts)})
 
 
 def resolve_pass(ctx: StepContext) -> Pass:
+    """Proposals in (customer, user) order: a customer proposed to more users than a batch holds (one phone shared
+    by a crowd) is split across batches, each deciding its own slice (a run proposes a user once: the pair is
+    unique, and `{run_id, customer_id, user_oid}` indexes the walk)."""
     ws = Workspace(ctx)
     return Pass(step=STEP, phase="resolve", source=ws.plan,
                 query={"run_id": ctx.run_id, **by_string("customer_id")}, projection=None,
-                plan=partial(resolve_batch, ws), subject=USERS, walk="customer_id")
+                plan=partial(resolve_batch, ws), subject=USERS, walk="customer_id", tiebreak=USER_OID)
 
 
 # -- 4. apply --------------------------------------------------------------------------------------------------
