@@ -20,11 +20,7 @@ What is assumed (every one a flag, printed with the table; docs/sizing.md says w
 - `--write-ceiling`: update statements a second the replica set's primary sustains across all clients;
 - `--read-ceiling`: documents a second the primary returns to batched cursors across all clients.
 
-The model: a worker handles its documents one batch after another, so its time per document is its client
-CPU, plus its round trips times the RTT, plus its majority writes times their extra latency; `w` workers
-divide the write phase's documents (partitions, one per worker), and the primary caps all of them together
-(its write and read ceilings). The serial part and the night's read run in one task whatever `w` is (a
-validation or a reconcile's read is one pass), so they only meet the ceilings.
+The model, and why each assumption: docs/sizing.md.
 """
 
 from __future__ import annotations
@@ -34,8 +30,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -169,8 +164,8 @@ def backfill_both(lk: Linkage) -> str:
 
 def measure_at(size: int) -> dict[str, Cost]:
     """The three phases' costs at `size` delivery statuses (and size / 4 account pairs) on a fresh server."""
-    with tempfile.TemporaryDirectory(prefix="linkage-sizing-") as scratch, \
-            started_server(Path(scratch)) as (uri, pid):
+    with tempfile.TemporaryDirectory(prefix="linkage-sizing-") as scratch, server(None, Path(scratch)) as uri:
+        pid = int((Path(scratch) / "db" / "server.pid").read_text().strip())  # the server's CPU is read there
         client: MongoClient = MongoClient(uri)
         db, work = client[DB], Path(scratch)
         data.deliveries(db, size)
@@ -197,14 +192,6 @@ def measure(small: int, large: int) -> Inputs:
                   machine=f"{os.cpu_count()} cpus, nx-27017 (embedded, SQLite), load {os.getloadavg()[0]:.1f}")
 
 
-@contextmanager
-def started_server(tmp: Path) -> Iterator[tuple[str, int]]:
-    """The embedded server, with the pid its CPU is read from."""
-    with server(None, tmp) as uri:
-        pid = int((tmp / "db" / "server.pid").read_text().strip())
-        yield uri, pid
-
-
 class Assumptions(BaseModel):
     """The real replica set's side of the projection (see the module docstring and docs/sizing.md)."""
 
@@ -219,26 +206,34 @@ def worker_seconds(cost: Cost, a: Assumptions) -> float:
     return cost.client_cpu_s + cost.round_trips * a.rtt_ms / 1000 + cost.majority_writes * a.majority_ms / 1000
 
 
-def primary_seconds(cost: Cost, a: Assumptions) -> float:
-    """The least the primary needs for `cost`'s work: its write statements at the write ceiling, or its
-    documents (one read each, at least) at the read ceiling."""
-    return max(cost.app_statements / a.write_ceiling, cost.documents / a.read_ceiling)
+#: Documents each phase reads per delivery status (the data has a quarter as many account pairs): the write
+#: phase its input (the status, its order; the pairs' two sides), the serial part the backup of what was
+#: written (1.5) and validation's walk of the four collections (2.5), the night that walk.
+READS_PER_DELIVERY = {"write_phase": 2.5, "serial": 4.0, "night": 2.5}
 
 
-def phase_seconds(line: Line, documents: float, workers: int, a: Assumptions) -> float:
+def primary_seconds(cost: Cost, reads: float, a: Assumptions) -> float:
+    """The least the primary needs for `cost`'s work: its write statements at the write ceiling, or the
+    documents it reads at the read ceiling."""
+    return max(cost.app_statements / a.write_ceiling, cost.documents * reads / a.read_ceiling)
+
+
+def phase_seconds(line: Line, phase: str, documents: float, workers: int, a: Assumptions) -> float:
     """The fixed part in one task; the per-document part spread over `workers`, capped by the primary."""
     spread = line.at(documents).combine(line.fixed, lambda total, fixed: total - fixed, int(documents))
-    return worker_seconds(line.fixed, a) + max(worker_seconds(spread, a) / workers, primary_seconds(spread, a))
+    return worker_seconds(line.fixed, a) + max(worker_seconds(spread, a) / workers,
+                                               primary_seconds(spread, READS_PER_DELIVERY[phase], a))
 
 
 def migration_seconds(i: Inputs, documents: float, workers: int, a: Assumptions) -> float:
     """The write phase spread over `workers`; backup, validation and the verdict in one task each."""
-    return phase_seconds(i.write_phase, documents, workers, a) + phase_seconds(i.serial, documents, 1, a)
+    return (phase_seconds(i.write_phase, "write_phase", documents, workers, a) +
+            phase_seconds(i.serial, "serial", documents, 1, a))
 
 
 def night_seconds(i: Inputs, documents: float, a: Assumptions) -> float:
     """A reconcile is one read pass and the night's few writes: workers do not shorten it."""
-    return phase_seconds(i.night, documents, 1, a)
+    return phase_seconds(i.night, "night", documents, 1, a)
 
 
 def check_lines(i: Inputs) -> list[str]:
