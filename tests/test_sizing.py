@@ -47,6 +47,6 @@ def test_measured_inputs_count_the_engines_real_statements(tmp_path: Path, monke
     # per delivery status: its own link, and both sides of a quarter as many account pairs
     assert measured.write_phase.per_document.app_statements == pytest.approx(1.5)
     assert measured.write_phase.per_document.majority_writes > 0  # the journal and the fences, per batch
-    for line in (measured.write_phase, measured.night):
-        assert line.per_document.round_trips > 0 and line.per_document.bytes > 0
+    assert measured.write_phase.per_document.round_trips > 0  # a batch's commands grow with the documents
+    assert measured.write_phase.per_document.bytes > measured.night.per_document.bytes > 0  # a night writes 1 %
     assert measured.serial.per_document.app_statements == 0  # backup and validation write nothing of the app's
