@@ -69,6 +69,9 @@ def test_bench_runs_and_writes_every_result(given_server: bool, wire_server: Emb
     assert latency["backfill_round_trips_per_1000_docs"] > 1  # the engine's commands were counted
 
     rates = result["rates"]
+    # the raw ceiling is the two measured around the engine's run, taken together (their mean in seconds)
+    before, after = rates["raw_ceiling_before_docs_s"], rates["raw_ceiling_after_docs_s"]
+    assert min(before, after) - 1 <= rates["raw_ceiling_docs_s"] <= max(before, after) + 1
     assert result["backfill_vs_raw"] == pytest.approx(rates["backfill_docs_s"] / rates["raw_ceiling_docs_s"], abs=0.01)
     # every other ratio is the one its inputs give (rounded inputs at this size: 15%)
     floor_s = large / rates["raw_ceiling_docs_s"] + seconds["input_read"]
