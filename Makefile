@@ -89,7 +89,7 @@ bench: install
 
 # The longer fault schedule: 60 SIGKILLs and 300 fuzzed datasets.
 test-chaos: install
-	LINKAGE_CHAOS_KILLS=60 LINKAGE_FUZZ_EXAMPLES=300 $(BIN)/pytest tests/test_reliability.py
+	LINKAGE_CHAOS_KILLS=60 LINKAGE_FUZZ_EXAMPLES=300 $(BIN)/pytest tests/airflow/test_reliability.py
 
 # The inner loop: everything but the tests marked slow (crash schedules, browsers, clusters, many nights).
 test-fast: install
@@ -101,7 +101,7 @@ lock: install
 	mv requirements.lock requirements.txt
 
 # The documentation site (mkdocs.yml, pages under docs/) into site/; --strict fails on a dead link or anchor.
-# tests/test_docs.py runs the same build, so `make test` does too.
+# tests/unit/test_docs.py runs the same build, so `make test` does too.
 docs: install
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 

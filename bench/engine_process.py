@@ -29,15 +29,15 @@ from typing import Any
 from pymongo import monitoring
 from pymongo.database import Database
 
-from linkage.app_schema import LINK_FIELDS, UNSET_VALUES
-from linkage.apply import apply_planned
-from linkage.backfill import run_step
-from linkage.handle import Linkage
-from linkage.models import RunKind
-from linkage.params import MigrationParams
-from linkage.runner import migrate, undo_run
-from linkage.settings import Settings
-from linkage.stages import start_run
+from linkage.core.app_schema import LINK_FIELDS, UNSET_VALUES
+from linkage.core.models import RunKind
+from linkage.core.settings import Settings
+from linkage.run.params import MigrationParams
+from linkage.run.session import Linkage
+from linkage.stages.apply import apply_planned
+from linkage.stages.backfill import run_step
+from linkage.stages.executor import migrate, undo_run
+from linkage.stages.lifecycle import start_run
 from linkage.validation.gate import gate, validate
 from linkage.validation.metrics import measure
 

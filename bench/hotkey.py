@@ -26,7 +26,7 @@ from pymongo.database import Database
 from bench import data
 from bench.engine_process import bench_settings
 from bench.run import HOT_DB, ROOT, SERVERS, SPREAD_DB, create_link_indexes, engine_process, machine, server
-from linkage.handle import Linkage
+from linkage.run.session import Linkage
 
 RESULTS = ROOT / "bench" / "results" / "hotkey.json"
 GOAL = 1.2

@@ -28,13 +28,13 @@ from pymongo import MongoClient
 from bench import data
 from bench.engine_process import bench_settings
 from bench.proxy import LatencyProxy
-from linkage.apply import apply_partition
-from linkage.backfill import in_parallel, partitions_of, record_step, run_step
-from linkage.handle import Linkage
-from linkage.params import MigrationParams
-from linkage.runner import undo_run
-from linkage.stages import create_indexes, start_run
-from linkage.steps import REGISTRY
+from linkage.relations import REGISTRY
+from linkage.run.params import MigrationParams
+from linkage.run.session import Linkage
+from linkage.stages.apply import apply_partition
+from linkage.stages.backfill import in_parallel, partitions_of, record_step, run_step
+from linkage.stages.executor import undo_run
+from linkage.stages.lifecycle import create_indexes, start_run
 
 STEP = "order_delivery"
 DB = "bench_partitions"

@@ -34,8 +34,8 @@ from types import FrameType
 from pymongo import MongoClient
 from pymongo.uri_parser import parse_uri
 
-from linkage.errors import LinkageError
-from linkage.server import answers_ping, free_port
+from linkage.core.errors import LinkageError
+from linkage.dev.server import answers_ping, free_port
 
 HEADER = struct.Struct("<i")
 #: A wire-protocol message is at least its 16-byte header; MongoDB caps messages at 48 MB.

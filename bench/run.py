@@ -45,14 +45,15 @@ from bench import data
 from bench.engine_process import bench_settings, link_step, timed
 from bench.partitions import partition_speedup
 from bench.proxy import LatencyProxy
-from linkage import bulk, ferretdb
-from linkage.handle import Linkage
-from linkage.params import MigrationParams
-from linkage.runner import undo_run
-from linkage.server import free_port
-from linkage.settings import DEFAULT_WRITE_CHUNK
-from linkage.stages import create_indexes, start_run
-from linkage.steps import REGISTRY
+from linkage.core.settings import DEFAULT_WRITE_CHUNK
+from linkage.dev import ferretdb
+from linkage.dev.server import free_port
+from linkage.mongo import bulk
+from linkage.relations import REGISTRY
+from linkage.run.params import MigrationParams
+from linkage.run.session import Linkage
+from linkage.stages.executor import undo_run
+from linkage.stages.lifecycle import create_indexes, start_run
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "latest.json"

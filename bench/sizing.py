@@ -41,11 +41,11 @@ from pymongo import MongoClient, monitoring
 from bench import data
 from bench.engine_process import bench_settings, link_step, whole_run
 from bench.run import NIGHTLY_DRIFT, ROOT, create_link_indexes, server
-from linkage.handle import Linkage
-from linkage.models import RunKind
-from linkage.params import MigrationParams
-from linkage.runner import undo_run
-from linkage.stages import start_run
+from linkage.core.models import RunKind
+from linkage.run.params import MigrationParams
+from linkage.run.session import Linkage
+from linkage.stages.executor import undo_run
+from linkage.stages.lifecycle import start_run
 
 INPUTS = ROOT / "bench" / "results" / "sizing.json"
 DB = "bench_sizing"

@@ -38,9 +38,9 @@ def export(uri: str, db_name: str, out: Path) -> dict[str, int]:
     """The queue and both sides of its relations, as `fit` reads them (linkage's venv)."""
     from pymongo import MongoClient
 
-    from linkage.normalize import normalize_date, normalize_email, normalize_phone
-    from linkage.seed_truth import TRUTH, truth_by_document
-    from linkage.settings import Settings
+    from linkage.core.normalize import normalize_date, normalize_email, normalize_phone
+    from linkage.core.settings import Settings
+    from linkage.dev.seed_truth import TRUTH, truth_by_document
 
     tz = Settings().tz
     db = MongoClient(uri)[db_name]

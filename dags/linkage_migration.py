@@ -27,7 +27,7 @@ import pendulum
 
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
-from linkage.models import RunKind
+from linkage.core.models import RunKind
 
 build_pipeline_dag(
     kind=RunKind.MIGRATE,

@@ -23,7 +23,7 @@ from airflow.sdk import Asset
 from linkage.airflow.dag_factory import build_pipeline_dag
 from linkage.airflow.params import form
 from linkage.airflow.schedule import LocalCronTimetable
-from linkage.models import RunKind
+from linkage.core.models import RunKind
 
 LINKS = Asset("linkage://app/links")
 NIGHTLY = LocalCronTimetable("30 2 * * *", timezone="Asia/Kolkata")

@@ -178,7 +178,7 @@ fi
 launch redis
 wait_for Redis 20 env REDISCLI_AUTH="$(cat "$SECRETS/redis_password")" redis-cli -p "$REDIS_PORT" ping
 launch mongo
-wait_for MongoDB 30 "$BIN/python" -c "from linkage.server import answers_ping; import sys; sys.exit(0 if answers_ping('mongodb://127.0.0.1:$MONGO_PORT/') else 1)"
+wait_for MongoDB 30 "$BIN/python" -c "from linkage.dev.server import answers_ping; import sys; sys.exit(0 if answers_ping('mongodb://127.0.0.1:$MONGO_PORT/') else 1)"
 if [ ! -f "$HOME_DIR/mongo/.seeded" ] && [ "${DEMO_CUSTOMERS:-10000}" != 0 ]; then
   "$BIN/linkage" seed --uri "mongodb://127.0.0.1:$MONGO_PORT/" --db app --customers "${DEMO_CUSTOMERS:-10000}" 2>/dev/null \
     | head -1 | sed 's/^/cluster: /' || true

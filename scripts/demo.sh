@@ -30,7 +30,7 @@ for _ in $(seq 1 100); do
   kill -0 $SERVER 2>/dev/null || { cat "$VAR/demo-server.log"; exit 1; }
   sleep 0.2
 done
-HOME_USED=$("$BIN/python" -c "from linkage.settings import Settings; print(Settings.from_env().home)")
+HOME_USED=$("$BIN/python" -c "from linkage.core.settings import Settings; print(Settings.from_env().home)")
 
 echo "== seed: ${DEMO_CUSTOMERS:-10000} customer profiles of dirty data"
 "$BIN/linkage" seed --customers "${DEMO_CUSTOMERS:-10000}" --replace

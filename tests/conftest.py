@@ -17,11 +17,11 @@ import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from linkage import ferretdb
-from linkage.handle import Linkage
-from linkage.seed import seed
-from linkage.server import EmbeddedServer, free_port
-from linkage.settings import Settings
+from linkage.core.settings import Settings
+from linkage.dev import ferretdb
+from linkage.dev.seed import seed
+from linkage.dev.server import EmbeddedServer, free_port
+from linkage.run.session import Linkage
 
 from helpers import ROOT, app_quiet
 

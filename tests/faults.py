@@ -23,7 +23,7 @@ from typing import Any
 import bson
 
 from bench.proxy import read_message
-from linkage.server import free_port
+from linkage.dev.server import free_port
 
 OP_MSG = 2013
 HEADER = struct.Struct("<iiii")

@@ -14,9 +14,9 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
-from linkage.app_schema import APP_COLLECTIONS, LINK_FIELDS
-from linkage.ferretdb import FerretDBServer
-from linkage.settings import Settings
+from linkage.core.app_schema import APP_COLLECTIONS, LINK_FIELDS
+from linkage.core.settings import Settings
+from linkage.dev.ferretdb import FerretDBServer
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The least-privilege role's text (docs/RUNBOOK.md §7).
@@ -31,7 +31,7 @@ def privileges(text: str) -> list[tuple[str, tuple[str, ...]]]:
 
 def app_quiet(server: Any) -> bool:
     """Whether the suite's runs on `server` say the app is not writing (LINKAGE_APP_QUIET), as an operator
-    must on a server that loses concurrent updates (FerretDB 1.24; `linkage.concurrency`): no test writes
+    must on a server that loses concurrent updates (FerretDB 1.24; `linkage.mongo.concurrency`): no test writes
     beside them there. Elsewhere the guard's probe runs and lets them write."""
     return isinstance(server, FerretDBServer)
 
@@ -45,7 +45,7 @@ def cli_env(settings: Settings, **extra: str) -> dict[str, str]:
 def run_cli(settings: Settings, *args: str, timeout: float = 240,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The real `linkage` command in a subprocess, against the test server."""
-    return subprocess.run([sys.executable, "-m", "linkage.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "linkage.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env={**cli_env(settings), **(env or {})}, cwd=ROOT)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from linkage.server import free_port
+from linkage.dev.server import free_port
 
 from helpers import ROOT
 

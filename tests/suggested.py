@@ -1,4 +1,4 @@
-"""Suggestions written onto a migrated queue's open items by hand, in the stored shape `linkage.evidence` defines
+"""Suggestions written onto a migrated queue's open items by hand, in the stored shape `linkage.core.evidence` defines
 (the `suggest` stage writes the same), so that what a test accepts or sees is known exactly."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from linkage.evidence import NONE, Comparison, Evidence, Level, Suggestion, Weight
+from linkage.core.evidence import NONE, Comparison, Evidence, Level, Suggestion, Weight
 
 #: What each planted suggestion's evidence column reads.
 EVIDENCE_TEXT = "prior -1.0; status equal +4.5"

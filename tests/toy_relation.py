@@ -13,15 +13,15 @@ from typing import Any
 
 from pymongo.database import Database
 
-from linkage.coverage import Relation
-from linkage.engine import BatchPlan, Pass
-from linkage.indexes import IndexSpec
-from linkage.journal import FieldWrite
-from linkage.models import Category, Decision, RunKind
-from linkage.normalize import is_key, is_unset
-from linkage.steps.base import Phase, StepContext, StepSpec
-from linkage.validation.checks import Check, Finding, LinkCounts, link_value, link_walk
-from linkage.validation.rules import Rule, RuleKind, Threshold
+from linkage.core.models import Category, Ruling, RunKind
+from linkage.core.normalize import is_key, is_unset
+from linkage.engine.coverage import Relation
+from linkage.engine.passes import BatchPlan, Pass
+from linkage.mongo.indexes import IndexSpec
+from linkage.relations.base import Phase, StepContext, StepSpec
+from linkage.relations.checks import Check, Finding, LinkCounts, link_value, link_walk
+from linkage.relations.rules import Rule, RuleKind, Threshold
+from linkage.store.journal import FieldWrite
 
 STEP, ORDERS, CUSTOMERS, LINK = "order_customer", "orders", "customers_v2", "customer_v2_ref"
 ORDER_CUSTOMERS = Relation(collection=ORDERS, field=LINK, counts="orders")
@@ -45,13 +45,13 @@ def plan_batch(db: Database, batch: list[dict[str, Any]]) -> BatchPlan:
         base: dict[str, Any] = {"oid": order["_id"], "app_id": order.get("id")}
         customer = order.get("customer_id")
         if not is_unset(order.get(LINK)):
-            decisions.append(Decision(**base, category=Category.ALREADY_LINKED))
+            decisions.append(Ruling(**base, category=Category.ALREADY_LINKED))
         elif not is_key(customer):
-            decisions.append(Decision(**base, category=Category.INVALID, reason="customer_id: not a usable id"))
+            decisions.append(Ruling(**base, category=Category.INVALID, reason="customer_id: not a usable id"))
         elif customer not in existing:
-            decisions.append(Decision(**base, category=Category.UNMATCHED, reason="customer_id: names no profile"))
+            decisions.append(Ruling(**base, category=Category.UNMATCHED, reason="customer_id: names no profile"))
         else:
-            decisions.append(Decision(**base, category=Category.LINKED, link=customer))
+            decisions.append(Ruling(**base, category=Category.LINKED, link=customer))
             writes.append(FieldWrite(coll=ORDERS, oid=order["_id"], field=LINK, new=customer, old=order.get(LINK),
                                      had=LINK in order, group=str(order["_id"])))
     return BatchPlan(decisions=decisions, writes=writes)

@@ -6,7 +6,7 @@ decided) into the run record and into the request's text; `DecisionsApproval` is
 (any user Airflow lets respond, when none are set) and, after `LINKAGE_APPROVAL_TIMEOUT_HOURS`,
 rejects by default. Four eyes: the request says, per decider, that anyone but that person may
 approve; an approval approves the decisions of people other than the approver only (theirs stay
-pending, saying so, for someone else: `linkage.applying.approve`). It records its own answer in the
+pending, saying so, for someone else: `linkage.stages.approval.approve`). It records its own answer in the
 linkage run: approved, the run goes on to take its lease and write what was approved; rejected (or
 timed out), the others' decisions become `rejected`, their items go back to the queue, the run closes
 `rejected` and every later task skips, having written nothing.
@@ -24,11 +24,11 @@ from airflow.sdk.exceptions import DownstreamTasksSkipped
 from linkage.airflow.connection import session
 from linkage.airflow.context import linkage_run_id, skip
 from linkage.airflow.urls import PREFIX, page_link
-from linkage.applying import approve, preview
-from linkage.people import person
-from linkage.records import DecisionsPreview
-from linkage.settings import Settings
-from linkage.words import plural
+from linkage.core.people import person
+from linkage.core.settings import Settings
+from linkage.core.words import plural
+from linkage.run.record_parts import DecisionsPreview
+from linkage.stages.approval import approve, preview
 
 REQUEST = "request_approval"
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from linkage.errors import NotTheAppError
-from linkage.handle import Linkage
-from linkage.settings import Settings
+from linkage.core.errors import NotTheAppError
+from linkage.core.settings import Settings
+from linkage.run.session import Linkage
 
 
 def _hook(settings: Settings) -> Any:

@@ -1,7 +1,7 @@
 """The DAGs of `linkage_migration`, `linkage_reconcile` and `linkage_apply_decisions`: the run's plan mapped
 onto Airflow tasks.
 
-The plan (`linkage.plan.run_plan`) says which stages run in which order; this
+The plan (`linkage.run.plan.run_plan`) says which stages run in which order; this
 module only says which Airflow task carries out each stage, and wires them in
 the plan's order:
 
@@ -27,10 +27,10 @@ from airflow.sdk import Param, TaskGroup, chain, dag
 
 from linkage.airflow import tasks
 from linkage.airflow.approval import approval, request_approval
-from linkage.events import Event
-from linkage.models import RunKind
-from linkage.plan import Stage, StageName, run_plan
-from linkage.settings import Settings
+from linkage.core.models import RunKind
+from linkage.core.settings import Settings
+from linkage.run.events import Event
+from linkage.run.plan import Stage, StageName, run_plan
 
 
 def teardown_of(task: Any) -> Any:

@@ -22,12 +22,12 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowNotFoundExceptio
 from linkage.airflow.connection import app_session
 from linkage.airflow.context import linkage_run_id
 from linkage.airflow.urls import docs_link
-from linkage.alerts import Alert, AlertStore, log_alert, post_webhook
-from linkage.errors import AlertedError
-from linkage.events import Event
-from linkage.masking import redact
-from linkage.runs import RunRecord
-from linkage.settings import Settings
+from linkage.core.errors import AlertedError
+from linkage.core.mask import redact
+from linkage.core.settings import Settings
+from linkage.run.alerts import Alert, AlertStore, log_alert, post_webhook
+from linkage.run.events import Event
+from linkage.run.record import RunRecord
 
 SMTP_CONN, WEBHOOK_CONN = "smtp_default", "linkage_webhook"
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from linkage.params import MigrationParams
-from linkage.steps import REGISTRY
+from linkage.relations import REGISTRY
+from linkage.run.params import MigrationParams
 
 _KEYWORDS = ("title", "description", "minimum", "maximum")
 

@@ -1,7 +1,7 @@
 """The tasks of `linkage_rollback`: undo one past linkage run, named by either id.
 
 Nothing is touched before `check_run` has found the run and made sure it may be
-undone (`linkage.rollback.rollback_target`, the one place that refuses), so an
+undone (`linkage.stages.rollback.rollback_target`, the one place that refuses), so an
 unknown id or a dry run fails that task alone, with a clear message and no
 `ROLLBACK FAILED` alert (nothing failed to roll back). A run already rolled back
 is reported as such, and nothing is done twice. The rollback raises its own
@@ -19,11 +19,11 @@ from linkage.airflow.connection import session
 from linkage.airflow.context import fail
 from linkage.airflow.notifier import LinkageAlertNotifier
 from linkage.airflow.tasks import release_lease, take_lease, task_session
-from linkage.errors import LinkageError
-from linkage.events import Event
-from linkage.models import RunState
-from linkage.rollback import rollback as roll_back
-from linkage.rollback import rollback_target
+from linkage.core.errors import LinkageError
+from linkage.core.models import RunState
+from linkage.run.events import Event
+from linkage.stages.rollback import rollback as roll_back
+from linkage.stages.rollback import rollback_target
 
 log = logging.getLogger("linkage.airflow")
 

@@ -22,25 +22,26 @@ from typing import Any
 
 from airflow.sdk import get_current_context, setup, task, teardown
 
-from linkage import backfill, stages
 from linkage.airflow.connection import app_session, session
 from linkage.airflow.context import fail, linkage_run_id, skip
 from linkage.airflow.notifier import AirflowChannel, AlertedFailure, LinkageAlertNotifier
 from linkage.airflow.urls import docs_link
-from linkage.apply import apply_partition
-from linkage.backup_stage import take_backup
-from linkage.errors import NotTheAppError, UnshardableError, UpdatesLostError
-from linkage.events import Event, Events
-from linkage.handle import Linkage
-from linkage.housekeeping import housekeeping as clean_up
-from linkage.judge import validate_run
-from linkage.lock import Lease, release_run
-from linkage.models import RunKind, RunState
-from linkage.params import MigrationParams
-from linkage.runs import AirflowRun
-from linkage.steps import REGISTRY
-from linkage.suggesting import suggest as suggest_queue
-from linkage.verdict import Verdict, conclude, verdict
+from linkage.core.errors import NotTheAppError, UnshardableError, UpdatesLostError
+from linkage.core.models import RunKind, RunState
+from linkage.relations import REGISTRY
+from linkage.run.events import Event, Events
+from linkage.run.params import MigrationParams
+from linkage.run.record import AirflowRun
+from linkage.run.session import Linkage
+from linkage.stages import backfill
+from linkage.stages import lifecycle as stages
+from linkage.stages.apply import apply_partition
+from linkage.stages.backup import take_backup
+from linkage.stages.conclude import Verdict, conclude, verdict
+from linkage.stages.housekeeping import housekeeping as clean_up
+from linkage.stages.suggest import suggest as suggest_queue
+from linkage.stages.validate import validate_run
+from linkage.store.lease import Lease, release_run
 
 log = logging.getLogger("linkage.airflow")
 RETRY_DELAY = timedelta(seconds=15)
@@ -217,7 +218,7 @@ def validate() -> dict[str, Any]:
     return {"success": outcome.success, "drift": outcome.drift, "data_docs": docs_link(outcome.data_docs)}
 
 
-@task.branch(doc_md="Asks the one verdict (`linkage.verdict.verdict`): `finalize` when the run is kept, "
+@task.branch(doc_md="Asks the one verdict (`linkage.stages.conclude.verdict`): `finalize` when the run is kept, "
                     "`rollback` when it must be undone, nothing when an earlier task failed.",
              trigger_rule="all_done")
 def decide() -> list[str]:

@@ -5,6 +5,6 @@ to the run or to drift; `gate` hands them to Great Expectations, which judges
 them against the run's thresholds and writes the run's Data Docs.
 """
 
-from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
+from linkage.core.outcome import ExpectationOutcome, ValidationOutcome
 
 __all__ = ["ExpectationOutcome", "ValidationOutcome"]

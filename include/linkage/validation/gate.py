@@ -21,13 +21,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from linkage.params import MigrationParams
-from linkage.runs import run_slug
-from linkage.steps import REGISTRY
+from linkage.core.outcome import ExpectationOutcome, ValidationOutcome
+from linkage.relations import REGISTRY
+from linkage.relations.rules import DRIFT_SUITE, RUN_SUITE, Rule, RuleKind
+from linkage.run.params import MigrationParams
+from linkage.run.record import run_slug
 from linkage.validation.annotate import Annotation, annotation
 from linkage.validation.metrics import Measured
-from linkage.validation.outcome import ExpectationOutcome, ValidationOutcome
-from linkage.validation.rules import DRIFT_SUITE, RUN_SUITE, Rule, RuleKind
 
 log = logging.getLogger("linkage.validation")
 DRIFT = "__drift"

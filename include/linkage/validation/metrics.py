@@ -23,16 +23,16 @@ from typing import NamedTuple
 from pydantic import BaseModel, Field
 from pymongo.database import Database
 
-from linkage import backup
-from linkage.coverage import Relation, link_coverage
-from linkage.engine import pages
-from linkage.errors import LinkageError
-from linkage.journal import LinkValue
-from linkage.journal_codec import id_key
-from linkage.models import Category
-from linkage.steps import REGISTRY
-from linkage.validation.checks import CHUNK, Check, Finding, LinkCounts
-from linkage.validation.rules import DOCUMENTS_LOST, Rule, RuleKind
+from linkage.core.errors import LinkageError
+from linkage.core.models import Category
+from linkage.engine.coverage import Relation, link_coverage
+from linkage.engine.passes import pages
+from linkage.relations import REGISTRY
+from linkage.relations.checks import CHUNK, Check, Finding, LinkCounts
+from linkage.relations.rules import DOCUMENTS_LOST, Rule, RuleKind
+from linkage.store import backup
+from linkage.store.journal import LinkValue
+from linkage.store.journal_codec import id_key
 
 EXAMPLES = 5
 UNMEASURED = "no check measured this rule: it cannot be judged, so it fails"

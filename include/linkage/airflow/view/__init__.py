@@ -23,18 +23,18 @@ from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from linkage import reports
 from linkage.airflow.urls import DOCS_ROUTE, PREFIX
 from linkage.airflow.view.decisions import router
 from linkage.airflow.view.deps import DECIDING_DAG, FilterDep, LinkageDep, UserDep, get_user, may_decide
 from linkage.airflow.view.evidence import evidence_table, waterfall
 from linkage.airflow.view.suggestions import router as suggestions
-from linkage.masking import redact
-from linkage.review_pages import PAGE_SIZES, ReviewRow, review_csv, review_page
-from linkage.reviews import CATEGORIES, STATUSES
-from linkage.status import status
-from linkage.steps import REGISTRY
-from linkage.words import size
+from linkage.core.mask import redact
+from linkage.core.words import size
+from linkage.relations import REGISTRY
+from linkage.report import history as reports
+from linkage.report.status import status
+from linkage.review.pages import PAGE_SIZES, ReviewRow, review_csv, review_page
+from linkage.store.review_queue import CATEGORIES, STATUSES
 
 HERE = Path(__file__).parent
 CHART = {"width": 640, "height": 160, "pad": 24}

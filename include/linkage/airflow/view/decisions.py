@@ -3,7 +3,7 @@
 The signed-in Airflow user is the decider (`airflow:<name>`), when Airflow lets them decide (`DeciderDep`:
 403 otherwise, nothing recorded). A request is all or nothing and
 capped: at most `MAX_PER_REQUEST` decisions in `MAX_JSON_BYTES` of JSON, `MAX_UPLOAD_BYTES` of CSV, notes and
-decisions as long as `linkage.deciding` allows. A refusal is a 422 whose `refused` lists each bad
+decisions as long as `linkage.review.intake` allows. A refusal is a 422 whose `refused` lists each bad
 decision with its line (the CSV's line, or the decision's position in the request, from 1) and why.
 The CSV must come as `text/csv` and the JSON as `application/json`: neither is a request another
 site's page can make with the user's cookie (which Airflow sets SameSite=Lax besides).
@@ -19,11 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from linkage.airflow.view.deps import DeciderDep, LinkageDep
-from linkage.csvsafe import decoded
-from linkage.deciding import MAX_DECISION, MAX_NOTE, DecisionInput, DecisionsRefused, import_csv, record_decisions
-from linkage.decisions import DecisionRecord, DecisionStatus
-from linkage.handle import Linkage
-from linkage.review_pages import ReviewRow
+from linkage.core.csvsafe import decoded
+from linkage.review.intake import MAX_DECISION, MAX_NOTE, DecisionInput, DecisionsRefused, import_csv, record_decisions
+from linkage.review.pages import ReviewRow
+from linkage.run.session import Linkage
+from linkage.store.decisions import DecisionRecord, DecisionStatus
 
 MAX_PER_REQUEST = 1000
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024

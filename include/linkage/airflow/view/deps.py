@@ -16,11 +16,11 @@ from typing import Annotated, Any
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, HTTPException, Query
 
-from linkage.handle import Linkage
-from linkage.models import REVIEW_CATEGORIES, Category
-from linkage.review_pages import ReviewFilter
-from linkage.reviews import CATEGORIES, OPEN, STATUSES
-from linkage.steps import REGISTRY
+from linkage.core.models import REVIEW_CATEGORIES, Category
+from linkage.relations import REGISTRY
+from linkage.review.pages import ReviewFilter
+from linkage.run.session import Linkage
+from linkage.store.review_queue import CATEGORIES, OPEN, STATUSES
 
 __all__ = ["DeciderDep", "FilterDep", "LinkageDep", "UserDep", "get_user", "linkage", "may_decide", "review_filter"]
 #: The DAG whose run permission is the permission to decide (a decision is what its runs write).

@@ -1,4 +1,4 @@
-"""What the Linkage view draws of an item's evidence and suggestion (`linkage.evidence`), ready for its template.
+"""What the Linkage view draws of an item's evidence and suggestion (`linkage.core.evidence`), ready for its template.
 
 - `evidence_table`: the item's document beside its candidates: a row per field (the document's own fact,
   then per candidate its value where the step shows one, and how it compares: equal, different, missing,
@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from linkage.evidence import NONE, Suggestion
-from linkage.review_pages import ReviewRow
+from linkage.core.evidence import NONE, Suggestion
+from linkage.review.pages import ReviewRow
 
 #: The waterfall's geometry, in SVG user units: the label column, the bars' width, a row's height.
 LABEL, BARS, VALUE, ROW = 150, 240, 56, 18

@@ -1,5 +1,5 @@
 """The Linkage view's bulk acceptance: `POST /linkage/api/suggestions/accept` records the suggestion of every open
-item of a filter at or above a probability as the signed-in user's decisions (`linkage.accepting`).
+item of a filter at or above a probability as the signed-in user's decisions (`linkage.review.acceptance`).
 
 The request names the filter (`step`, `category`, `min_probability`) and the count the person was shown
 (`expected`): a filter that holds another number now is refused with 409 and the count it holds (someone
@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from linkage.accepting import CountChanged, accept_suggestions
 from linkage.airflow.view.decisions import decider
 from linkage.airflow.view.deps import DeciderDep, FilterDep, LinkageDep, review_filter
-from linkage.deciding import DecisionsRefused
-from linkage.quality import quality
-from linkage.review_index import counted
-from linkage.reviews import OPEN, STATUSES
+from linkage.review.acceptance import CountChanged, accept_suggestions
+from linkage.review.intake import DecisionsRefused
+from linkage.review.quality import quality
+from linkage.store.review_key import counted
+from linkage.store.review_queue import OPEN, STATUSES
 
 #: The largest body the route reads: a filter and a count.
 MAX_BODY_BYTES = 4096

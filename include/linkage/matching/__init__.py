@@ -1,1 +1,0 @@
-"""The linking rules of CONTRACT §3 as pure functions: documents in, decisions out."""
