@@ -257,8 +257,9 @@ def test_live_app_traffic_survives_a_migration_and_its_rollback(
 @pytest.mark.slow
 def test_two_migrations_started_together_exactly_one_proceeds(settings: Settings, db: Database, seeded: dict) -> None:
     env = cli_env(settings)
-    procs = [subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--new", "--quiet", "--json"], env=env,
-                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--new", "--quiet", "--json"],
+                              env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 1], results
@@ -367,8 +368,8 @@ def test_a_dag_run_started_with_a_cli_run_waits_for_its_lock(
         dagbag: Any, airflow_env: Settings, db: Database, seeded: dict, lk: Linkage,
         capfd: pytest.CaptureFixture[str]) -> None:
     env = cli_env(airflow_env)
-    cli = subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--quiet", "--batch-size", "20"], env=env,
-                           cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cli = subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--quiet", "--batch-size", "20"],
+                           env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while lk.lock.find_one() is None:
         assert time.monotonic() < deadline and cli.poll() is None

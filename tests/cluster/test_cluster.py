@@ -33,8 +33,7 @@ from pymongo.database import Database
 from linkage.dev.seed import seed
 from linkage.dev.server import free_port
 
-from conftest import ROOT
-from helpers import raw_bytes, snapshot
+from helpers import ROOT, raw_bytes, snapshot
 from local_airflow import listening, session_processes
 from oracle import expected_order_links, expected_user_links
 

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT
-from helpers import RUNBOOK_ROLE, privileges
+from helpers import ROOT, RUNBOOK_ROLE, privileges
 
 COMPOSE_TEXT = (ROOT / "docker-compose.yaml").read_text()
 COMPOSE = yaml.safe_load(COMPOSE_TEXT)

@@ -2,8 +2,8 @@
 
 Each case copies the package, makes one mistake in a relation's rules or checks (a misspelt rule name, a finding
 filed under the wrong rule, a rule reported by a check that does not measure it, a rule nobody measures), and runs
-`tests/integration/test_gate.py` against the copy in a fresh interpreter: it must fail. The unmutated copy must pass, so the
-failures are the mutations' doing.
+`tests/integration/test_gate.py` against the copy in a fresh interpreter: it must fail. The unmutated copy must
+pass, so the failures are the mutations' doing.
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ MUTATIONS = {
     "wrong_rule": ("relations/user_customer/checks.py", "Finding(side.duplicates,", "Finding(side.dangling,",
                    "['user_refs_dangling'] == ['user_link_duplicates']"),
     # a finding for a rule its check does not measure
-    "unmeasured_finding": ("relations/order_delivery/__init__.py", "Finding(ORDER_LINKS_NOT_SINGLE,", "Finding(ORDER_COVERAGE,",
+    "unmeasured_finding": ("relations/order_delivery/__init__.py", "Finding(ORDER_LINKS_NOT_SINGLE,",
+                           "Finding(ORDER_COVERAGE,",
                            "check order_links reported rule 'order_coverage', which it does not measure"),
     # a rule no check measures any more: refused when the registry loads
-    "unmeasured_rule": ("relations/order_delivery/__init__.py", "measures=(ORDER_REFS_DANGLING, ORDER_LINKS_NOT_SINGLE)",
-                        "measures=(ORDER_REFS_DANGLING,)", "order_links_not_single must be measured by exactly one"),
+    "unmeasured_rule": ("relations/order_delivery/__init__.py",
+                        "measures=(ORDER_REFS_DANGLING, ORDER_LINKS_NOT_SINGLE)", "measures=(ORDER_REFS_DANGLING,)",
+                        "order_links_not_single must be measured by exactly one"),
 }
 
 
@@ -50,8 +52,8 @@ def run_gate_tests(tmp_path: Path, mutation: tuple[str, str, str, str] | None) -
                            capture_output=True, text=True, check=True)
     assert where.stdout.strip().startswith(str(copy)), "the copy, not the installed package, is under test"
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                           str(ROOT / "tests" / "test_gate.py")], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+                           str(ROOT / "tests" / "integration" / "test_gate.py")], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
 
 
 @pytest.mark.slow

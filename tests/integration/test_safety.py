@@ -199,8 +199,8 @@ def test_a_run_killed_mid_backfill_resumes_to_the_uninterrupted_state(
     seed(reference, customers=1500, seed_value=5)
     try:
         env = cli_env(settings)
-        victim = subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--batch-size", "100", "--quiet"],
-                                  env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        victim = subprocess.Popen([sys.executable, "-m", "linkage.cli.main", "migrate", "--batch-size", "100",
+                                   "--quiet"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         journal = db[settings.collection("journal")]
         deadline = time.monotonic() + 120
         while journal.count_documents({"step": "order_delivery", "state": "applied"}) < 5:

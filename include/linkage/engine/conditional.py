@@ -32,7 +32,8 @@ class Reverted(NamedTuple):
 
 
 def _run_bulk(db: Database, ops_by_coll: dict[str, list[UpdateOne]], chunk: int) -> int:
-    """Unordered bulk writes per collection (`linkage.mongo.bulk`); per-op failures are left to the caller's read-back."""
+    """Unordered bulk writes per collection (`linkage.mongo.bulk`); per-op failures are left to the caller's
+    read-back."""
     return sum(bulk.write(db[coll], ops, chunk) for coll, ops in ops_by_coll.items())
 
 
