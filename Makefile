@@ -50,10 +50,12 @@ airflow: install
 cluster: install system-deps
 	BIN=$(BIN) bash scripts/cluster.sh
 
-# Style (ruff: pyflakes, pycodestyle, import order, bugbear) and types (mypy on the package).
+# Style (ruff: pyflakes, pycodestyle, import order, bugbear), types (mypy on the package) and the layers
+# (import-linter: a subpackage imports only the ones below it, .importlinter).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint system-deps
 	$(BIN)/pytest
