@@ -1,4 +1,4 @@
-"""CONTRACT §6: the expectations that decide whether a run is kept.
+"""CONTRACT §6: the expectations that decide whether a run is kept (imports `run` and below).
 
 `metrics` computes the observations with MongoDB and attributes each violation
 to the run or to drift; `gate` hands them to Great Expectations, which judges
