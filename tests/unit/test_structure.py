@@ -1,12 +1,14 @@
-"""The shape the code keeps: layers that import only downwards, the engine without Airflow, relations spelt out
-in their own step modules only, a run's sequence in one place, small modules and functions, the contract in the
-repository and a README that links nowhere outside it."""
+"""The shape the code keeps: subpackages that are layers importing only downwards, the engine without Airflow,
+relations spelt out in their own step modules only, a run's sequence in one place, small modules and functions,
+the contract in the repository and a README that links nowhere outside it."""
 
 from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,39 +25,15 @@ from helpers import ROOT
 
 PACKAGE = ROOT / "include" / "linkage"
 
-#: The package's layers, lowest first: a module imports from its own layer or lower ones only.
-LAYERS: list[tuple[str, list[str]]] = [
-    ("primitives", ["app_schema", "words", "models", "errors", "settings", "clock", "masking", "normalize", "day_query",
-                    "progress", "readahead", "journal_codec", "evidence", "comparing", "suggestions", "lookups",
-                    "partitions", "guard", "database", "server", "ferretdb", "concurrency", "concerns", "transient",
-                    "sharding", "people",
-                    "resumable", "bulk", "lock", "backup", "counting", "csvsafe", "decisions", "review_index",
-                    "reviews", "journal", "conditional", "coverage", "indexes", "records", "validation",
-                    "validation.outcome", "validation.rules", "validation.rewrite", "validation.offline",
-                    "validation.annotate"]),
-    ("engine", ["engine", "writer", "validation.checks", "matching", "matching.*"]),
-    ("steps", ["steps", "steps.*"]),
-    ("validation", ["params", "runs", "events", "alerts", "seed", "seed_docs", "seed_truth",
-                    "validation.metrics", "validation.gate"]),
-    ("plan", ["handle", "plan", "stages", "backup_stage", "backfill", "apply", "judge", "verdict", "rollback",
-              "retention", "housekeeping", "paging", "status", "reports", "review_pages", "deciding", "applying",
-              "evidencing", "suggesting", "quality", "accepting"]),
-    ("entry points", ["runner", "commands", "accept_commands", "review_commands", "cli"]),
-    ("airflow", ["airflow", "airflow.*"]),
-]
+#: The subpackages, top first, as `.importlinter`'s layers contract lists them (`review | validation`: two
+#: independent layers side by side).
+LAYERS = ["airflow", "cli", "report", "stages", "review | validation", "run", "dev", "relations", "engine", "store",
+          "mongo", "core"]
 
 
 def module_name(path: Path) -> str:
     return ".".join(path.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__").removesuffix(
         "__init__") or "linkage"
-
-
-def layer_of(module: str) -> int:
-    for rank, (_, patterns) in enumerate(LAYERS):
-        for pattern in patterns:
-            if module == pattern or (pattern.endswith(".*") and module.startswith(pattern[:-1])):
-                return rank
-    raise AssertionError(f"linkage.{module} is in no layer: add it to LAYERS")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -74,13 +52,55 @@ def engine_modules() -> list[Path]:
     return [path for path in PACKAGE.rglob("*.py") if "airflow" not in path.relative_to(PACKAGE).parts]
 
 
-def test_every_layer_imports_only_from_itself_and_below() -> None:
+def test_no_module_of_the_engine_sits_at_the_package_root() -> None:
+    """The folders show the architecture: the root holds `__init__` and the subpackages, nothing else."""
+    assert sorted(path.name for path in PACKAGE.glob("*.py")) == ["__init__.py"]
+    packages = sorted(path.parent.name for path in PACKAGE.glob("*/__init__.py"))
+    assert packages == sorted(name for layer in LAYERS for name in layer.split(" | "))
+
+
+def test_every_package_says_what_it_is_for() -> None:
+    for marker in PACKAGE.rglob("__init__.py"):
+        if "docs_assets" not in marker.parts:
+            assert ast.get_docstring(ast.parse(marker.read_text())), f"{marker.parent} has no docstring"
+
+
+def lint_imports(root: Path, package: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter over `package` (its parent first on the path), with the repository's `.importlinter`."""
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+    return subprocess.run([str(Path(sys.executable).parent / "lint-imports"), "--no-cache", "--config",
+                           str(ROOT / ".importlinter")], capture_output=True, text=True, cwd=root, env=env)
+
+
+def test_the_layers_are_the_packages_and_each_imports_only_those_below_it(tmp_path: Path) -> None:
+    """import-linter's layers contract (`.importlinter`, exhaustive: every subpackage is placed) is kept, and it
+    lists the layers this test names; in a copy of the package, one upward import breaks it."""
+    config = (ROOT / ".importlinter").read_text()
+    assert "exhaustive = true" in config
+    listed = config.split("layers =")[1].split("exhaustive")[0].split()
+    assert " ".join(listed) == " ".join(LAYERS)
+    kept = lint_imports(ROOT, PACKAGE)
+    assert kept.returncode == 0 and "1 kept, 0 broken" in kept.stdout, kept.stdout[-3000:]
+    copy = tmp_path / "include" / "linkage"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__", "docs_assets"))
+    with (copy / "core" / "words.py").open("a") as words:
+        words.write("\nfrom linkage.stages import executor  # noqa: E402,F401\n")
+    broken = lint_imports(tmp_path, copy)
+    assert broken.returncode != 0 and "linkage.core.words -> linkage.stages.executor" in broken.stdout, broken.stdout
+
+
+def test_no_linkage_import_climbs_a_layer() -> None:
+    """The same rule read from the source directly (a function-level import is still a dependency), so the
+    check does not rest on the linter's reading alone."""
+    rank = {name: i for i, layer in enumerate(reversed(LAYERS)) for name in layer.split(" | ")}
     for path in PACKAGE.rglob("*.py"):
-        here = module_name(path)
+        here = module_name(path).split(".")[0]
         if here == "linkage":
             continue
         for imported in imports_of(path):
-            assert layer_of(imported) <= layer_of(here), f"linkage.{here} imports linkage.{imported} from above"
+            there = imported.split(".")[0]
+            assert rank[there] <= rank[here], f"linkage.{module_name(path)} imports linkage.{imported} from above"
+            assert {here, there} != {"review", "validation"}, f"linkage.{module_name(path)} imports {imported}"
 
 
 def test_the_engine_imports_no_airflow_and_nothing_from_plugins() -> None:
@@ -118,12 +138,12 @@ def relation_mentions(source: str) -> list[str]:
 
 
 def test_a_relation_is_spelt_out_in_its_step_module_only() -> None:
-    """Outside `steps/` (and the pure rules in `matching/`, the schema, and the seed, which writes the app's
-    data), no module names a step or a relation's collections: they iterate the registry."""
-    allowed = {"app_schema", "seed"}
+    """Outside `relations/` (the steps, their matching rules, rules and checks), the schema and the seed (which
+    writes the app's data), no module names a step or a relation's collections: they iterate the registry."""
+    allowed = {"core.app_schema", "dev.seed"}
     for path in PACKAGE.rglob("*.py"):
         module = module_name(path)
-        if module.startswith(("steps", "matching")) or module in allowed:
+        if module.startswith("relations") or module in allowed:
             continue
         assert relation_mentions(path.read_text()) == [], path
     assert relation_mentions("from linkage.core.app_schema import USERS\nx = 'order_delivery'") == ["order_delivery",
@@ -137,7 +157,7 @@ def test_the_runs_sequence_is_written_in_the_plan_alone() -> None:
         mentioned = [f"StageName.{node.attr}" for node in ast.walk(ast.parse(path.read_text()))
                      if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
                      and node.value.id == "StageName"]
-        if module_name(path) != "plan":
+        if module_name(path) != "run.plan":
             assert len(mentioned) == len(set(mentioned)), f"{path} names a stage twice"
         assert set(mentioned) <= names
     plan = run_plan(RunKind.MIGRATE)
