@@ -13,7 +13,7 @@ from pathlib import Path
 from linkage.dev.server import ServerProcess
 
 VERSION = "v1.24.2"
-BINARY = Path(__file__).resolve().parents[2] / "var" / "tools" / f"ferretdb-{VERSION}" / "ferretdb"
+BINARY = Path(__file__).resolve().parents[3] / "var" / "tools" / f"ferretdb-{VERSION}" / "ferretdb"
 
 
 def missing(binary: Path = BINARY) -> str | None:
