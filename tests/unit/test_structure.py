@@ -261,3 +261,12 @@ def test_the_readme_links_nowhere_outside_the_repository_and_the_contract_is_in_
         assert section in contract, section
     for path in PACKAGE.rglob("*.py"):
         assert "SPEC §" not in path.read_text(), f"{path} cites the external SPEC: cite docs/CONTRACT.md"
+
+
+def test_the_architecture_page_draws_the_packages_as_the_code_imports_them() -> None:
+    """docs/architecture.md's diagram is `scripts/architecture.py`'s drawing of today's imports."""
+    done = subprocess.run([sys.executable, "scripts/architecture.py", "--check"], cwd=ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    assert "stages --> run" in page and "core --> " not in page  # the lowest layer imports nothing above it
