@@ -32,12 +32,12 @@ from pymongo.database import Database
 from linkage.core.app_schema import LINK_FIELDS, UNSET_VALUES
 from linkage.core.models import RunKind
 from linkage.core.settings import Settings
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.apply import apply_planned
 from linkage.stages.backfill import run_step
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import start_run
 from linkage.validation.gate import gate, validate
 from linkage.validation.metrics import measure
 

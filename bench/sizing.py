@@ -42,10 +42,10 @@ from bench import data
 from bench.engine_process import bench_settings, link_step, whole_run
 from bench.run import NIGHTLY_DRIFT, ROOT, create_link_indexes, server
 from linkage.core.models import RunKind
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.executor import undo_run
-from linkage.stages.lifecycle import start_run
 
 INPUTS = ROOT / "bench" / "results" / "sizing.json"
 DB = "bench_sizing"

@@ -28,12 +28,13 @@ from linkage.core.settings import Settings
 from linkage.dev.seed import seed
 from linkage.dev.server import EmbeddedServer, free_port
 from linkage.relations import REGISTRY
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.apply import apply_planned
 from linkage.stages.backfill import run_step
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import create_indexes, start_run
+from linkage.stages.indexes import create_indexes
 from linkage.stages.validate import validate_run
 
 from helpers import ROOT, by_app_id, cli_env, empty_app, last_json, run_cli, snapshot

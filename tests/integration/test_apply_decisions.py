@@ -18,11 +18,11 @@ from test_decisions import as_saved, export
 from linkage.core.models import RunKind, RunState
 from linkage.core.settings import Settings
 from linkage.review.intake import DecisionInput, DecisionsRefused, import_csv, record_decisions
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.approval import approve
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import start_run
 from linkage.store.decisions import DecisionStatus
 
 from helpers import last_json, raw_bytes, run_cli, snapshot

@@ -22,10 +22,10 @@ from linkage.core.settings import Settings
 from linkage.core.words import size, tally
 from linkage.dev.server import answers_ping, free_port
 from linkage.mongo.connect import connect
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.executor import migrate
-from linkage.stages.lifecycle import start_run
 
 from helpers import ROOT, empty_app, last_json, raw_bytes, review_state, run_cli
 

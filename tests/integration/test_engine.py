@@ -17,11 +17,11 @@ from linkage.engine.conditional import apply_batch, revert_batch
 from linkage.engine.partitions import split
 from linkage.engine.passes import by_string, not_by_string, pages, where
 from linkage.mongo.lookups import by_keys
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.backfill import claimed
 from linkage.stages.executor import migrate
-from linkage.stages.lifecycle import start_run
 from linkage.store.journal import BatchRecord, FieldWrite
 from linkage.store.lease import LOCK_ID, Lease
 

@@ -21,11 +21,11 @@ from linkage.core.models import RunKind, RunState
 from linkage.core.people import may_approve, person
 from linkage.core.settings import Settings
 from linkage.review.intake import DecisionInput, record_decisions
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.approval import approve
 from linkage.stages.executor import migrate
-from linkage.stages.lifecycle import start_run
 from linkage.store.decisions import DecisionStatus
 
 from helpers import last_json, run_cli

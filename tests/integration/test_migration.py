@@ -10,10 +10,10 @@ from linkage.core.settings import Settings
 from linkage.dev.seed_truth import TRUTH
 from linkage.engine.coverage import link_coverage
 from linkage.relations import REGISTRY
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.executor import migrate
-from linkage.stages.lifecycle import start_run
 
 from helpers import last_json, raw_bytes, run_cli, snapshot, without_links
 from oracle import expected_order_links, expected_user_links

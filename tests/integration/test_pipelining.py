@@ -27,11 +27,11 @@ from linkage.engine.partitions import Partition
 from linkage.engine.passes import run_pass
 from linkage.engine.readahead import InFlight, bounded, read_ahead
 from linkage.engine.writer import PlanningWriter
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.backfill import phase_pass
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import start_run
 from linkage.store.journal import BatchRecord, Journal
 
 from helpers import ROOT, cli_env, raw_bytes

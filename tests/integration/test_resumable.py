@@ -19,11 +19,11 @@ from pymongo.errors import CursorNotFound
 from pymongo.synchronous.cursor import Cursor
 
 from linkage.relations import checks
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.apply import apply_planned
 from linkage.stages.backfill import run_step
-from linkage.stages.lifecycle import start_run
 from linkage.stages.rollback import rollback
 
 from helpers import empty_app

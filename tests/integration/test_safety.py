@@ -21,11 +21,11 @@ from linkage.core.errors import LinkageError, LockHeldError
 from linkage.core.models import RunState
 from linkage.core.settings import Settings
 from linkage.dev.seed import seed
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.backup import take_backup
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import start_run
 from linkage.store import backup
 from linkage.store.lease import LOCK_ID, Lease
 

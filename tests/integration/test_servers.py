@@ -27,11 +27,12 @@ from linkage.dev.seed import seed
 from linkage.mongo.concurrency import probe_updates
 from linkage.mongo.indexes import ensure_indexes
 from linkage.relations import REGISTRY
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
 from linkage.stages.backup import take_backup
 from linkage.stages.executor import migrate, undo_run
-from linkage.stages.lifecycle import create_indexes, start_run
+from linkage.stages.indexes import create_indexes
 
 from helpers import empty_app, snapshot
 

@@ -15,6 +15,7 @@ from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from linkage.core.keys import id_key
 from linkage.core.settings import Settings
 from linkage.dev.seed import seed
 from linkage.dev.server import EmbeddedServer
@@ -25,7 +26,6 @@ from linkage.stages.executor import migrate
 from linkage.stages.validate import validate_run
 from linkage.store import backup
 from linkage.store.journal import Journal
-from linkage.store.journal_codec import id_key
 from linkage.validation.gate import _outcome
 from linkage.validation.metrics import CHUNK, Measured, lost_findings
 

@@ -1,14 +1,11 @@
 """The tasks of linkage's pipeline DAGs: each one call into the engine's stages.
 
-Defined once, at module level; `dag_factory` only maps the run's plan onto
-them. Every task finds its linkage run from its own context (`linkage_run_id`),
-so the Graph shows the pipeline's order, not a fan of XCom edges, and hears the
-run's events through Airflow's channel (`AirflowChannel`). A task that writes
-to the app's collections skips, visibly, in a dry run; everything else works
-under the run's lease. `report` ends the DAG run: failed when the run was
-rolled back, could not be rolled back or failed (not when a person rejected it), with the run's one-line
-summary as its message and as the DAG run's note.
-"""
+Defined once, at module level; `dag_factory` only maps the run's plan onto them. Every task finds its linkage
+run from its own context (`linkage_run_id`), so the Graph shows the pipeline's order, not a fan of XCom edges,
+and hears the run's events through Airflow's channel (`AirflowChannel`). A task that writes to the app's
+collections skips, visibly, in a dry run; everything else works under the run's lease. `report` ends the DAG
+run: failed when the run was rolled back, could not be rolled back or failed (not when a person rejected it),
+with the run's one-line summary as its message and as the DAG run's note."""
 
 from __future__ import annotations
 
@@ -30,15 +27,17 @@ from linkage.core.errors import NotTheAppError, UnshardableError, UpdatesLostErr
 from linkage.core.models import RunKind, RunState
 from linkage.relations import REGISTRY
 from linkage.run.events import Event, Events
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.record import AirflowRun
 from linkage.run.session import Linkage
 from linkage.stages import backfill
-from linkage.stages import lifecycle as stages
 from linkage.stages.apply import apply_partition
 from linkage.stages.backup import take_backup
 from linkage.stages.conclude import Verdict, conclude, verdict
 from linkage.stages.housekeeping import housekeeping as clean_up
+from linkage.stages.indexes import create_indexes as make_indexes
+from linkage.stages.preflight import preflight as run_preflight
 from linkage.stages.suggest import suggest as suggest_queue
 from linkage.stages.validate import validate_run
 from linkage.store.lease import Lease, release_run
@@ -111,14 +110,14 @@ def preflight(kind: str) -> dict[str, Any]:
     context = get_current_context()
     with session() as lk:
         try:
-            run_id, resumed = stages.start_run(
+            run_id, resumed = start_run(
                 lk, params_from(context["params"]), f"airflow:{context['dag'].dag_id}/{context['run_id']}",
                 kind=RunKind(kind), run_id=linkage_run_id(context),
                 airflow=AirflowRun(dag_id=context["dag"].dag_id, dag_run_id=context["run_id"]))
         except NotTheAppError as exc:
             fail(str(exc))  # the connection names another database: no retry can change that
         try:
-            facts = stages.preflight(lk, run_id)
+            facts = run_preflight(lk, run_id)
         except (UpdatesLostError, UnshardableError) as exc:
             fail(str(exc))  # the server loses updates and nobody said the app is quiet, or the shard keys forbid
             # the unique link indexes: no retry can change either
@@ -152,7 +151,7 @@ def backup() -> dict[str, Any]:
 @task(doc_md="Creates the indexes of CONTRACT §4 (idempotent; fallbacks reported). Skipped in a dry run.")
 def create_indexes() -> dict[str, Any]:
     with _run(writes=True) as (lk, run_id):
-        return stages.create_indexes(lk, run_id)
+        return make_indexes(lk, run_id)
 
 
 @task(trigger_rule="none_failed")

@@ -16,7 +16,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
-from linkage.store.journal_codec import id_key
+from linkage.core.keys import id_key
 
 #: A range is read whole while it holds at most this many documents per key wanted.
 DENSE_PER_KEY = 4

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo.database import Database
 
+from linkage.core.keys import id_key
 from linkage.core.models import Category, RunKind
 from linkage.core.normalize import is_unset
 from linkage.engine.passes import BatchPlan, Pass
 from linkage.mongo.lookups import by_keys
 from linkage.store.decisions import DecisionKind, DecisionRecord, DecisionStatus, StateReader, made_before
 from linkage.store.journal import FieldWrite
-from linkage.store.journal_codec import id_key
 
 if TYPE_CHECKING:  # the steps' vocabulary (`linkage.relations.base`) builds this phase into every step that decides
     from linkage.relations.base import StepContext, Subject

@@ -23,13 +23,13 @@ from pydantic import BaseModel
 
 from linkage.core.csvsafe import MalformedCsv, read_rows
 from linkage.core.errors import LinkageError
+from linkage.core.keys import id_key
 from linkage.core.mask import redact
 from linkage.core.models import Category
 from linkage.core.normalize import is_unset
 from linkage.mongo.lookups import by_keys
 from linkage.relations import REGISTRY, Subject
 from linkage.store.decisions import DecisionKind, DecisionRecord, new_decision_id
-from linkage.store.journal_codec import id_key
 from linkage.store.review_queue import DECIDED, RESOLVED
 
 if TYPE_CHECKING:

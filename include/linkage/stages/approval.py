@@ -28,10 +28,10 @@ from linkage.core.errors import LinkageError
 from linkage.core.models import RunKind, RunState
 from linkage.core.people import approvers, may_approve, person
 from linkage.relations.decided import DECIDED
+from linkage.run.lifecycle import finalize
 from linkage.run.record import RunRecord
 from linkage.run.record_parts import Approval, DecisionsPreview, People
 from linkage.run.session import Linkage
-from linkage.stages.lifecycle import finalize
 from linkage.store.decisions import DecisionKind, DecisionRecord, DecisionStatus
 
 #: The kinds of run that carry out people's decisions (their `decided` phase).

@@ -15,11 +15,11 @@ from enum import StrEnum
 from linkage.core.errors import LinkageError
 from linkage.core.models import RunState
 from linkage.run.events import Event
+from linkage.run.lifecycle import finalize
 from linkage.run.paging import should_page
 from linkage.run.record import RunRecord
 from linkage.run.session import Linkage
 from linkage.stages.approval import settle
-from linkage.stages.lifecycle import finalize
 from linkage.stages.rollback import rollback
 
 

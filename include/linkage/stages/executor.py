@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from functools import partial
 
 from linkage.core.models import RunKind
+from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.plan import Plan, Stage, StageName, run_plan
 from linkage.run.record import RunReport
@@ -28,7 +29,8 @@ from linkage.stages.backfill import in_parallel, partitions_of, record_step, run
 from linkage.stages.backup import take_backup
 from linkage.stages.conclude import conclude
 from linkage.stages.housekeeping import housekeeping
-from linkage.stages.lifecycle import create_indexes, preflight, start_run
+from linkage.stages.indexes import create_indexes
+from linkage.stages.preflight import preflight
 from linkage.stages.rollback import rollback, rollback_target
 from linkage.stages.suggest import suggest
 from linkage.stages.validate import validate_run

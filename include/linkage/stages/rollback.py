@@ -16,11 +16,11 @@ from linkage.engine.conditional import Reverted, revert_batch
 from linkage.engine.readahead import InFlight, bounded, read_ahead
 from linkage.mongo.concurrency import probe_updates, require_kept_updates
 from linkage.run.events import Event
+from linkage.run.lifecycle import finalize
 from linkage.run.record import RunRecord
 from linkage.run.record_parts import RollbackOutcome
 from linkage.run.session import Linkage
 from linkage.stages.approval import undo
-from linkage.stages.lifecycle import finalize
 from linkage.store.journal import WRITTEN_STATES
 
 

@@ -46,7 +46,7 @@ from pymongo import DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from linkage.store.journal_codec import id_key
+from linkage.core.keys import id_key
 
 #: How much of a key field's salted SHA-256 is kept (enough to tell a change, too little to be the value).
 DIGEST_CHARS = 16

@@ -18,13 +18,9 @@ from typing import Any
 
 from bson import ObjectId
 
+from linkage.core.keys import id_key
+
 MISSING, NULL, EMPTY, VALUE = "missing", "null", "empty", "value"
-
-
-def id_key(oid: Any) -> str:
-    """A document `_id` as a typed string: every server matches one inside an array (the embedded
-    server cannot match an ObjectId there), and the common types come back from it exactly."""
-    return f"{type(oid).__name__}:{oid}"
 
 
 _DECODERS = {"ObjectId": ObjectId, "str": str, "int": int}

@@ -25,11 +25,11 @@ from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 from linkage.core.clock import Clock, utc_now
+from linkage.core.keys import id_key
 from linkage.core.models import COUNT_KEYS, REVIEW_CATEGORIES, Ruling
 from linkage.core.settings import DEFAULT_WRITE_CHUNK
 from linkage.mongo.concerns import refuse_unconfirmed
 from linkage.store.decisions import DecisionRecord, StateReader
-from linkage.store.journal_codec import id_key
 from linkage.store.review_key import FIELD, Bounds, Where, counted, prefix_bounds, queue_key, walk, within
 
 OPEN, DECIDED, RESOLVED = "open", "decided", "resolved"

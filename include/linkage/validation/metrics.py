@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from pymongo.database import Database
 
 from linkage.core.errors import LinkageError
+from linkage.core.keys import id_key
 from linkage.core.models import Category
 from linkage.engine.coverage import Relation, link_coverage
 from linkage.engine.passes import pages
@@ -32,7 +33,6 @@ from linkage.relations.checks import CHUNK, Check, Finding, LinkCounts
 from linkage.relations.rules import DOCUMENTS_LOST, Rule, RuleKind
 from linkage.store import backup
 from linkage.store.journal import LinkValue
-from linkage.store.journal_codec import id_key
 
 EXAMPLES = 5
 UNMEASURED = "no check measured this rule: it cannot be judged, so it fails"

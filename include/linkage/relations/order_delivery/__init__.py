@@ -83,8 +83,8 @@ def candidate_orders(db: Database, tz: ZoneInfo, batch: list[dict[str, Any]], *,
 
     Contiguous customers are one index range when it is small; a range too big for the batch (a hot
     customer: a batch may hold a slice of its deliveries) reads only the orders whose date could be one of
-    the batch's days (`linkage.relations.order_delivery.day_query`), and, like a reconcile's `$in`, keeps only those whose
-    (customer, day) a delivery of the batch has: a missed candidate would be a wrong link.
+    the batch's days (`linkage.relations.order_delivery.day_query`), and, like a reconcile's `$in`, keeps only
+    those whose (customer, day) a delivery of the batch has: a missed candidate would be a wrong link.
     """
     customer_ids = {d[CUSTOMER] for d in batch if is_key(d.get(CUSTOMER))}
     wanted: set[DeliveryKey] = {key for d in batch if isinstance(key := delivery_key(d, tz), tuple)}

@@ -25,6 +25,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from linkage.core.app_schema import UNSET_VALUES
+from linkage.core.keys import id_key
 from linkage.core.models import Category, Ruling
 from linkage.core.normalize import is_key
 from linkage.engine.passes import BatchPlan, Pass
@@ -33,7 +34,6 @@ from linkage.relations.base import Phase, StepContext
 from linkage.relations.user_customer.matching import classify_from_customer, classify_from_user
 from linkage.relations.user_customer.sides import CUSTOMER_SIDE, STEP, USER_SIDE, Side
 from linkage.store.journal import FieldWrite
-from linkage.store.journal_codec import id_key
 
 #: (document, its targets, how many documents of its side name the same target, how many targets name it).
 Classify = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]], int, int], Ruling | None]

@@ -18,13 +18,13 @@ from typing import Any
 from pymongo import ReplaceOne
 
 from linkage.core.app_schema import UNSET_VALUES, USER_LINK, USERS
+from linkage.core.keys import id_key
 from linkage.core.normalize import is_key, normalize_email, normalize_phone
 from linkage.engine.passes import BatchPlan, Pass
 from linkage.mongo import bulk
 from linkage.relations.base import StepContext
 from linkage.relations.user_customer.matching import CustomerKey, is_considered
 from linkage.relations.user_customer.sides import STEP
-from linkage.store.journal_codec import id_key
 
 WANTED = "wanted_keys"
 UNLINKED_ACCOUNTS = {"role": "customer", USER_LINK: {"$in": UNSET_VALUES}}
