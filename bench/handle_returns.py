@@ -10,8 +10,9 @@ module's first component under `linkage`: `linkage.stages.apply` -> `stages`). A
 unit that is already on the stack below another unit (A -> B -> A: the stack comes back into a unit it had left;
 `distinct_returns`: the distinct (caller, unit) pairs); a *climb* is a return from a lower layer to a higher one
 (the layers of `.importlinter`; a module takes its package's). `--every-call` counts every linkage call.
-It runs on the tree before the move as well (the old module names are tried when the new ones are missing):
-`git worktree add /tmp/before <commit>; PYTHONPATH=/tmp/before/include python -m bench.handle_returns`.
+It runs on a tree from before the package move as well (the old module names are tried when the new ones are
+missing; there each module counts as its own package): `git worktree add /tmp/before <commit>;
+PYTHONPATH=/tmp/before/include python -m bench.handle_returns`.
 """
 
 from __future__ import annotations
@@ -45,22 +46,13 @@ def load(name: str) -> Any:
 
 
 def package_of(module: str) -> str:
-    """`linkage.stages.apply` -> `stages`; a module of the tree before the move -> the package the move puts it in
-    (the mapping of /work/reorg/move.py)."""
-    sys.path.insert(0, "/work/reorg")
-    try:
-        from move import MODULES
-    finally:
-        sys.path.pop(0)
-    name = module.removeprefix("linkage.")
-    for old, new in MODULES.items():
-        if new and old.removesuffix(".py").removesuffix("/__init__").replace("/", ".") == name:
-            return new.split("/")[0]
-    return name.split(".")[0]
+    """`linkage.stages.apply` -> `stages`: the package a module belongs to (its first component under linkage)."""
+    return module.removeprefix("linkage.").split(".")[0]
 
 
 def rank(package: str) -> int:
-    return next(len(LAYERS) - i for i, layer in enumerate(LAYERS) if package in layer.split("|"))
+    """A package's height (top highest); 0 for a name of no layer (a module of a tree from before the move)."""
+    return next((len(LAYERS) - i for i, layer in enumerate(LAYERS) if package in layer.split("|")), 0)
 
 
 def walk(customers: int, every: bool = False) -> list[list[str]]:
