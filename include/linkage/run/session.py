@@ -22,14 +22,14 @@ from linkage.core.errors import LockLostError
 from linkage.core.settings import Settings
 from linkage.engine.passes import RunContext
 from linkage.engine.writer import BatchWriter, DryWriter, PlanningWriter
-from linkage.mongo.concerns import durable, read_concern_for
+from linkage.mongo.concerns import read_concern_for
 from linkage.mongo.connect import connect, require_collections
 from linkage.mongo.guard import Guard, guarded_collection, guarded_database
-from linkage.mongo.transient import retrying
 from linkage.relations import REGISTRY, StepContext
 from linkage.run.alerts import AlertStore, LogChannel
 from linkage.run.events import Events, Subscriber
 from linkage.run.record import RunRecord, RunStore
+from linkage.store.bookkeeping import Bookkeeping
 from linkage.store.decisions import DecisionStore, StateReader
 from linkage.store.journal import Journal
 from linkage.store.lease import Lease
@@ -59,6 +59,8 @@ class Linkage:
         self.db = self.client[settings.db]
         #: Majority reads where the server offers them (`linkage.mongo.concerns`): what every bookkeeping read uses.
         self.read_concern = read_concern_for(self.client)
+        #: A `linkage_*` collection of this database by its short name, durable and retried (`store.bookkeeping`).
+        self.bookkeeping = Bookkeeping(self.db, settings.collection, self.read_concern, settings.retry_seconds)
         self.runs = RunStore(self.bookkeeping("runs"), clock)
         self.journal = Journal(self.bookkeeping("journal"))
         #: Reads the state of the documents review items are about (what a decision holds on).
@@ -70,13 +72,6 @@ class Linkage:
         self.events = Events(subscribers if subscribers is not None else [LogChannel(self.alerts, settings.docs_dir)])
         self._guards: list[Guard] = []
         self._leases: list[Lease] = []
-
-    def bookkeeping(self, name: str) -> Collection:
-        """A `linkage_*` collection of this database, by its short name: written with majority and journaled,
-        read from the primary, whatever the URI says (`linkage.mongo.concerns`); retried through a failover
-        (`linkage.mongo.transient`)."""
-        return retrying(durable(self.db[self.settings.collection(name)], self.read_concern),
-                        self.settings.retry_seconds)
 
     def require_app(self, steps: Sequence[str] | None = None) -> None:
         """Refuse, before anything is written (bookkeeping included), a database that lacks the collections

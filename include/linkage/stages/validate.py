@@ -11,6 +11,7 @@ both executors.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from linkage.core.models import Ruling, RunKind
 from linkage.engine.coverage import less_written
@@ -20,9 +21,8 @@ from linkage.run.params import MigrationParams
 from linkage.run.record import RunRecord
 from linkage.run.record_parts import FINDINGS_CAP, DriftRecord, FindingsRecord, FoundItem
 from linkage.run.session import Linkage
-from linkage.store.journal import LinkValue
 from linkage.validation import ValidationOutcome
-from linkage.validation.metrics import measure
+from linkage.validation.metrics import Measuring
 
 VALIDATION = "validation"  # what review items found by validation say they were found by
 
@@ -59,17 +59,6 @@ def _judged_by(run: RunRecord) -> MigrationParams:
     return run.params.model_copy(update={"thresholds": dict.fromkeys(run.params.thresholds, 0.0)})
 
 
-def _undecided(lk: Linkage) -> Callable[[list[Finding]], list[Finding]]:
-    """The drift findings that still count: not those whose item a person decided (and whose document's key
-    fields are unchanged since)."""
-    def keep(findings: list[Finding]) -> list[Finding]:
-        ids = [lk.reviews.item_id(str(f.step), f.oid) if f.step else None for f in findings]
-        held = lk.reviews.holding({i: None for i in ids if i})
-        return [f for f, i in zip(findings, ids, strict=True) if i not in held]
-
-    return keep
-
-
 class _Listed:
     """What a dry run found, document by document, for its record (the first `FINDINGS_CAP`)."""
 
@@ -94,14 +83,13 @@ def validate_run(lk: Linkage, run_id: str) -> ValidationOutcome:
     from linkage.validation.gate import validate
 
     run = lk.record(run_id)
-
-    def written_by_run(values: list[LinkValue]) -> set[LinkValue]:
-        return lk.journal.written_by(run_id, values)
-
     new, listed = DriftRecord(), _Listed()
     on_drift = listed if run.dry_run else _drift_reviews(lk, run_id, new)
-    measured, coverage_after = measure(lk.db, attribute=written_by_run, on_drift=on_drift, excuse=_undecided(lk),
-                                       backup_path=run.backup.path if run.backup else None)
+    walk = Measuring(lk.db, attribute=partial(lk.journal.written_by, run_id), excuse=lk.reviews.undecided,
+                     backup_path=run.backup.path if run.backup else None)
+    for drifted in walk:
+        on_drift(drifted)
+    measured, coverage_after = walk.measured()
     outcome = validate(measured, _judged_by(run), lk.settings.docs_dir, run_id, lk.settings.db)
     if not run.dry_run:
         lk.reviews.resolve_unconfirmed(run_id, VALIDATION)

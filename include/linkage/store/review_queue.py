@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 from pymongo import ReplaceOne, UpdateOne
@@ -60,6 +60,19 @@ class ItemDecision(ShownDecision):
     def of(cls, decision: DecisionRecord) -> ItemDecision:
         return cls(id=decision.id, kind=decision.kind.value, target=decision.target, by=decision.by,
                    at=decision.at, note=decision.note, keys=decision.state.keys)
+
+
+class Keyed(Protocol):
+    """What names a review item: the relation (step) a finding is about, and its document's `_id`."""
+
+    @property
+    def step(self) -> str | None: ...
+
+    @property
+    def oid(self) -> Any: ...
+
+
+Found = TypeVar("Found", bound=Keyed)
 
 
 class Change(NamedTuple):
@@ -197,6 +210,13 @@ class ReviewQueue:
                 now = self.states.state(name, doc, decision.id).keys if self.states and doc else decision.keys
                 changes[item["_id"]] = Change(decision, [k for k, v in decision.keys.items() if now.get(k) != v])
         return changes
+
+    def undecided(self, findings: list[Found]) -> list[Found]:
+        """The findings that still count as drift: not those whose item a person decided (and whose document's
+        key fields are unchanged since)."""
+        ids = [self.item_id(str(f.step), f.oid) if f.step else None for f in findings]
+        held = self.holding({i: None for i in ids if i})
+        return [f for f, i in zip(findings, ids, strict=True) if i not in held]
 
     def holding(self, items: Mapping[str, Any]) -> set[str]:
         """Which of these items (by id) a person decided, their document's key fields unchanged since."""

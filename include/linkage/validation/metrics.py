@@ -15,7 +15,7 @@ the run (`gate`).
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -41,7 +41,6 @@ UNMEASURED = "no check measured this rule: it cannot be judged, so it fails"
 #: Which of these link values the run wrote (and still holds); None: no run, every finding counts.
 Attribution = Callable[[list[LinkValue]], set[LinkValue]] | None
 #: Receives the drift found, a chunk at a time (review items in a real run).
-DriftSink = Callable[[list[Finding]], None]
 #: Of the drift found, what still counts: a problem a person decided to leave is not drift any more.
 Excuse = Callable[[list[Finding]], list[Finding]]
 
@@ -76,13 +75,14 @@ class Measurement(NamedTuple):
 class Tallies:
     """Counts per rule, split into the run's violations and drift; the links each walk saw; what was measured."""
 
-    def __init__(self, attribute: Attribution, on_drift: DriftSink, excuse: Excuse) -> None:
-        self.attribute, self.on_drift, self.excuse = attribute, on_drift, excuse
+    def __init__(self, attribute: Attribution, excuse: Excuse) -> None:
+        self.attribute, self.excuse = attribute, excuse
         self.measured: dict[Rule, Measured] = {}
         self.linked: LinkCounts = Counter()
         self.counted: set[Relation] = set()
 
-    def add(self, check: Check, findings: list[Finding]) -> None:
+    def add(self, check: Check, findings: list[Finding]) -> list[Finding]:
+        """Count a check's findings; the drift among them (not the run's, not excused)."""
         for finding in findings:
             if finding.rule not in check.measures:
                 raise RuleError(f"check {check.name} reported rule {finding.rule.name!r}, which it does not measure "
@@ -103,8 +103,7 @@ class Tallies:
             m.drift += 1
             if len(m.drift_examples) < EXAMPLES:
                 m.drift_examples.append(finding.example)
-        if drift:
-            self.on_drift(drift)
+        return drift
 
     def done(self, check: Check) -> None:
         """The check walked to its end: each of its rules is measured (0 where it found nothing)."""
@@ -143,23 +142,46 @@ def lost_check(backup_path: str | None) -> Check:
     return Check("documents_lost", measures=(DOCUMENTS_LOST,), walk=lambda db, linked: lost_findings(db, backup_path))
 
 
-def measure(db: Database, *, attribute: Attribution = None, on_drift: DriftSink = lambda findings: None,
-            excuse: Excuse = lambda findings: findings, backup_path: str | None = None,
-            checks: Sequence[Check] | None = None) -> Measurement:
+class Measuring:
     """Every observation the rules judge, with each violation attributed to the run or to drift (unless a
     person decided to leave it: `excuse`).
 
-    One walk per check (the registered steps' unless `checks` are given, and the run's backup); the walks
-    count the links for the coverage on their way.
+    Iterated, it walks the checks (the registered steps' unless `checks` are given, and the run's backup), one
+    walk per check counting the links for the coverage on its way, and yields each batch of drift as it is
+    found; `result` is the measurement once the walk has ended. An iterator rather than a callback: the
+    validation stage, which records the drift, drives the walk, and the walk never calls back up into it.
     """
-    tallies = Tallies(attribute, on_drift, excuse)
-    for check in [*(REGISTRY.checks() if checks is None else checks), lost_check(backup_path)]:
-        for findings in check.walk(db, tallies.linked):
-            tallies.add(check, findings)
-        tallies.done(check)
-    covered = link_coverage(db, [r for r in REGISTRY.relations() if r in tallies.counted], tallies.linked)
-    measured = {rule.name: tallies.result(rule, covered) for rule in REGISTRY.rules()}
-    if not backup_path:
-        measured[DOCUMENTS_LOST.name].note = "no backup for this run (a dry run or a plain validation): " \
-                                             "nothing to check"
-    return Measurement(measured, covered)
+
+    def __init__(self, db: Database, *, attribute: Attribution = None, excuse: Excuse = lambda findings: findings,
+                 backup_path: str | None = None, checks: Sequence[Check] | None = None) -> None:
+        self.db, self.backup_path = db, backup_path
+        self.checks = [*(REGISTRY.checks() if checks is None else checks), lost_check(backup_path)]
+        self.tallies = Tallies(attribute, excuse)
+        self.result: Measurement | None = None
+
+    def __iter__(self) -> Iterator[list[Finding]]:
+        tallies = self.tallies
+        for check in self.checks:
+            for findings in check.walk(self.db, tallies.linked):
+                drift = tallies.add(check, findings)
+                if drift:
+                    yield drift
+            tallies.done(check)
+        covered = link_coverage(self.db, [r for r in REGISTRY.relations() if r in tallies.counted], tallies.linked)
+        measured = {rule.name: tallies.result(rule, covered) for rule in REGISTRY.rules()}
+        if not self.backup_path:
+            measured[DOCUMENTS_LOST.name].note = "no backup for this run (a dry run or a plain validation): " \
+                                                 "nothing to check"
+        self.result = Measurement(measured, covered)
+
+    def measured(self) -> Measurement:
+        """The measurement, the walk run to its end first if it has not been."""
+        if self.result is None:
+            deque(self, maxlen=0)
+        assert self.result is not None
+        return self.result
+
+
+def measure(db: Database, *, backup_path: str | None = None, checks: Sequence[Check] | None = None) -> Measurement:
+    """The measurement alone, its drift counted but not recorded (`linkage validate`, the benches, the tests)."""
+    return Measuring(db, backup_path=backup_path, checks=checks).measured()
