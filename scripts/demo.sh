@@ -36,7 +36,7 @@ echo "== seed: ${DEMO_CUSTOMERS:-10000} customer profiles of dirty data"
 "$BIN/linkage" seed --customers "${DEMO_CUSTOMERS:-10000}" --replace
 echo; echo "== plan (dry run): what the migration would do"
 "$BIN/linkage" plan --quiet
-echo; echo "== migrate: indexes, both backfills planned, their backup, the writes, validation"
+echo; echo "== migrate: the backup (whole, first), indexes, each relation planned then written, validation"
 "$BIN/linkage" migrate --new
 echo; echo "== migrate again: a finished run changes nothing"
 "$BIN/linkage" migrate --new --quiet
