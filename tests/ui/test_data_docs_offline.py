@@ -64,7 +64,7 @@ def build_gx_site(site_dir: Path, values: list[float], dtype: object = object): 
     batch = context.data_sources.add_pandas("linkage").add_dataframe_asset("observations") \
         .add_batch_definition_whole_dataframe("run")
     definitions = []
-    for suite_name, low in (("linkage.engine.coverage", 0.9), ("counts", 0.0)):
+    for suite_name, low in (("linkage.coverage", 0.9), ("counts", 0.0)):
         suite = context.suites.add(gx.ExpectationSuite(name=suite_name))
         suite.add_expectation(gxe.ExpectColumnMaxToBeBetween(column="coverage", min_value=low, max_value=1.0))
         suite.add_expectation(gxe.ExpectColumnMinToBeBetween(column="coverage", min_value=0.0, max_value=1.0))
@@ -259,7 +259,7 @@ def test_observed_values_numpy_float64_versus_python_float(tmp_path: Path, caplo
     from great_expectations.render.view import DefaultJinjaPageView
 
     def direct(result) -> str:  # type: ignore[no-untyped-def]
-        (run,) = [r for r in result.run_results.values() if r.suite_name == "linkage.engine.coverage"]
+        (run,) = [r for r in result.run_results.values() if r.suite_name == "linkage.coverage"]
         return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(run))
 
     as_float64 = build_gx_site(tmp_path / "f64", [0.5, OBSERVED], dtype="float64")
