@@ -514,7 +514,7 @@ def partition_rows(parts: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return [
         (f"4 partitions vs 1, {parts['delay_ms']:g} ms network", f"{parts['partitions_4_vs_1']:.2f}x",
          f"{proxied['4_partitions']}s vs {proxied['1_partition']}s, {parts['documents']:,} docs", ">= 1.6"),
-        ("  at most, on a server serialising requests", f"{parts['ceiling_on_this_server']:.2f}x",
+        ("  at most, on a serialising server", f"{parts['ceiling_on_this_server']:.2f}x",
          "the network's share of 1 partition overlapped 4 ways", "bound"),
         ("  the same straight to the server", f"{parts['without_latency']['partitions_4_vs_1']:.2f}x",
          f"{direct['4_partitions']}s vs {direct['1_partition']}s (one writer: see Performance)", "reported"),
