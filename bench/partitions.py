@@ -19,7 +19,6 @@ import os
 import socket
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -32,8 +31,8 @@ from linkage.relations import REGISTRY
 from linkage.run.lifecycle import start_run
 from linkage.run.params import MigrationParams
 from linkage.run.session import Linkage
-from linkage.stages.apply import apply_partition
-from linkage.stages.backfill import in_parallel, partitions_of, record_step, run_step
+from linkage.stages.apply import write_step
+from linkage.stages.backfill import record_step, run_step
 from linkage.stages.executor import undo_run
 from linkage.stages.indexes import create_indexes
 
@@ -61,8 +60,7 @@ def backfill_seconds(lk: Linkage, parts: int) -> Timed:
         create_indexes(lk, run_id)
         started, cpu = time.monotonic(), time.process_time()
         run_step(lk, run_id, STEP, phases)
-        for phase, cut in partitions_of(lk, run_id, STEP, phases):
-            in_parallel([partial(apply_partition, lk, run_id, STEP, phase, p.index, by) for p in cut])
+        write_step(lk, run_id, STEP, phases, by)
         seconds, cpu = time.monotonic() - started, time.process_time() - cpu
         linked = record_step(lk, run_id, STEP)["linked"]
     undo_run(lk, run_id)

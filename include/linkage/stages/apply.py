@@ -17,7 +17,8 @@ applied one is not touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import partial
 from typing import NamedTuple
 
 from linkage.core.models import Category, Ruling
@@ -26,7 +27,7 @@ from linkage.engine.passes import Pass
 from linkage.engine.readahead import InFlight, bounded, read_ahead
 from linkage.run.record import RunRecord
 from linkage.run.session import Linkage, WritePath
-from linkage.stages.backfill import phase_pass, record_step
+from linkage.stages.backfill import in_parallel, partitions_of, phase_pass, record_step
 from linkage.store.journal import BatchRecord, BatchState, FieldWrite
 
 LANDED_ELSEWHERE = "link field changed by someone else meanwhile"
@@ -91,6 +92,13 @@ def apply_partition(lk: Linkage, run_id: str, step: str, phase: str, partition: 
     (and by the partition's claim, in a task). Run again, it goes on where it stopped: a pending batch is applied
     again (what landed is read back), an applied one is not touched. `by` is recorded in each batch. How many."""
     return _apply(lk, lk.record(run_id), by, Narrowed(step, phase, partition))
+
+
+def write_step(lk: Linkage, run_id: str, step: str, phases: Sequence[str], by: str) -> None:
+    """Write a planned step in this process, phase after phase, the partitions of a phase at once (threads, as
+    Airflow's mapped `write_<phase>` tasks are): the CLI's executor and the benches."""
+    for phase, cut in partitions_of(lk, run_id, step, phases):
+        in_parallel([partial(apply_partition, lk, run_id, step, phase, p.index, by) for p in cut])
 
 
 def apply_planned(lk: Linkage, run_id: str, by: str = "apply_planned") -> dict[str, dict[str, int]]:

@@ -14,7 +14,6 @@ import socket
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from functools import partial
 
 from linkage.core.models import RunKind
 from linkage.run.lifecycle import start_run
@@ -23,9 +22,9 @@ from linkage.run.plan import Plan, Stage, StageName, run_plan
 from linkage.run.record import RunReport
 from linkage.run.record_parts import RollbackOutcome
 from linkage.run.session import Linkage
-from linkage.stages.apply import apply_partition
+from linkage.stages.apply import write_step
 from linkage.stages.approval import approve, preview
-from linkage.stages.backfill import in_parallel, partitions_of, record_step, run_step
+from linkage.stages.backfill import record_step, run_step
 from linkage.stages.backup import take_backup
 from linkage.stages.conclude import conclude
 from linkage.stages.housekeeping import housekeeping
@@ -76,9 +75,7 @@ class _Execution:
                 backed_up = time.monotonic()
                 take_backup(self.lk, self.run_id, step)
                 self.lk.runs.record_timing(self.run_id, f"backup_{step}", time.monotonic() - backed_up)
-            by = f"{socket.gethostname()}:{os.getpid()}:cli"
-            for phase, cut in partitions_of(self.lk, self.run_id, step, stage.phases):
-                in_parallel([partial(apply_partition, self.lk, self.run_id, step, phase, p.index, by) for p in cut])
+            write_step(self.lk, self.run_id, step, stage.phases, f"{socket.gethostname()}:{os.getpid()}:cli")
         record_step(self.lk, self.run_id, step, time.monotonic() - started)
 
     def acquire(self, stage: Stage) -> None:
